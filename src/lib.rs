@@ -1,0 +1,4 @@
+//! megascope: a debugger for the resident state of a GPU persistent megakernel with vyre's
+//! ABI. Layers, from bytes up: [`abi`] → [`resident`] → [`engine`] → files and the app.
+
+pub mod abi;
