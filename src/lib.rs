@@ -2,3 +2,6 @@
 //! ABI. Layers, from bytes up: [`abi`] → [`resident`] → [`engine`] → files and the app.
 
 pub mod abi;
+pub mod engine;
+pub mod resident;
+pub mod scenario;

@@ -1,7 +1,7 @@
 //! The control buffer's word map (ABI.md §2): named indices, the encoder `reset` uses, and a
 //! read-only view that decodes the named words for inspectors and reports.
 
-use super::layout::{default_priority_offsets, MAX_ENCODED_TENANT_MASKS, MAX_QUOTAS};
+use super::layout::{MAX_ENCODED_TENANT_MASKS, MAX_QUOTAS, default_priority_offsets};
 use super::opcode::{Opcode, Priority};
 
 pub const SHUTDOWN: usize = 0;
@@ -84,7 +84,10 @@ pub fn parse_word(text: &str) -> Option<usize> {
     }
     let upper = t.to_ascii_uppercase();
     let (name, index) = match upper.split_once('[') {
-        Some((n, rest)) => (n.to_string(), Some(rest.strip_suffix(']')?.trim().to_string())),
+        Some((n, rest)) => (
+            n.to_string(),
+            Some(rest.strip_suffix(']')?.trim().to_string()),
+        ),
         None => (upper.clone(), None),
     };
     let raw = index.as_deref();
@@ -116,11 +119,10 @@ pub fn parse_word(text: &str) -> Option<usize> {
         }
         "PRIORITY_OFFSET" | "PRIORITY_OFFSETS" => PRIORITY_OFFSETS + level().or_else(|| idx(6))?,
         "PRIORITY_FAIRNESS" => PRIORITY_FAIRNESS + level()?,
-        "UNUSED" => Some(super::opcode::parse_u32(raw?)? as usize)
-            .filter(|i| (141..160).contains(i))?,
-        "OBSERVABLE" => {
-            OBSERVABLE.checked_add(super::opcode::parse_u32(raw?)? as usize)?
+        "UNUSED" => {
+            Some(super::opcode::parse_u32(raw?)? as usize).filter(|i| (141..160).contains(i))?
         }
+        "OBSERVABLE" => OBSERVABLE.checked_add(super::opcode::parse_u32(raw?)? as usize)?,
         _ => return None,
     })
 }
@@ -164,7 +166,11 @@ impl<'a> ControlView<'a> {
         self.word(TENANT_FAIRNESS + tenant)
     }
     pub fn metric(&self, op: u32) -> u32 {
-        if op < 32 { self.word(METRICS + op as usize) } else { 0 }
+        if op < 32 {
+            self.word(METRICS + op as usize)
+        } else {
+            0
+        }
     }
     /// Non-zero `(opcode, count)` pairs of the metrics words, as vyre's decoder returns them.
     pub fn metrics(&self) -> Vec<(Opcode, u32)> {
@@ -197,7 +203,9 @@ impl<'a> ControlView<'a> {
     /// when no partition covers it (the priority scan never probes it).
     pub fn partition_of(&self, slot: u32) -> Option<u32> {
         let o = self.priority_offsets();
-        (0..5).find(|&p| o[p] <= slot && slot < o[p + 1]).map(|p| p as u32)
+        (0..5)
+            .find(|&p| o[p] <= slot && slot < o[p + 1])
+            .map(|p| p as u32)
     }
 }
 

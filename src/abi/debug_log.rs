@@ -5,7 +5,9 @@
 use super::layout::{DEBUG_LOG_WORDS, DEBUG_RECORD_WORDS, SLOT_WORDS};
 
 /// One PRINTF record: `[fmt_id, a1, a2, slot_base]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct DebugRecord {
     pub fmt_id: u32,
     pub a1: u32,

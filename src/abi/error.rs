@@ -57,9 +57,7 @@ pub enum AbiError {
     #[error("the {what} length for {count} elements overflows; use fewer")]
     LengthOverflow { what: &'static str, count: u64 },
 
-    #[error(
-        "{what} = {requested} exceeds the ABI cap of {cap}; use at most {cap} {what}"
-    )]
+    #[error("{what} = {requested} exceeds the ABI cap of {cap}; use at most {cap} {what}")]
     OverCap {
         what: &'static str,
         requested: u64,
@@ -69,7 +67,10 @@ pub enum AbiError {
     #[error(
         "workgroup size {workgroup_size} does not fit {slot_count} slots: it must be between 1 and 256 and divide the slot count"
     )]
-    BadWorkgroupSize { workgroup_size: u32, slot_count: u32 },
+    BadWorkgroupSize {
+        workgroup_size: u32,
+        slot_count: u32,
+    },
 
     #[error("{buffer} ({file}) is {actual} bytes, expected {expected}; {fix}", file = buffer.file_name())]
     BufferLength {
@@ -79,7 +80,9 @@ pub enum AbiError {
         fix: String,
     },
 
-    #[error("could not allocate {bytes} bytes for the {what}: {reason}; use fewer slots or observable words")]
+    #[error(
+        "could not allocate {bytes} bytes for the {what}: {reason}; use fewer slots or observable words"
+    )]
     Allocation {
         what: &'static str,
         bytes: usize,
@@ -100,7 +103,10 @@ pub enum PublishError {
     TooManyArgs { count: usize },
 
     #[error("opcode {opcode} cannot be published: {reason}")]
-    NotPublishable { opcode: Opcode, reason: &'static str },
+    NotPublishable {
+        opcode: Opcode,
+        reason: &'static str,
+    },
 
     #[error(
         "slot {slot} is in flight ({status}); only EMPTY or DONE slots can be published — run a dispatch or reset the slot first"
@@ -108,7 +114,11 @@ pub enum PublishError {
     InFlight { slot: u32, status: SlotStatus },
 
     #[error("slots {start}..{end} run past the ring's {slot_count} slots")]
-    WindowOutOfRange { start: u64, end: u64, slot_count: u32 },
+    WindowOutOfRange {
+        start: u64,
+        end: u64,
+        slot_count: u32,
+    },
 
     #[error("packed slot: {0}")]
     Packed(String),

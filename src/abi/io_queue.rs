@@ -83,7 +83,10 @@ pub fn io_status_name(status: u32) -> String {
 
 /// Decodes every IO slot of a queue (a trailing partial slot is ignored).
 pub fn decode_io_queue(words: &[u32]) -> Vec<IoSlot> {
-    words.chunks_exact(IO_SLOT_WORDS).map(IoSlot::decode).collect()
+    words
+        .chunks_exact(IO_SLOT_WORDS)
+        .map(IoSlot::decode)
+        .collect()
 }
 
 #[cfg(test)]

@@ -145,15 +145,13 @@ impl Opcode {
         {
             return Ok(*op);
         }
-        let unlabelled = ["USER(", "SYSTEM("]
-            .iter()
-            .find_map(|prefix| {
-                let upper = t.to_ascii_uppercase();
-                upper
-                    .strip_prefix(prefix)
-                    .and_then(|r| r.strip_suffix(')'))
-                    .map(str::to_string)
-            });
+        let unlabelled = ["USER(", "SYSTEM("].iter().find_map(|prefix| {
+            let upper = t.to_ascii_uppercase();
+            upper
+                .strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(')'))
+                .map(str::to_string)
+        });
         parse_u32(unlabelled.as_deref().unwrap_or(t)).map(Opcode).ok_or_else(|| {
             format!(
                 "`{t}` is not an opcode: give a name (NOP, STORE_U32, ATOMIC_ADD, LOAD_U32, COMPARE_SWAP, MEMCPY, DFA_STEP, BATCH_FENCE, PRINTF, PACKED_SLOT, SHUTDOWN) or a number such as 8 or 0x1234"
@@ -241,7 +239,10 @@ mod tests {
     fn names_round_trip_through_parse() {
         for op in Opcode::NAMED {
             assert_eq!(Opcode::parse(op.name().unwrap()).unwrap(), op);
-            assert_eq!(Opcode::parse(&op.name().unwrap().to_lowercase()).unwrap(), op);
+            assert_eq!(
+                Opcode::parse(&op.name().unwrap().to_lowercase()).unwrap(),
+                op
+            );
         }
         assert_eq!(Opcode::parse("cas").unwrap(), Opcode::COMPARE_SWAP);
         assert_eq!(Opcode::parse("0x1234").unwrap(), Opcode(0x1234));
@@ -262,15 +263,28 @@ mod tests {
         assert!(!Opcode(0xFFFC).is_publishable());
         assert!(!Opcode(0x8000_0000).is_publishable());
         assert!(Opcode(0x1_0000).is_publishable());
-        assert!(Opcode(0xFFF0).unpublishable_reason().unwrap().contains("system range"));
-        assert!(Opcode::LOAD_MISS.unpublishable_reason().unwrap().contains("reserved"));
+        assert!(
+            Opcode(0xFFF0)
+                .unpublishable_reason()
+                .unwrap()
+                .contains("system range")
+        );
+        assert!(
+            Opcode::LOAD_MISS
+                .unpublishable_reason()
+                .unwrap()
+                .contains("reserved")
+        );
     }
 
     #[test]
     fn labels_name_unknown_values() {
         assert_eq!(Opcode(0x20).label(), "USER(0x20)");
         assert_eq!(Opcode::parse("USER(0x20)").unwrap(), Opcode(0x20));
-        assert_eq!(Opcode::parse(&Opcode(0xFFF1).label()).unwrap(), Opcode(0xFFF1));
+        assert_eq!(
+            Opcode::parse(&Opcode(0xFFF1).label()).unwrap(),
+            Opcode(0xFFF1)
+        );
         assert_eq!(Opcode(0xFFF1).label(), "SYSTEM(0xfff1)");
         assert_eq!(Opcode::PACKED_SLOT.label(), "PACKED_SLOT");
     }

@@ -176,7 +176,10 @@ pub fn encode_packed(ops: &[(u8, Vec<u32>)]) -> Result<PackedEncoding, PublishEr
     for (i, w) in words.iter_mut().enumerate().take(meta) {
         *w = u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
     }
-    Ok(PackedEncoding { args: words, warnings })
+    Ok(PackedEncoding {
+        args: words,
+        warnings,
+    })
 }
 
 /// The result of [`encode_packed`].
@@ -255,13 +258,29 @@ mod tests {
     fn encoder_refuses_what_the_kernel_cannot_run() {
         assert!(encode_packed(&[]).is_err());
         let five: Vec<(u8, Vec<u32>)> = (0..5).map(|_| (0u8, vec![])).collect();
-        assert!(encode_packed(&five).unwrap_err().to_string().contains("at most 4"));
+        assert!(
+            encode_packed(&five)
+                .unwrap_err()
+                .to_string()
+                .contains("at most 4")
+        );
         assert!(encode_packed(&[(1, vec![1, 2, 3, 4])]).is_err());
         let big: Vec<(u8, Vec<u32>)> = (0..4).map(|_| (1u8, vec![1, 2, 3])).collect();
-        assert!(encode_packed(&big).unwrap_err().to_string().contains("exceed"));
+        assert!(
+            encode_packed(&big)
+                .unwrap_err()
+                .to_string()
+                .contains("exceed")
+        );
         // 3 ops of 3 args fit (2 + 9 = 11) but the third starts at word 8: fine; a 4th NOP
         // with no args starts at 3 + 9 = 12 and is skipped.
-        let enc = encode_packed(&[(1, vec![1, 2, 3]), (1, vec![1, 2, 3]), (1, vec![1, 2, 3]), (0, vec![])]).unwrap();
+        let enc = encode_packed(&[
+            (1, vec![1, 2, 3]),
+            (1, vec![1, 2, 3]),
+            (1, vec![1, 2, 3]),
+            (0, vec![]),
+        ])
+        .unwrap();
         assert_eq!(enc.warnings.len(), 1);
     }
 }

@@ -57,7 +57,10 @@ pub fn validate_parts(slot_count: u32, len: PartLengths) -> Result<(), AbiError>
     if len.debug_log != DEBUG_LOG_WORDS * 4 {
         return Err(AbiError::BufferLength {
             buffer: BufferKind::DebugLog,
-            expected: format!("exactly {} bytes (cursor + 64 records)", DEBUG_LOG_WORDS * 4),
+            expected: format!(
+                "exactly {} bytes (cursor + 64 records)",
+                DEBUG_LOG_WORDS * 4
+            ),
             actual: len.debug_log,
             fix: "the kernel is compiled for a 257-word debug log; dump it whole".into(),
         });
@@ -105,7 +108,10 @@ pub fn lint(slot_count: u32, control: &[u32], ring: &[u32], debug_log: &[u32]) -
                 out.push(Lint {
                     buffer: BufferKind::Ring,
                     word: s * SLOT_WORDS,
-                    message: format!("slot {s} has status word {:#x}, which names no status", slot[0]),
+                    message: format!(
+                        "slot {s} has status word {:#x}, which names no status",
+                        slot[0]
+                    ),
                 });
             }
             bad_status += 1;
@@ -193,14 +199,27 @@ mod tests {
                 other => panic!("expected a {kind} error, got {other:?}"),
             }
         }
-        let msg = validate_parts(4, PartLengths { ring: 100, ..good(4) }).unwrap_err().to_string();
+        let msg = validate_parts(
+            4,
+            PartLengths {
+                ring: 100,
+                ..good(4)
+            },
+        )
+        .unwrap_err()
+        .to_string();
         assert!(msg.contains("ring.bin") && msg.contains("256"), "{msg}");
     }
 
     #[test]
     fn caps() {
         assert!(check_slot_count(1 << 20).is_ok());
-        assert!(check_slot_count((1 << 20) + 1).unwrap_err().to_string().contains("cap"));
+        assert!(
+            check_slot_count((1 << 20) + 1)
+                .unwrap_err()
+                .to_string()
+                .contains("cap")
+        );
         assert!(check_observable(1 << 21).is_err());
     }
 
