@@ -2,6 +2,8 @@
 //! ABI. Layers, from bytes up: [`abi`] → [`resident`] → [`engine`] → files and the app.
 
 pub mod abi;
+pub mod debugger;
+pub mod dump;
 pub mod engine;
 pub mod resident;
 pub mod scenario;
