@@ -5,7 +5,9 @@ use super::CpuEngine;
 use crate::abi::control::{DONE_COUNT, EPOCH, METRICS, OBSERVABLE, STARVATION};
 use crate::abi::opcode::Opcode;
 use crate::abi::status::SlotStatus;
-use crate::engine::{DiagnosticKind, DispatchEnd, DispatchOptions, DispatchReport, Engine, Variant};
+use crate::engine::{
+    DiagnosticKind, DispatchEnd, DispatchOptions, DispatchReport, Engine, Variant,
+};
 use crate::resident::ResidentBuffers;
 
 fn mirror(n: u32, tenants: u32, obs: u32) -> ResidentBuffers {
@@ -13,7 +15,11 @@ fn mirror(n: u32, tenants: u32, obs: u32) -> ResidentBuffers {
 }
 
 fn run(m: &mut ResidentBuffers, variant: Variant) -> DispatchReport {
-    m.dispatch(&mut CpuEngine::new(), &DispatchOptions::with_variant(variant)).unwrap()
+    m.dispatch(
+        &mut CpuEngine::new(),
+        &DispatchOptions::with_variant(variant),
+    )
+    .unwrap()
 }
 
 fn status(m: &ResidentBuffers, s: usize) -> SlotStatus {
@@ -36,7 +42,10 @@ fn nop_counts_a_metric_and_the_done_count() {
     assert_eq!(status(&m, 2), SlotStatus::Done);
     assert_eq!(c(&m, METRICS), 1);
     assert_eq!(c(&m, DONE_COUNT), 1);
-    assert_eq!((r.claimed, r.executed, r.passes, r.end), (1, 1, 1, DispatchEnd::OnePass));
+    assert_eq!(
+        (r.claimed, r.executed, r.passes, r.end),
+        (1, 1, 1, DispatchEnd::OnePass)
+    );
     assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
 }
 
@@ -44,9 +53,11 @@ fn nop_counts_a_metric_and_the_done_count() {
 fn store_add_load() {
     let mut m = mirror(4, 1, 4);
     m.write_control(161, u32::MAX).unwrap();
-    m.publish_slot(0, 0, Opcode::STORE_U32, &[0xDEAD_BEEF, 160]).unwrap();
+    m.publish_slot(0, 0, Opcode::STORE_U32, &[0xDEAD_BEEF, 160])
+        .unwrap();
     m.publish_slot(1, 0, Opcode::ATOMIC_ADD, &[2, 161]).unwrap();
-    m.publish_slot(2, 0, Opcode::LOAD_U32, &[DONE_COUNT as u32, 2]).unwrap();
+    m.publish_slot(2, 0, Opcode::LOAD_U32, &[DONE_COUNT as u32, 2])
+        .unwrap();
     run(&mut m, Variant::Once);
     assert_eq!(c(&m, 160), 0xDEAD_BEEF);
     assert_eq!(c(&m, 161), 1, "ATOMIC_ADD wraps");
@@ -61,7 +72,8 @@ fn load_u32_observable_index_wraps_like_u32() {
     let mut m = mirror(2, 1, 0);
     m.write_control(5, 77).unwrap();
     // 160 + 0xFFFF_FF60 wraps to 0: the load lands in SHUTDOWN
-    m.publish_slot(0, 0, Opcode::LOAD_U32, &[5, 0xFFFF_FF60]).unwrap();
+    m.publish_slot(0, 0, Opcode::LOAD_U32, &[5, 0xFFFF_FF60])
+        .unwrap();
     run(&mut m, Variant::Once);
     assert_eq!(c(&m, 0), 77);
 }
@@ -70,8 +82,10 @@ fn load_u32_observable_index_wraps_like_u32() {
 fn compare_swap_writes_old_value_to_observable_a0() {
     let mut m = mirror(2, 1, 8);
     m.write_control(3 + 1, 0).unwrap(); // control[4] = 0
-    m.publish_slot(0, 0, Opcode::COMPARE_SWAP, &[4, 0, 55]).unwrap();
-    m.publish_slot(1, 0, Opcode::COMPARE_SWAP, &[5, 9, 66]).unwrap(); // fails: control[5] = 0
+    m.publish_slot(0, 0, Opcode::COMPARE_SWAP, &[4, 0, 55])
+        .unwrap();
+    m.publish_slot(1, 0, Opcode::COMPARE_SWAP, &[5, 9, 66])
+        .unwrap(); // fails: control[5] = 0
     run(&mut m, Variant::Once);
     assert_eq!(c(&m, 4), 55);
     assert_eq!(c(&m, OBSERVABLE + 4), 0, "old value to observable a0");
@@ -86,7 +100,8 @@ fn memcpy_copies_element_by_element_not_like_memmove() {
         m.write_control(160 + i, 10 + i as u32).unwrap();
     }
     // overlapping forward copy [160..164) -> [161..165) smears word 160
-    m.publish_slot(0, 0, Opcode::MEMCPY, &[160, 161, 4]).unwrap();
+    m.publish_slot(0, 0, Opcode::MEMCPY, &[160, 161, 4])
+        .unwrap();
     run(&mut m, Variant::Once);
     assert_eq!(&m.control()[160..165], &[10, 10, 10, 10, 10]);
 }
@@ -99,19 +114,29 @@ fn memcpy_lanes_interleave_word_by_word() {
     }
     // lane 0: [160..164) -> [170..174); lane 1: [170..174) -> [180..184).
     // Word i of lane 0 is copied before word i of lane 1, so lane 1 sees lane 0's copy.
-    m.publish_slot(0, 0, Opcode::MEMCPY, &[160, 170, 4]).unwrap();
-    m.publish_slot(1, 0, Opcode::MEMCPY, &[170, 180, 4]).unwrap();
+    m.publish_slot(0, 0, Opcode::MEMCPY, &[160, 170, 4])
+        .unwrap();
+    m.publish_slot(1, 0, Opcode::MEMCPY, &[170, 180, 4])
+        .unwrap();
     let r = run(&mut m, Variant::Once);
     assert_eq!(&m.control()[180..184], &[1, 2, 3, 4]);
-    assert!(kinds(&r).contains(&DiagnosticKind::Race), "lane 1 reads what lane 0 writes");
+    assert!(
+        kinds(&r).contains(&DiagnosticKind::Race),
+        "lane 1 reads what lane 0 writes"
+    );
 }
 
 #[test]
 fn memcpy_past_the_end_drops_stores_and_flags_them() {
     let mut m = mirror(1, 1, 0);
-    m.publish_slot(0, 0, Opcode::MEMCPY, &[0, 158, u32::MAX]).unwrap();
+    m.publish_slot(0, 0, Opcode::MEMCPY, &[0, 158, u32::MAX])
+        .unwrap();
     let r = run(&mut m, Variant::Once);
-    let d = r.diagnostics.iter().find(|d| d.kind == DiagnosticKind::OutOfRange).unwrap();
+    let d = r
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::OutOfRange)
+        .unwrap();
     assert_eq!(d.slot, Some(0));
     assert_eq!(d.word, Some(160));
     assert!(d.count > 4_000_000_000, "{}", d.count);
@@ -131,7 +156,8 @@ fn dfa_step_only_counts_and_is_flagged() {
 #[test]
 fn batch_fence_bumps_epoch_and_stores_tag() {
     let mut m = mirror(2, 1, 1);
-    m.publish_slot(0, 0, Opcode::BATCH_FENCE, &[5, 9999]).unwrap();
+    m.publish_slot(0, 0, Opcode::BATCH_FENCE, &[5, 9999])
+        .unwrap();
     run(&mut m, Variant::Once);
     assert_eq!(c(&m, EPOCH), 1);
     assert_eq!(c(&m, 160), 9999);
@@ -141,7 +167,8 @@ fn batch_fence_bumps_epoch_and_stores_tag() {
 #[test]
 fn printf_appends_a_record_with_slot_base_and_no_metric() {
     let mut m = mirror(8, 1, 0);
-    m.publish_slot(3, 0, Opcode::PRINTF, &[100, 200, 300]).unwrap();
+    m.publish_slot(3, 0, Opcode::PRINTF, &[100, 200, 300])
+        .unwrap();
     let r = run(&mut m, Variant::Once);
     assert_eq!(&m.debug_log()[..5], &[4, 100, 200, 300, 48]);
     assert_eq!(m.control()[METRICS..METRICS + 32].iter().sum::<u32>(), 0);
@@ -152,13 +179,18 @@ fn printf_appends_a_record_with_slot_base_and_no_metric() {
 fn printf_overflow_keeps_64_records_and_reports_the_dropped() {
     let mut m = mirror(128, 1, 0);
     for s in 0..70 {
-        m.publish_slot(s, 0, Opcode::PRINTF, &[s as u32, 0, 0]).unwrap();
+        m.publish_slot(s, 0, Opcode::PRINTF, &[s as u32, 0, 0])
+            .unwrap();
     }
     let r = run(&mut m, Variant::Once);
     assert_eq!(m.debug_log()[0], 280);
     assert_eq!(m.debug_log()[1 + 4 * 63], 63);
     assert_eq!((r.debug_records, r.debug_dropped), (70, 6));
-    let d = r.diagnostics.iter().find(|d| d.kind == DiagnosticKind::DebugOverflow).unwrap();
+    let d = r
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::DebugOverflow)
+        .unwrap();
     assert_eq!(d.count, 6);
 }
 
@@ -177,7 +209,10 @@ fn shutdown_sets_word_0_and_once_ignores_it() {
     assert_eq!(status(&m, 2), SlotStatus::Done);
     // HEAD's once does check it
     m.publish_slot(3, 0, Opcode::NOP, &[]).unwrap();
-    let opts = DispatchOptions { once_checks_shutdown: true, ..Default::default() };
+    let opts = DispatchOptions {
+        once_checks_shutdown: true,
+        ..Default::default()
+    };
     let r = m.dispatch(&mut CpuEngine::new(), &opts).unwrap();
     assert_eq!(status(&m, 3), SlotStatus::Published);
     assert!(kinds(&r).contains(&DiagnosticKind::ShutdownSet));
@@ -186,8 +221,12 @@ fn shutdown_sets_word_0_and_once_ignores_it() {
 #[test]
 fn packed_slot_runs_inner_ops_with_metrics_and_one_done_count() {
     let mut m = mirror(2, 1, 4);
-    m.publish_packed_slot(0, 0, &[(2, vec![5, 160]), (2, vec![7, 160]), (1, vec![9, 161])])
-        .unwrap();
+    m.publish_packed_slot(
+        0,
+        0,
+        &[(2, vec![5, 160]), (2, vec![7, 160]), (1, vec![9, 161])],
+    )
+    .unwrap();
     let r = run(&mut m, Variant::Once);
     assert_eq!(c(&m, 160), 12);
     assert_eq!(c(&m, 161), 9);
@@ -228,7 +267,13 @@ fn unknown_opcodes_end_done_with_only_a_metric_below_32() {
     assert!((0..3).all(|s| status(&m, s) == SlotStatus::Done));
     assert_eq!(c(&m, METRICS + 0x1F), 1);
     assert_eq!(c(&m, DONE_COUNT), 3);
-    assert_eq!(kinds(&r).iter().filter(|k| **k == DiagnosticKind::UnknownOpcode).count(), 3);
+    assert_eq!(
+        kinds(&r)
+            .iter()
+            .filter(|k| **k == DiagnosticKind::UnknownOpcode)
+            .count(),
+        3
+    );
 }
 
 #[test]
@@ -253,7 +298,11 @@ fn disabled_tenant_stays_published_and_is_explained() {
     let r = run(&mut m, Variant::Once);
     assert_eq!(status(&m, 0), SlotStatus::Published);
     assert_eq!(status(&m, 2), SlotStatus::Done);
-    let d = r.diagnostics.iter().find(|d| d.kind == DiagnosticKind::StuckTenant).unwrap();
+    let d = r
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::StuckTenant)
+        .unwrap();
     assert_eq!((d.slot, d.word, d.count), (Some(0), Some(4), 2));
 }
 
@@ -263,7 +312,11 @@ fn tenant_29_aliases_the_quota_table_and_runs() {
     m.publish_slot(0, 29, Opcode::NOP, &[]).unwrap();
     let r = run(&mut m, Variant::Once);
     assert_eq!(status(&m, 0), SlotStatus::Done);
-    let d = r.diagnostics.iter().find(|d| d.kind == DiagnosticKind::AliasedTenant).unwrap();
+    let d = r
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::AliasedTenant)
+        .unwrap();
     assert_eq!(d.word, Some(32));
 }
 
@@ -293,11 +346,17 @@ fn direct_variants_leave_non_published_statuses_alone() {
 #[test]
 fn out_of_range_loads_read_zero_and_stores_drop() {
     let mut m = mirror(2, 1, 0);
-    m.publish_slot(0, 0, Opcode::STORE_U32, &[5, 10_000]).unwrap();
-    m.publish_slot(1, 0, Opcode::LOAD_U32, &[20_000, 0xFFFF_FF60]).unwrap(); // lands in word 0
+    m.publish_slot(0, 0, Opcode::STORE_U32, &[5, 10_000])
+        .unwrap();
+    m.publish_slot(1, 0, Opcode::LOAD_U32, &[20_000, 0xFFFF_FF60])
+        .unwrap(); // lands in word 0
     let before: Vec<u32> = m.control().to_vec();
     let r = run(&mut m, Variant::Once);
-    let oob: Vec<_> = r.diagnostics.iter().filter(|d| d.kind == DiagnosticKind::OutOfRange).collect();
+    let oob: Vec<_> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == DiagnosticKind::OutOfRange)
+        .collect();
     assert_eq!(oob.len(), 2);
     assert_eq!(oob[0].word, Some(10_000));
     assert_eq!(c(&m, 0), 0);
@@ -337,13 +396,19 @@ fn persistent_stops_at_shutdown() {
 #[test]
 fn persistent_tenant_enabled_mid_dispatch_is_a_flagged_race() {
     let mut m = mirror(4, 1, 0);
-    m.publish_slot(0, 0, Opcode::STORE_U32, &[0xFFFF_FFFF, 4]).unwrap();
+    m.publish_slot(0, 0, Opcode::STORE_U32, &[0xFFFF_FFFF, 4])
+        .unwrap();
     m.publish_slot(1, 1, Opcode::ATOMIC_ADD, &[1, 40]).unwrap();
     m.publish_slot(2, 0, Opcode::SHUTDOWN, &[]).unwrap();
     let r = run(&mut m, Variant::Persistent);
     assert_eq!(status(&m, 1), SlotStatus::Published);
     assert_eq!(c(&m, DONE_COUNT), 2);
-    let race_words: Vec<_> = r.diagnostics.iter().filter(|d| d.kind == DiagnosticKind::Race).map(|d| d.word).collect();
+    let race_words: Vec<_> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == DiagnosticKind::Race)
+        .map(|d| d.word)
+        .collect();
     // slot 1's mask read races slot 0's store; slot 0's loop-top SHUTDOWN read races slot 2
     assert!(race_words.contains(&Some(4)), "{race_words:?}");
     assert!(race_words.contains(&Some(0)), "{race_words:?}");
@@ -356,7 +421,11 @@ fn persistent_chain_needs_a_pass_per_link_and_honours_the_budget() {
     m.publish_slot(0, 0, Opcode::STORE_U32, &[1, 4]).unwrap();
     m.publish_slot(1, 1, Opcode::STORE_U32, &[1, 5]).unwrap();
     m.publish_slot(2, 2, Opcode::ATOMIC_ADD, &[1, 160]).unwrap();
-    let opts = DispatchOptions { variant: Variant::Persistent, pass_budget: 2, ..Default::default() };
+    let opts = DispatchOptions {
+        variant: Variant::Persistent,
+        pass_budget: 2,
+        ..Default::default()
+    };
     let r = m.dispatch(&mut CpuEngine::new(), &opts).unwrap();
     assert_eq!((r.passes, r.end), (2, DispatchEnd::PassBudget));
     assert_eq!(status(&m, 2), SlotStatus::Published);
@@ -401,9 +470,15 @@ fn priority_mirror(n: u32) -> ResidentBuffers {
 #[test]
 fn priority_n10_one_pass_claims_exactly_slots_0_and_1() {
     let mut m = priority_mirror(10);
-    let opts = DispatchOptions { variant: Variant::Priority, pass_budget: 1, ..Default::default() };
+    let opts = DispatchOptions {
+        variant: Variant::Priority,
+        pass_budget: 1,
+        ..Default::default()
+    };
     let r = m.dispatch(&mut CpuEngine::new(), &opts).unwrap();
-    let done: Vec<usize> = (0..10).filter(|&s| status(&m, s) == SlotStatus::Done).collect();
+    let done: Vec<usize> = (0..10)
+        .filter(|&s| status(&m, s) == SlotStatus::Done)
+        .collect();
     assert_eq!(done, vec![0, 1]);
     assert_eq!(r.claims_per_level, [2, 0, 0, 0, 0]);
     assert_eq!(c(&m, STARVATION), 2);
@@ -415,9 +490,15 @@ fn priority_n10_one_pass_claims_exactly_slots_0_and_1() {
 fn priority_starving_counter_skips_levels_0_and_1_then_resets() {
     let mut m = priority_mirror(10);
     m.write_control(STARVATION, 16).unwrap();
-    let opts = DispatchOptions { variant: Variant::Priority, pass_budget: 1, ..Default::default() };
+    let opts = DispatchOptions {
+        variant: Variant::Priority,
+        pass_budget: 1,
+        ..Default::default()
+    };
     m.dispatch(&mut CpuEngine::new(), &opts).unwrap();
-    let done: Vec<usize> = (0..10).filter(|&s| status(&m, s) == SlotStatus::Done).collect();
+    let done: Vec<usize> = (0..10)
+        .filter(|&s| status(&m, s) == SlotStatus::Done)
+        .collect();
     assert_eq!(done, vec![4, 5]);
     assert_eq!(c(&m, STARVATION), 0);
 }
@@ -459,7 +540,11 @@ fn priority_claims_yield_and_requeue_like_published() {
     run(&mut m, Variant::Priority);
     assert_eq!(status(&m, 4), SlotStatus::Done);
     assert_eq!(status(&m, 5), SlotStatus::Done);
-    assert_eq!(status(&m, 6), SlotStatus::WaitIo, "WAIT_IO is never claimed");
+    assert_eq!(
+        status(&m, 6),
+        SlotStatus::WaitIo,
+        "WAIT_IO is never claimed"
+    );
 }
 
 #[test]
@@ -492,16 +577,29 @@ fn priority_overlapping_partitions_are_a_claim_race() {
     }
     m.publish_slot(5, 0, Opcode::NOP, &[]).unwrap();
     let r = run(&mut m, Variant::Priority);
-    assert!(kinds(&r).contains(&DiagnosticKind::Race), "{:?}", r.diagnostics);
+    assert!(
+        kinds(&r).contains(&DiagnosticKind::Race),
+        "{:?}",
+        r.diagnostics
+    );
 }
 
 #[test]
 fn priority_with_a_budget_reports_starvation() {
     let mut m = priority_mirror(10);
-    let opts = DispatchOptions { variant: Variant::Priority, pass_budget: 2, starvation_passes: 2, ..Default::default() };
+    let opts = DispatchOptions {
+        variant: Variant::Priority,
+        pass_budget: 2,
+        starvation_passes: 2,
+        ..Default::default()
+    };
     let r = m.dispatch(&mut CpuEngine::new(), &opts).unwrap();
     assert_eq!(r.end, DispatchEnd::PassBudget);
-    let d = r.diagnostics.iter().find(|d| d.kind == DiagnosticKind::Starvation).unwrap();
+    let d = r
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::Starvation)
+        .unwrap();
     assert_eq!(d.count, 6);
 }
 
@@ -519,10 +617,15 @@ fn race_free_dispatch_reports_no_race() {
     let mut m = mirror(64, 2, 8);
     for s in 0..8u64 {
         m.publish_slot(s, 0, Opcode::ATOMIC_ADD, &[1, 160]).unwrap();
-        m.publish_slot(8 + s, 1, Opcode::STORE_U32, &[s as u32, 161 + s as u32 % 7]).unwrap_or(());
+        m.publish_slot(8 + s, 1, Opcode::STORE_U32, &[s as u32, 161 + s as u32 % 7])
+            .unwrap_or(());
     }
     let r = run(&mut m, Variant::Once);
-    let races: Vec<_> = r.diagnostics.iter().filter(|d| d.kind == DiagnosticKind::Race).collect();
+    let races: Vec<_> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == DiagnosticKind::Race)
+        .collect();
     // slots 8 and 15 both store to 161 with different values: exactly one racing word
     assert_eq!(races.len(), 1, "{races:?}");
     assert_eq!(races[0].word, Some(161));
@@ -531,11 +634,25 @@ fn race_free_dispatch_reports_no_race() {
 #[test]
 fn workgroup_size_must_divide_the_slot_count() {
     let mut m = mirror(96, 1, 0);
-    let opts = DispatchOptions { workgroup_size: Some(64), ..Default::default() };
-    let e = m.dispatch(&mut CpuEngine::new(), &opts).unwrap_err().to_string();
+    let opts = DispatchOptions {
+        workgroup_size: Some(64),
+        ..Default::default()
+    };
+    let e = m
+        .dispatch(&mut CpuEngine::new(), &opts)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("divide"), "{e}");
-    let opts = DispatchOptions { workgroup_size: Some(32), ..Default::default() };
-    assert_eq!(m.dispatch(&mut CpuEngine::new(), &opts).unwrap().workgroup_size, 32);
+    let opts = DispatchOptions {
+        workgroup_size: Some(32),
+        ..Default::default()
+    };
+    assert_eq!(
+        m.dispatch(&mut CpuEngine::new(), &opts)
+            .unwrap()
+            .workgroup_size,
+        32
+    );
 }
 
 #[test]
@@ -544,7 +661,10 @@ fn dispatching_a_corrupted_mirror_is_refused() {
     let mut rb = m.snapshot_readback();
     rb.debug_log.truncate(10);
     m.apply_readback(&mut rb);
-    let e = m.dispatch(&mut CpuEngine::new(), &DispatchOptions::default()).unwrap_err().to_string();
+    let e = m
+        .dispatch(&mut CpuEngine::new(), &DispatchOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("debug_log"), "{e}");
 }
 
