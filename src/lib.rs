@@ -7,3 +7,4 @@ pub mod dump;
 pub mod engine;
 pub mod resident;
 pub mod scenario;
+pub mod session;

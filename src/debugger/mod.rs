@@ -4,6 +4,7 @@
 //! actions. No egui here: the UI reads this model and sends it actions.
 
 pub mod action;
+pub mod breakpoint;
 pub mod delta;
 pub mod expr;
 pub mod history;
@@ -218,6 +219,15 @@ impl Debugger {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
     }
+    /// The state at the base of the timeline, rebuilt by walking the deltas back on a copy;
+    /// `None` when older history was trimmed (the base is then not where the script began).
+    pub fn base_state(&self) -> Option<ResidentBuffers> {
+        if self.timeline.trimmed() > 0 {
+            return None;
+        }
+        Some(self.timeline.diff(&self.state, 0, 0).0)
+    }
+
     /// The actions from the base to the end of the timeline.
     pub fn script(&self) -> Vec<Action> {
         self.timeline.actions()

@@ -1,0 +1,548 @@
+//! The session file (DESIGN.md §3, a contract): RON, versioned and forward-checked.
+//!
+//! A session is a recipe: a geometry (or a snapshot of the four buffers to start from), the
+//! run configuration, and a script of actions replayed on load — then the timeline position
+//! to seek to, so a saved session reopens exactly where it was, its "future" included. The
+//! snapshot is a side-car dump directory next to the RON (`NAME.snapshot-<id>/`, the four
+//! raw `.bin` files): raw bytes are the fastest thing to write and read, and any tool that
+//! reads dumps reads it.
+//!
+//! Saving is atomic: the snapshot goes to a fresh directory first, then the RON is written to
+//! a temporary file, fsynced and renamed over the old one (the commit point); only then are
+//! older snapshot directories removed. A crash at any moment leaves the previous session
+//! intact.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::debugger::action::Action;
+use crate::debugger::breakpoint::Breakpoint;
+use crate::debugger::{Debugger, DebuggerError, Geometry, RunConfig};
+use crate::dump::{self, DumpError};
+use crate::engine::Backend;
+
+/// The session format version this build writes and the newest it reads.
+pub const SESSION_VERSION: u32 = 1;
+
+/// How the ring grid colours its cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColourMode {
+    #[default]
+    Status,
+    Opcode,
+    Tenant,
+    Priority,
+}
+
+impl ColourMode {
+    pub const ALL: [ColourMode; 4] = [
+        ColourMode::Status,
+        ColourMode::Opcode,
+        ColourMode::Tenant,
+        ColourMode::Priority,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            ColourMode::Status => "status",
+            ColourMode::Opcode => "opcode",
+            ColourMode::Tenant => "tenant",
+            ColourMode::Priority => "priority partition",
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which panels are open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Panels {
+    pub publish: bool,
+    pub inspector: bool,
+    pub plots: bool,
+    pub debug_log: bool,
+    pub diagnostics: bool,
+    pub timeline: bool,
+}
+
+impl Default for Panels {
+    fn default() -> Self {
+        Panels {
+            publish: true,
+            inspector: true,
+            plots: true,
+            debug_log: true,
+            diagnostics: true,
+            timeline: true,
+        }
+    }
+}
+
+/// What the user was looking at.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ViewState {
+    pub colour_mode: ColourMode,
+    /// Cell size in points.
+    pub zoom: f32,
+    /// Scroll offset of the grid in points.
+    pub pan: [f32; 2],
+    pub panels: Panels,
+    pub selection: Option<u32>,
+    #[serde(default = "yes")]
+    pub highlight_changes: bool,
+}
+
+impl Default for ViewState {
+    fn default() -> Self {
+        ViewState {
+            colour_mode: ColourMode::Status,
+            zoom: 0.0,
+            pan: [0.0, 0.0],
+            panels: Panels::default(),
+            selection: None,
+            highlight_changes: true,
+        }
+    }
+}
+
+/// Where the snapshot lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Snapshot {
+    /// A dump directory, relative to the session file.
+    Dump(String),
+}
+
+/// The session file's top-level struct.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFile {
+    pub version: u32,
+    pub geometry: Geometry,
+    #[serde(default)]
+    pub run: RunConfig,
+    #[serde(default)]
+    pub backend: Backend,
+    #[serde(default)]
+    pub script: Vec<Action>,
+    #[serde(default)]
+    pub breakpoints: Vec<Breakpoint>,
+    #[serde(default)]
+    pub view: ViewState,
+    /// The state the script starts from; absent = a fresh state of `geometry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
+    /// The timeline point to seek to after replaying the script; absent = the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline_position: Option<usize>,
+}
+
+/// Why a session could not be read, replayed or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is a directory; open a .ron session file, or open the directory as a dump")]
+    IsDirectory { path: PathBuf },
+    #[error(
+        "{path} is not UTF-8 text (invalid byte at offset {offset}); a session is a RON text file"
+    )]
+    NotUtf8 { path: PathBuf, offset: usize },
+    #[error(
+        "{path} has no `version` field{detail}; a session file starts with `(version: {SESSION_VERSION}, …`"
+    )]
+    NoVersion { path: PathBuf, detail: String },
+    #[error(
+        "{path} is session format version {found}, newer than this megascope reads (up to {SESSION_VERSION}); upgrade megascope to open it"
+    )]
+    FutureVersion { path: PathBuf, found: u32 },
+    #[error("{path}:{line}:{col}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: snapshot {dir}: {source}")]
+    Snapshot {
+        path: PathBuf,
+        dir: PathBuf,
+        source: DumpError,
+    },
+    #[error("{path}: script action {index} ({label}): {source}")]
+    Script {
+        path: PathBuf,
+        index: usize,
+        label: String,
+        source: DebuggerError,
+    },
+    #[error("cannot save {path}: {message}; the previous file is untouched")]
+    Save { path: PathBuf, message: String },
+}
+
+impl SessionError {
+    /// The CLI exit code: 2 for bad input.
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+/// A session loaded and replayed.
+pub struct LoadedSession {
+    pub debugger: Debugger,
+    pub file: SessionFile,
+    pub path: PathBuf,
+}
+
+impl std::fmt::Debug for LoadedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedSession")
+            .field("path", &self.path)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads only `version` (everything else is skipped), so a future file's unknown fields
+/// cannot hide the real reason it does not load.
+#[derive(Deserialize)]
+struct VersionProbe {
+    #[serde(default = "no_version")]
+    version: u64,
+}
+
+fn no_version() -> u64 {
+    u64::MAX
+}
+
+/// Parses the text of a session file (no snapshot or script is touched).
+pub fn parse(path: &Path, text: &str) -> Result<SessionFile, SessionError> {
+    // The version decides how to read the rest, so probe it alone first: a future file may
+    // carry fields this build does not know.
+    match ron::from_str::<VersionProbe>(text) {
+        Ok(VersionProbe { version: u64::MAX }) => {
+            return Err(SessionError::NoVersion {
+                path: path.into(),
+                detail: String::new(),
+            });
+        }
+        Ok(VersionProbe { version: v }) if v > SESSION_VERSION as u64 => {
+            return Err(SessionError::FutureVersion {
+                path: path.into(),
+                found: v.min(u32::MAX as u64) as u32,
+            });
+        }
+        Ok(VersionProbe { version: 0 }) => {
+            return Err(SessionError::Invalid {
+                path: path.into(),
+                message: "version 0 is not a session format version; use 1".into(),
+            });
+        }
+        _ => {}
+    }
+    let file: SessionFile = ron::from_str(text).map_err(|e| SessionError::Syntax {
+        path: path.into(),
+        line: e.span.start.line,
+        col: e.span.start.col,
+        message: e.code.to_string(),
+    })?;
+    validate(path, &file)?;
+    Ok(file)
+}
+
+fn validate(path: &Path, f: &SessionFile) -> Result<(), SessionError> {
+    let invalid = |message: String| SessionError::Invalid {
+        path: path.into(),
+        message,
+    };
+    f.geometry
+        .check()
+        .map_err(|e| invalid(format!("geometry: {e}")))?;
+    f.run
+        .options(0)
+        .resolve_workgroup_size(f.geometry.slot_count)
+        .map_err(|e| invalid(format!("run: {e}")))?;
+    if f.run.pass_budget == 0 {
+        return Err(invalid("run: pass_budget must be at least 1".into()));
+    }
+    if let Some(sel) = f.view.selection
+        && sel >= f.geometry.slot_count
+    {
+        return Err(invalid(format!(
+            "view: selection {sel} is past the {} slots of the geometry",
+            f.geometry.slot_count
+        )));
+    }
+    if !(f.view.zoom.is_finite() && f.view.zoom >= 0.0 && f.view.zoom <= 1000.0) {
+        return Err(invalid(format!(
+            "view: zoom {} must be between 0 (fit) and 1000",
+            f.view.zoom
+        )));
+    }
+    if !f.view.pan.iter().all(|p| p.is_finite()) {
+        return Err(invalid("view: pan must be finite numbers".into()));
+    }
+    Ok(())
+}
+
+/// Reads, validates and replays a session file.
+pub fn load(path: &Path) -> Result<LoadedSession, SessionError> {
+    let meta = fs::metadata(path).map_err(|source| SessionError::Read {
+        path: path.into(),
+        source,
+    })?;
+    if meta.is_dir() {
+        return Err(SessionError::IsDirectory { path: path.into() });
+    }
+    let bytes = fs::read(path).map_err(|source| SessionError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| SessionError::NotUtf8 {
+        path: path.into(),
+        offset: e.valid_up_to(),
+    })?;
+    let file = parse(path, text)?;
+    let debugger = build(path, &file)?;
+    Ok(LoadedSession {
+        debugger,
+        file,
+        path: path.into(),
+    })
+}
+
+/// Builds the debugger a session describes: the base state, the replayed script, the
+/// timeline position.
+pub fn build(path: &Path, file: &SessionFile) -> Result<Debugger, SessionError> {
+    let g = file.geometry;
+    let mut debugger = match &file.snapshot {
+        None => Debugger::new(g, file.run, Backend::Cpu).map_err(|e| SessionError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?,
+        Some(Snapshot::Dump(rel)) => {
+            let dir = path.parent().unwrap_or(Path::new(".")).join(rel);
+            let state = dump::read_dump(&dir).map_err(|source| SessionError::Snapshot {
+                path: path.into(),
+                dir: dir.clone(),
+                source,
+            })?;
+            if state.slot_count() != g.slot_count || state.observable_count() != g.observable_slots
+            {
+                return Err(SessionError::Invalid {
+                    path: path.into(),
+                    message: format!(
+                        "the snapshot holds {} slots and {} observable words but the geometry says {} and {}; fix the geometry or the snapshot",
+                        state.slot_count(),
+                        state.observable_count(),
+                        g.slot_count,
+                        g.observable_slots
+                    ),
+                });
+            }
+            let mut d =
+                Debugger::from_state(state, g.tenant_count, RunConfig::default(), Backend::Cpu);
+            d.set_config(file.run).map_err(|e| SessionError::Invalid {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+            d
+        }
+    };
+    for (index, action) in file.script.iter().enumerate() {
+        let label = action.label();
+        debugger
+            .apply(action.clone())
+            .map_err(|source| SessionError::Script {
+                path: path.into(),
+                index,
+                label,
+                source,
+            })?;
+    }
+    if let Some(pos) = file.timeline_position {
+        if pos >= debugger.timeline().len() {
+            return Err(SessionError::Invalid {
+                path: path.into(),
+                message: format!(
+                    "timeline_position {pos} is past the {} points the script makes",
+                    debugger.timeline().len()
+                ),
+            });
+        }
+        debugger.seek(pos);
+    }
+    Ok(debugger)
+}
+
+/// Renders a session file as RON text.
+pub fn to_ron(file: &SessionFile) -> Result<String, String> {
+    let cfg = ron::ser::PrettyConfig::new()
+        .depth_limit(4)
+        .struct_names(false);
+    ron::ser::to_string_pretty(file, cfg).map_err(|e| e.to_string())
+}
+
+/// How to save.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaveMode {
+    /// The base (fresh or the loaded snapshot) plus the whole script and the position: the
+    /// timeline comes back on load.
+    Script,
+    /// The current state as a snapshot and no script: exact even after a racy GPU run, and
+    /// instant to open.
+    Snapshot,
+}
+
+/// Describes what to save.
+pub struct SaveRequest<'a> {
+    pub debugger: &'a Debugger,
+    pub breakpoints: &'a [Breakpoint],
+    pub view: &'a ViewState,
+    pub mode: SaveMode,
+}
+
+/// Saves a session atomically (see the module docs).
+pub fn save(path: &Path, req: &SaveRequest) -> Result<SessionFile, SessionError> {
+    save_with(path, req, &mut |p, bytes| {
+        dump::write_atomic(p, bytes).map_err(|e| e.to_string())
+    })
+}
+
+/// [`save`] with an injectable file writer (tests inject failures).
+pub fn save_with(
+    path: &Path,
+    req: &SaveRequest,
+    write: &mut dyn FnMut(&Path, &[u8]) -> Result<(), String>,
+) -> Result<SessionFile, SessionError> {
+    let err = |message: String| SessionError::Save {
+        path: path.into(),
+        message,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "session".into());
+    let d = req.debugger;
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|t| t.as_nanos())
+            .unwrap_or(0)
+    );
+    let (snapshot_dir, script, position) = match req.mode {
+        SaveMode::Snapshot => {
+            let name = format!("{stem}.snapshot-{unique}");
+            let target = dir.join(&name);
+            write_snapshot(&target, d.state(), write).map_err(|m| err(m))?;
+            (Some(name), Vec::new(), None)
+        }
+        SaveMode::Script => {
+            let base = d
+                .base_state()
+                .ok_or_else(|| err("the oldest history was trimmed to stay within the memory budget, so the script no longer starts from a known state; save with a snapshot instead".into()))?;
+            let g = d.geometry();
+            let fresh = crate::resident::ResidentBuffers::new(
+                g.slot_count,
+                g.tenant_count,
+                g.observable_slots,
+            )
+            .map_err(|e| err(e.to_string()))?;
+            let snap = if base == fresh {
+                None
+            } else {
+                let name = format!("{stem}.snapshot-{unique}");
+                write_snapshot(&dir.join(&name), &base, write).map_err(|m| err(m))?;
+                Some(name)
+            };
+            let at_end = d.timeline().at_end();
+            (snap, d.script(), (!at_end).then(|| d.timeline().cursor()))
+        }
+    };
+    let file = SessionFile {
+        version: SESSION_VERSION,
+        geometry: d.geometry(),
+        run: d.config(),
+        backend: d.backend(),
+        script,
+        breakpoints: req.breakpoints.to_vec(),
+        view: req.view.clone(),
+        snapshot: snapshot_dir.clone().map(Snapshot::Dump),
+        timeline_position: position,
+    };
+    let text = to_ron(&file).map_err(|m| err(m))?;
+    if let Err(m) = write(path, text.as_bytes()) {
+        if let Some(name) = &snapshot_dir {
+            let _ = fs::remove_dir_all(dir.join(name));
+        }
+        return Err(err(m));
+    }
+    // The RON now points at the new snapshot: older snapshot directories of this session
+    // are garbage.
+    remove_stale_snapshots(dir, &stem, snapshot_dir.as_deref());
+    Ok(file)
+}
+
+fn write_snapshot(
+    target: &Path,
+    state: &crate::resident::ResidentBuffers,
+    write: &mut dyn FnMut(&Path, &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    fs::create_dir_all(target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    let result = (|| {
+        for (kind, words) in [
+            (crate::abi::BufferKind::Control, state.control()),
+            (crate::abi::BufferKind::Ring, state.ring()),
+            (crate::abi::BufferKind::DebugLog, state.debug_log()),
+            (crate::abi::BufferKind::IoQueue, state.io_queue()),
+        ] {
+            write(
+                &target.join(kind.file_name()),
+                &crate::resident::le_bytes_from_words(words),
+            )?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(target);
+    }
+    result
+}
+
+fn remove_stale_snapshots(dir: &Path, stem: &str, keep: Option<&str>) {
+    let prefix = format!("{stem}.snapshot-");
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with(&prefix) && Some(name.as_str()) != keep && e.path().is_dir() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// The snapshot directory a loaded session refers to, as a path usable for reading.
+pub fn snapshot_path(session_path: &Path, file: &SessionFile) -> Option<PathBuf> {
+    file.snapshot
+        .as_ref()
+        .map(|Snapshot::Dump(rel)| session_path.parent().unwrap_or(Path::new(".")).join(rel))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,369 @@
+//! Session round trips and every malformed-input path.
+
+use super::*;
+use crate::abi::opcode::Opcode;
+use crate::abi::status::SlotStatus;
+use crate::debugger::breakpoint::{Condition, SlotSelector};
+
+fn sample_debugger() -> Debugger {
+    let mut d = Debugger::new(
+        Geometry {
+            slot_count: 64,
+            tenant_count: 2,
+            observable_slots: 8,
+        },
+        RunConfig {
+            variant: crate::engine::Variant::Persistent,
+            ..Default::default()
+        },
+        Backend::Cpu,
+    )
+    .unwrap();
+    d.apply(Action::Publish {
+        slot: 1,
+        tenant: 0,
+        opcode: Opcode::ATOMIC_ADD,
+        args: vec![3, 160],
+        priority: Some(4),
+    })
+    .unwrap();
+    d.apply(Action::WriteControl { word: 4, value: 0 }).unwrap();
+    d.apply(Action::Publish {
+        slot: 2,
+        tenant: 1,
+        opcode: Opcode::PRINTF,
+        args: vec![7, 8, 9],
+        priority: None,
+    })
+    .unwrap();
+    d.apply(Action::Dispatch { count: 2 }).unwrap();
+    d
+}
+
+fn view() -> ViewState {
+    ViewState {
+        colour_mode: ColourMode::Tenant,
+        zoom: 12.0,
+        pan: [3.0, 4.0],
+        selection: Some(2),
+        ..Default::default()
+    }
+}
+
+fn bps() -> Vec<Breakpoint> {
+    vec![Breakpoint::new(Condition::SlotEnters {
+        slots: SlotSelector::One(1),
+        status: SlotStatus::Done,
+    })]
+}
+
+fn save_to(dir: &Path, d: &Debugger, mode: SaveMode) -> PathBuf {
+    let p = dir.join("s.ron");
+    save(
+        &p,
+        &SaveRequest {
+            debugger: d,
+            breakpoints: &bps(),
+            view: &view(),
+            mode,
+        },
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn script_save_load_reproduces_state_view_and_breakpoints() {
+    let t = tempfile::tempdir().unwrap();
+    let d = sample_debugger();
+    let p = save_to(t.path(), &d, SaveMode::Script);
+    let text = fs::read_to_string(&p).unwrap();
+    assert!(
+        text.contains("version: 1") && text.contains("ATOMIC_ADD"),
+        "{text}"
+    );
+    let l = load(&p).unwrap();
+    assert_eq!(l.debugger.state(), d.state());
+    assert_eq!(l.file.view, view());
+    assert_eq!(l.file.breakpoints, bps());
+    assert_eq!(l.debugger.config(), d.config());
+    assert_eq!(l.debugger.timeline().len(), d.timeline().len());
+    assert!(l.file.snapshot.is_none(), "a fresh base needs no snapshot");
+}
+
+#[test]
+fn timeline_position_and_future_come_back() {
+    let t = tempfile::tempdir().unwrap();
+    let mut d = sample_debugger();
+    d.seek(2);
+    let at2 = d.state().clone();
+    let p = save_to(t.path(), &d, SaveMode::Script);
+    let mut l = load(&p).unwrap();
+    assert_eq!(l.debugger.timeline().cursor(), 2);
+    assert_eq!(l.debugger.state(), &at2);
+    l.debugger.seek(usize::MAX);
+    let mut end = d;
+    end.seek(usize::MAX);
+    assert_eq!(l.debugger.state(), end.state());
+}
+
+#[test]
+fn snapshot_save_load_is_exact() {
+    let t = tempfile::tempdir().unwrap();
+    let d = sample_debugger();
+    let p = save_to(t.path(), &d, SaveMode::Snapshot);
+    let l = load(&p).unwrap();
+    assert_eq!(l.debugger.state(), d.state());
+    assert!(l.file.script.is_empty());
+    let snap = snapshot_path(&p, &l.file).unwrap();
+    assert!(crate::dump::is_dump_dir(&snap));
+}
+
+#[test]
+fn a_session_started_from_a_dump_saves_its_base() {
+    let t = tempfile::tempdir().unwrap();
+    let mut base = crate::resident::ResidentBuffers::new(16, 1, 0).unwrap();
+    base.write_control(150, 42).unwrap();
+    let mut d = Debugger::from_state(base.clone(), 1, RunConfig::default(), Backend::Cpu);
+    d.apply(Action::Publish {
+        slot: 0,
+        tenant: 0,
+        opcode: Opcode::NOP,
+        args: vec![],
+        priority: None,
+    })
+    .unwrap();
+    d.apply(Action::Dispatch { count: 1 }).unwrap();
+    let p = save_to(t.path(), &d, SaveMode::Script);
+    let mut l = load(&p).unwrap();
+    assert_eq!(l.debugger.state(), d.state());
+    l.debugger.seek(0);
+    assert_eq!(l.debugger.state(), &base);
+}
+
+#[test]
+fn resaving_removes_stale_snapshots() {
+    let t = tempfile::tempdir().unwrap();
+    let d = sample_debugger();
+    save_to(t.path(), &d, SaveMode::Snapshot);
+    save_to(t.path(), &d, SaveMode::Snapshot);
+    let snaps = fs::read_dir(t.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".snapshot-")
+        })
+        .count();
+    assert_eq!(snaps, 1);
+}
+
+#[test]
+fn failed_save_leaves_the_previous_file_intact() {
+    let t = tempfile::tempdir().unwrap();
+    let d = sample_debugger();
+    let p = save_to(t.path(), &d, SaveMode::Snapshot);
+    let before = fs::read(&p).unwrap();
+    let mut e = sample_debugger();
+    e.apply(Action::Dispatch { count: 1 }).unwrap();
+    let mut calls = 0;
+    let mut failing = |path: &Path, bytes: &[u8]| {
+        calls += 1;
+        if path.extension().is_some_and(|x| x == "ron") {
+            Err("injected: disk full".to_string())
+        } else {
+            crate::dump::write_atomic(path, bytes).map_err(|e| e.to_string())
+        }
+    };
+    let err = save_with(
+        &p,
+        &SaveRequest {
+            debugger: &e,
+            breakpoints: &[],
+            view: &view(),
+            mode: SaveMode::Snapshot,
+        },
+        &mut failing,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("disk full") && err.contains("untouched"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&p).unwrap(), before);
+    assert_eq!(
+        load(&p).unwrap().debugger.state(),
+        d.state(),
+        "old snapshot still there"
+    );
+    assert!(calls > 1);
+}
+
+#[test]
+fn save_into_a_read_only_directory_fails_cleanly() {
+    let t = tempfile::tempdir().unwrap();
+    let d = sample_debugger();
+    // a path whose parent is a file can never be written, even by root
+    let blocker = t.path().join("file");
+    fs::write(&blocker, b"x").unwrap();
+    let err = save(
+        &blocker.join("s.ron"),
+        &SaveRequest {
+            debugger: &d,
+            breakpoints: &[],
+            view: &view(),
+            mode: SaveMode::Script,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cannot save"), "{err}");
+}
+
+fn write(t: &tempfile::TempDir, text: &str) -> PathBuf {
+    let p = t.path().join("bad.ron");
+    fs::write(&p, text).unwrap();
+    p
+}
+
+fn load_err(text: &str) -> String {
+    let t = tempfile::tempdir().unwrap();
+    match load(&write(&t, text)) {
+        Ok(_) => panic!("expected an error for {text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const GOOD: &str = "(version: 1, geometry: (slot_count: 16), script: [Publish(slot: 1, opcode: \"NOP\"), Dispatch(count: 1)])";
+
+#[test]
+fn the_minimal_session_loads() {
+    let t = tempfile::tempdir().unwrap();
+    let l = load(&write(&t, GOOD)).unwrap();
+    assert_eq!(l.debugger.dispatches(), 1);
+}
+
+#[test]
+fn truncated_file() {
+    let e = load_err(&GOOD[..GOOD.len() - 20]);
+    assert!(e.contains("bad.ron:1:"), "{e}");
+}
+
+#[test]
+fn future_version() {
+    let e = load_err("(version: 7, geometry: (slot_count: 16), hologram: true)");
+    assert!(e.contains("version 7") && e.contains("upgrade"), "{e}");
+}
+
+#[test]
+fn missing_version() {
+    let e = load_err("(geometry: (slot_count: 16))");
+    assert!(e.contains("no `version`"), "{e}");
+}
+
+#[test]
+fn unknown_field_names_line_and_column() {
+    let e = load_err("(\n  version: 1,\n  geometry: (slot_count: 16),\n  colour: 3,\n)");
+    assert!(e.contains("bad.ron:4:") && e.contains("colour"), "{e}");
+}
+
+#[test]
+fn wrong_type() {
+    let e = load_err("(version: 1, geometry: (slot_count: \"many\"))");
+    assert!(e.contains("bad.ron:1:"), "{e}");
+}
+
+#[test]
+fn geometry_past_the_caps() {
+    let e = load_err("(version: 1, geometry: (slot_count: 2000000))");
+    assert!(e.contains("geometry") && e.contains("1048576"), "{e}");
+}
+
+#[test]
+fn bad_workgroup_size() {
+    let e = load_err("(version: 1, geometry: (slot_count: 96), run: (workgroup_size: Some(64)))");
+    assert!(e.contains("divide"), "{e}");
+}
+
+#[test]
+fn non_utf8_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("bin.ron");
+    fs::write(&p, b"(version: 1, \xff\xfe)").unwrap();
+    let e = load(&p).unwrap_err().to_string();
+    assert!(e.contains("not UTF-8") && e.contains("offset 13"), "{e}");
+}
+
+#[test]
+fn a_directory_where_a_file_was_expected() {
+    let t = tempfile::tempdir().unwrap();
+    let e = load(t.path()).unwrap_err().to_string();
+    assert!(e.contains("is a directory"), "{e}");
+}
+
+#[test]
+fn missing_file() {
+    let e = load(Path::new("/nonexistent/x.ron"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot read"), "{e}");
+}
+
+#[test]
+fn snapshot_lengths_that_disagree_with_the_geometry() {
+    let t = tempfile::tempdir().unwrap();
+    let d = sample_debugger();
+    let p = save_to(t.path(), &d, SaveMode::Snapshot);
+    let text = fs::read_to_string(&p)
+        .unwrap()
+        .replace("slot_count: 64", "slot_count: 128");
+    fs::write(&p, text).unwrap();
+    let e = load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("snapshot holds 64 slots") && e.contains("geometry says 128"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_snapshot_directory() {
+    let e = load_err("(version: 1, geometry: (slot_count: 16), snapshot: Some(Dump(\"nowhere\")))");
+    assert!(
+        e.contains("snapshot") && e.contains("does not exist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn failing_script_action_is_located() {
+    let e = load_err(
+        "(version: 1, geometry: (slot_count: 16), script: [Publish(slot: 1, opcode: \"NOP\"), Publish(slot: 1, opcode: \"NOP\")])",
+    );
+    assert!(
+        e.contains("script action 1") && e.contains("in flight"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_opcode_name() {
+    let e = load_err(
+        "(version: 1, geometry: (slot_count: 16), script: [Publish(slot: 1, opcode: \"FROB\")])",
+    );
+    assert!(e.contains("not an opcode"), "{e}");
+}
+
+#[test]
+fn timeline_position_past_the_end() {
+    let e = load_err("(version: 1, geometry: (slot_count: 16), timeline_position: Some(5))");
+    assert!(e.contains("timeline_position 5"), "{e}");
+}
+
+#[test]
+fn selection_past_the_ring() {
+    let e = load_err("(version: 1, geometry: (slot_count: 16), view: (selection: Some(16)))");
+    assert!(e.contains("selection 16"), "{e}");
+}
