@@ -8,3 +8,8 @@ pub mod engine;
 pub mod resident;
 pub mod scenario;
 pub mod session;
+pub mod inspect;
+pub mod bench;
+pub mod cli;
+pub mod app;
+pub mod ui;

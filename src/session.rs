@@ -370,6 +370,8 @@ pub fn build(path: &Path, file: &SessionFile) -> Result<Debugger, SessionError> 
                 source,
             })?;
     }
+    // breakpoints go in after the replay, so replaying counts no hits
+    *debugger.breakpoints_mut() = file.breakpoints.clone();
     if let Some(pos) = file.timeline_position {
         if pos >= debugger.timeline().len() {
             return Err(SessionError::Invalid {

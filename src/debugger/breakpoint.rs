@@ -217,3 +217,232 @@ mod tests {
         assert!(CompareOp::Le.holds(3, 3) && !CompareOp::Lt.holds(3, 3));
     }
 }
+
+/// Why a run stopped.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct BreakpointHit {
+    /// Index of the breakpoint in the list.
+    pub breakpoint: usize,
+    pub message: String,
+    pub slot: Option<u32>,
+    pub word: Option<u32>,
+    pub dispatch: u64,
+    pub pass: Option<u32>,
+    /// The timeline point the hit belongs to.
+    pub point: usize,
+}
+
+/// What a step (a dispatch or a pass) did, for evaluating breakpoints.
+pub struct StepFacts<'a> {
+    pub before: &'a crate::resident::Readback,
+    pub after: &'a crate::resident::ResidentBuffers,
+    pub delta: &'a super::delta::Delta,
+    pub diagnostics: &'a [crate::engine::Diagnostic],
+    /// Passes the step ran (1 for a pass, the dispatch's passes for a dispatch).
+    pub passes: u32,
+    pub dispatch: u64,
+    pub pass: Option<u32>,
+    pub point: usize,
+}
+
+/// Consecutive passes each slot has stayed waiting (PUBLISHED, YIELD or REQUEUE).
+#[derive(Debug, Default, Clone)]
+pub struct StuckCounter {
+    passes: Vec<u32>,
+}
+
+impl StuckCounter {
+    pub fn clear(&mut self) {
+        self.passes.clear();
+    }
+
+    /// Adds `passes` to every waiting slot, zeroes the others; returns the slot waiting
+    /// longest and for how long.
+    pub fn update(&mut self, ring: &[u32], passes: u32) -> Option<(u32, u32)> {
+        let n = ring.len() / 16;
+        if self.passes.len() != n {
+            self.passes = vec![0; n];
+        }
+        let mut worst: Option<(u32, u32)> = None;
+        for (s, c) in self.passes.iter_mut().enumerate() {
+            if matches!(ring[s * 16], 1 | 5 | 6) {
+                *c = c.saturating_add(passes);
+                if worst.is_none_or(|(_, w)| *c > w) {
+                    worst = Some((s as u32, *c));
+                }
+            } else {
+                *c = 0;
+            }
+        }
+        worst
+    }
+}
+
+/// Whether any enabled breakpoint needs per-slot facts (and so the ring on the host).
+pub fn needs_ring(bps: &[Breakpoint]) -> bool {
+    bps.iter().any(|b| {
+        b.enabled
+            && matches!(
+                b.condition,
+                Condition::SlotEnters { .. }
+                    | Condition::OpcodeRuns { .. }
+                    | Condition::TenantRuns { .. }
+                    | Condition::SlotStuck { .. }
+            )
+    })
+}
+
+/// Slots a step executed: they went to DONE from another status.
+fn executed<'a>(f: &'a StepFacts, changed: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
+    changed.iter().copied().filter(move |&s| {
+        let i = s as usize * 16;
+        f.after.ring()[i] == crate::abi::status::DONE
+            && f.before.ring.get(i).copied() != Some(crate::abi::status::DONE)
+    })
+}
+
+fn runs_opcode(ring: &[u32], s: u32, op: Opcode) -> bool {
+    let slot = crate::abi::slot::Slot::of_ring(ring, s);
+    if slot.opcode == op {
+        return true;
+    }
+    slot.packed()
+        .is_some_and(|p| p.ops.iter().any(|o| o.opcode == op && o.args.is_some()))
+}
+
+/// Checks every enabled breakpoint against one step. Every breakpoint that hits counts the
+/// hit; the first one in list order is returned.
+pub fn evaluate(
+    bps: &mut [Breakpoint],
+    f: &StepFacts,
+    stuck: &mut StuckCounter,
+) -> Option<BreakpointHit> {
+    if bps.iter().all(|b| !b.enabled) {
+        return None;
+    }
+    let changed = f.delta.changed_slots();
+    let stuck_worst = bps
+        .iter()
+        .any(|b| b.enabled && matches!(b.condition, Condition::SlotStuck { .. }))
+        .then(|| stuck.update(f.after.ring(), f.passes))
+        .flatten();
+    let mut first = None;
+    for (i, b) in bps.iter_mut().enumerate() {
+        if !b.enabled {
+            continue;
+        }
+        let found: Option<(String, Option<u32>, Option<u32>)> = match &b.condition {
+            Condition::SlotEnters { slots, status } => changed
+                .iter()
+                .copied()
+                .find(|&s| {
+                    let i = s as usize * 16;
+                    slots.contains(s)
+                        && f.after.ring()[i] == status.word()
+                        && f.before.ring.get(i).copied() != Some(status.word())
+                })
+                .map(|s| (format!("slot {s} entered {status}"), Some(s), None)),
+            Condition::OpcodeRuns { opcode } => executed(f, &changed)
+                .find(|&s| runs_opcode(f.after.ring(), s, *opcode))
+                .map(|s| (format!("slot {s} executed {opcode}"), Some(s), None)),
+            Condition::TenantRuns { tenant } => executed(f, &changed)
+                .find(|&s| f.after.ring()[s as usize * 16 + 2] == *tenant)
+                .map(|s| (format!("slot {s} of tenant {tenant} ran"), Some(s), None)),
+            Condition::ControlChanges { word } => f
+                .delta
+                .changed_control_words()
+                .iter()
+                .find(|(w, _)| w == word)
+                .map(|_| {
+                    let old = f.before.control.get(*word as usize).copied().unwrap_or(0);
+                    let new = f.after.control().get(*word as usize).copied().unwrap_or(0);
+                    (
+                        format!(
+                            "control[{word}] ({}) changed {old} → {new}",
+                            crate::abi::control::word_name(*word as usize)
+                        ),
+                        None,
+                        Some(*word),
+                    )
+                }),
+            Condition::ControlCompare {
+                word,
+                op,
+                value,
+                mask,
+            } => {
+                let old = f.before.control.get(*word as usize).copied().unwrap_or(0);
+                let new = f.after.control().get(*word as usize).copied().unwrap_or(0);
+                (op.holds(new & mask, *value) && !op.holds(old & mask, *value)).then(|| {
+                    (
+                        format!("{} became true (now {new})", b.condition.describe()),
+                        None,
+                        Some(*word),
+                    )
+                })
+            }
+            Condition::DebugFmt { fmt_id } => {
+                let before = crate::abi::debug_log::DebugLogView::decode(&f.before.debug_log);
+                let after = crate::abi::debug_log::DebugLogView::decode(f.after.debug_log());
+                let from = if after.cursor < before.cursor {
+                    0
+                } else {
+                    before.records.len()
+                };
+                after.records[from.min(after.records.len())..]
+                    .iter()
+                    .find(|r| r.fmt_id == *fmt_id)
+                    .map(|r| {
+                        (
+                            format!(
+                                "slot {} printed fmt id {fmt_id}",
+                                r.slot().unwrap_or(u32::MAX)
+                            ),
+                            r.slot(),
+                            None,
+                        )
+                    })
+            }
+            Condition::DebugOverflow => {
+                let before =
+                    crate::abi::debug_log::DebugLogView::decode(&f.before.debug_log).dropped;
+                let after =
+                    crate::abi::debug_log::DebugLogView::decode(f.after.debug_log()).dropped;
+                (after > before).then(|| {
+                    (
+                        format!("the debug log dropped {} records", after - before),
+                        None,
+                        Some(0),
+                    )
+                })
+            }
+            Condition::Diagnostic { kind } => {
+                f.diagnostics.iter().find(|d| d.kind == *kind).map(|d| {
+                    (
+                        format!("{}: {}", kind.name(), d.message),
+                        d.slot,
+                        d.word.map(|w| w as u32),
+                    )
+                })
+            }
+            Condition::SlotStuck { passes } => stuck_worst
+                .filter(|(_, w)| w >= passes)
+                .map(|(s, w)| (format!("slot {s} has waited {w} passes"), Some(s), None)),
+        };
+        if let Some((message, slot, word)) = found {
+            b.hits += 1;
+            if first.is_none() {
+                first = Some(BreakpointHit {
+                    breakpoint: i,
+                    message,
+                    slot,
+                    word,
+                    dispatch: f.dispatch,
+                    pass: f.pass,
+                    point: f.point,
+                });
+            }
+        }
+    }
+    first
+}

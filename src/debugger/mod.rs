@@ -15,12 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::abi::error::{AbiError, PublishError};
 use crate::abi::validate::{check_observable, check_slot_count};
 use crate::engine::cpu::CpuEngine;
+use crate::engine::gpu::GpuEngine;
 use crate::engine::{
     Backend, DEFAULT_PASS_BUDGET, DEFAULT_STARVATION_PASSES, Diagnostic, DiagnosticKind,
     DispatchOptions, DispatchReport, Engine, EngineError, Variant,
 };
 use crate::resident::{Readback, ResidentBuffers};
 use action::Action;
+use breakpoint::{Breakpoint, BreakpointHit, StepFacts, StuckCounter};
 use delta::Delta;
 use history::DispatchSummary;
 use timeline::{PointKind, Timeline};
@@ -113,6 +115,32 @@ pub enum PassOutcome {
     Finished(Box<DispatchReport>),
 }
 
+/// How GPU dispatches reach the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recording {
+    /// Per dispatch up to [`GPU_RECORD_LIMIT`] slots (or when a slot breakpoint needs it),
+    /// aggregated above.
+    #[default]
+    Auto,
+    /// Read the whole state back after every GPU dispatch: a point per dispatch.
+    EveryDispatch,
+    /// Keep the ring on the GPU while running; the run becomes one point when it stops.
+    Aggregated,
+}
+
+/// Rings up to this many slots are read back after every GPU dispatch in `Auto` recording.
+pub const GPU_RECORD_LIMIT: u32 = 65_536;
+
+/// The GPU backend's side of the model.
+struct GpuSide {
+    engine: GpuEngine,
+    /// Resident dispatches ran since the mirror's ring was last read back.
+    stale: bool,
+    /// The state before the first dispatch not yet on the timeline, and its index.
+    unrecorded: Option<(Readback, u64)>,
+}
+
 /// The debugger model.
 pub struct Debugger {
     geometry: Geometry,
@@ -120,6 +148,8 @@ pub struct Debugger {
     backend: Backend,
     state: ResidentBuffers,
     cpu: CpuEngine,
+    gpu: Option<GpuSide>,
+    recording: Recording,
     timeline: Timeline,
     history: Vec<DispatchSummary>,
     /// Completed dispatches at the cursor.
@@ -129,6 +159,11 @@ pub struct Debugger {
     last_report: Option<DispatchReport>,
     diagnostics: Vec<Diagnostic>,
     scratch: Readback,
+    breakpoints: Vec<Breakpoint>,
+    stuck: StuckCounter,
+    hit: Option<BreakpointHit>,
+    /// Passes run so far in the dispatch in progress.
+    pass_counter: u32,
 }
 
 impl Debugger {
@@ -144,12 +179,9 @@ impl Debugger {
             geometry.tenant_count,
             geometry.observable_slots,
         )?;
-        Ok(Self::from_state(
-            state,
-            geometry.tenant_count,
-            config,
-            backend,
-        ))
+        let mut d = Self::from_state(state, geometry.tenant_count, RunConfig::default(), backend);
+        d.set_config(config)?;
+        Ok(d)
     }
 
     /// Starts from an existing state (a dump, a snapshot). `tenant_count` is what `reset`
@@ -168,9 +200,11 @@ impl Debugger {
         Debugger {
             geometry,
             config,
-            backend,
+            backend: Backend::Cpu,
             state,
             cpu: CpuEngine::new(),
+            gpu: None,
+            recording: Recording::Auto,
             timeline: Timeline::new(0),
             history: Vec::new(),
             dispatches: 0,
@@ -178,11 +212,28 @@ impl Debugger {
             last_report: None,
             diagnostics: Vec::new(),
             scratch: Readback::default(),
+            breakpoints: Vec::new(),
+            stuck: StuckCounter::default(),
+            hit: None,
+            pass_counter: 0,
         }
+        .with_backend_hint(backend)
+    }
+
+    /// Remembers a wish for the GPU backend: it takes effect once a GPU is attached.
+    fn with_backend_hint(mut self, backend: Backend) -> Self {
+        self.backend = if backend == Backend::Gpu && self.gpu.is_some() {
+            Backend::Gpu
+        } else {
+            Backend::Cpu
+        };
+        self
     }
 
     // ---- queries ------------------------------------------------------------------------
 
+    /// The host mirror. With the GPU backend running resident dispatches its ring may lag
+    /// (see [`Debugger::is_stale`]); control words and the debug log are always current.
     pub fn state(&self) -> &ResidentBuffers {
         &self.state
     }
@@ -210,7 +261,7 @@ impl Debugger {
     }
     /// Passes run so far in the dispatch in progress.
     pub fn passes_in_progress(&self) -> Option<u32> {
-        self.in_progress.and(self.cpu.passes_run())
+        self.in_progress.map(|_| self.pass_counter)
     }
     pub fn last_report(&self) -> Option<&DispatchReport> {
         self.last_report.as_ref()
@@ -227,10 +278,137 @@ impl Debugger {
         }
         Some(self.timeline.diff(&self.state, 0, 0).0)
     }
-
     /// The actions from the base to the end of the timeline.
     pub fn script(&self) -> Vec<Action> {
         self.timeline.actions()
+    }
+    pub fn breakpoints(&self) -> &[Breakpoint] {
+        &self.breakpoints
+    }
+    pub fn breakpoints_mut(&mut self) -> &mut Vec<Breakpoint> {
+        &mut self.breakpoints
+    }
+    /// The breakpoint hit by the last dispatch or pass, taken (cleared) by the caller.
+    pub fn take_hit(&mut self) -> Option<BreakpointHit> {
+        self.hit.take()
+    }
+    pub fn recording(&self) -> Recording {
+        self.recording
+    }
+    pub fn set_recording(&mut self, r: Recording) {
+        self.recording = r;
+    }
+
+    // ---- the GPU ------------------------------------------------------------------------
+
+    /// Hands the debugger a GPU engine (the app's, on eframe's device; or a headless one).
+    pub fn attach_gpu(&mut self, engine: GpuEngine) {
+        self.gpu = Some(GpuSide {
+            engine,
+            stale: false,
+            unrecorded: None,
+        });
+    }
+
+    /// Takes the GPU engine back (to move it to another debugger), syncing first.
+    pub fn take_gpu(&mut self) -> Option<GpuEngine> {
+        let _ = self.sync();
+        self.backend = Backend::Cpu;
+        self.gpu.take().map(|g| g.engine)
+    }
+
+    pub fn has_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    pub fn gpu_adapter(&self) -> Option<&str> {
+        self.gpu.as_ref().map(|g| g.engine.adapter_name())
+    }
+
+    /// Whether the mirror's ring lags the GPU.
+    pub fn is_stale(&self) -> bool {
+        self.gpu.as_ref().is_some_and(|g| g.stale)
+    }
+
+    /// Device buffers (ring, changed serials) to draw the grid from, when the GPU backend
+    /// holds the state.
+    pub fn grid_device_buffers(&self) -> Option<(wgpu::Buffer, wgpu::Buffer)> {
+        if self.backend != Backend::Gpu {
+            return None;
+        }
+        let g = self.gpu.as_ref()?;
+        if !g.engine.is_synced_with(&self.state) && !g.stale {
+            return None;
+        }
+        Some((
+            g.engine.ring_buffer()?.clone(),
+            g.engine.changed_buffer()?.clone(),
+        ))
+    }
+
+    /// The serial of the GPU's last dispatch (for highlighting changed cells).
+    pub fn grid_serial(&self) -> u32 {
+        self.gpu
+            .as_ref()
+            .map(|g| g.engine.dispatch_serial())
+            .unwrap_or(0)
+    }
+
+    /// Reads slot `s` from the GPU into the mirror when the mirror lags.
+    pub fn refresh_slot(&mut self, s: Option<u32>) -> Result<(), DebuggerError> {
+        let (Some(s), Some(g)) = (s, self.gpu.as_mut()) else {
+            return Ok(());
+        };
+        if !g.stale || s >= self.state.slot_count() {
+            return Ok(());
+        }
+        let words = g.engine.read_ring_slots(s..s + 1)?;
+        let b = self.state.buffers_mut();
+        b.ring[s as usize * 16..s as usize * 16 + 16].copy_from_slice(&words);
+        g.engine.adopt_version(&self.state);
+        Ok(())
+    }
+
+    /// Brings the mirror up to date with the GPU and records any run kept on the device as
+    /// one timeline point. Every action, seek and save calls this first.
+    pub fn sync(&mut self) -> Result<(), DebuggerError> {
+        let Some(g) = self.gpu.as_mut() else {
+            return Ok(());
+        };
+        if !g.stale {
+            return Ok(());
+        }
+        g.engine.download_into(&mut self.state)?;
+        g.stale = false;
+        if let Some((base, first)) = g.unrecorded.take() {
+            let delta = Delta::between(&base, &self.state);
+            let count = (self.dispatches - first) as u32;
+            let label = format!(
+                "dispatches {first}..{} on the GPU (one point)",
+                self.dispatches
+            );
+            self.timeline.push(
+                PointKind::Dispatch {
+                    index: self.dispatches.saturating_sub(1),
+                },
+                Some(Action::Dispatch { count }),
+                delta,
+                self.dispatches,
+                label,
+            );
+        }
+        Ok(())
+    }
+
+    fn records_each_gpu_dispatch(&self) -> bool {
+        match self.recording {
+            Recording::EveryDispatch => true,
+            Recording::Aggregated => breakpoint::needs_ring(&self.breakpoints),
+            Recording::Auto => {
+                self.state.slot_count() <= GPU_RECORD_LIMIT
+                    || breakpoint::needs_ring(&self.breakpoints)
+            }
+        }
     }
 
     // ---- configuration ------------------------------------------------------------------
@@ -239,17 +417,23 @@ impl Debugger {
         config
             .options(0)
             .resolve_workgroup_size(self.state.slot_count())?;
+        if config.pass_budget == 0 {
+            return Err(DebuggerError::Publish(PublishError::Packed(
+                "the pass budget must be at least 1".into(),
+            )));
+        }
         self.abort_in_progress();
         self.config = config;
         Ok(())
     }
 
     pub fn set_backend(&mut self, backend: Backend) -> Result<(), DebuggerError> {
-        if backend == Backend::Gpu {
+        if backend == Backend::Gpu && self.gpu.is_none() {
             return Err(DebuggerError::NoGpu(
-                "this build's debugger model runs the CPU engine only".into(),
+                "no GPU engine is attached (no wgpu adapter, or the app runs without the wgpu renderer)".into(),
             ));
         }
+        self.sync()?;
         self.abort_in_progress();
         self.backend = backend;
         Ok(())
@@ -269,6 +453,7 @@ impl Debugger {
             }
             Action::Pass => self.step_pass().map(|_| ()),
             Action::Reset => {
+                self.sync()?;
                 self.abort_in_progress();
                 self.record(Action::Reset, |s| {
                     s.state
@@ -277,6 +462,7 @@ impl Debugger {
                 })
             }
             host => {
+                self.sync()?;
                 let a = host.clone();
                 let result = self.record(host, move |s| Ok(a.apply_host(&mut s.state)?));
                 if let Err(DebuggerError::Publish(PublishError::InFlight { slot, status })) =
@@ -323,60 +509,147 @@ impl Debugger {
         self.history.truncate(self.dispatches as usize);
     }
 
+    /// The engine for stepping and round-trip dispatches, with the state it works on.
+    fn engine_and_state(&mut self) -> (&mut dyn Engine, &mut ResidentBuffers) {
+        let engine: &mut dyn Engine = match (self.backend, self.gpu.as_mut()) {
+            (Backend::Gpu, Some(g)) => &mut g.engine,
+            _ => &mut self.cpu,
+        };
+        (engine, &mut self.state)
+    }
+
     /// Runs one whole dispatch (or the rest of the one in progress).
     pub fn dispatch(&mut self) -> Result<DispatchReport, DebuggerError> {
+        self.hit = None;
+        if self.backend == Backend::Gpu
+            && self.in_progress.is_none()
+            && !self.records_each_gpu_dispatch()
+        {
+            return self.dispatch_resident();
+        }
+        self.sync()?;
         self.state.snapshot_readback_into(&mut self.scratch);
         if self.in_progress.is_none() {
             let opts = self.config.options(self.dispatches);
-            self.cpu.begin_dispatch(&mut self.state, &opts)?;
+            let (engine, state) = self.engine_and_state();
+            engine.begin_dispatch(state, &opts)?;
             self.in_progress = Some(self.dispatches);
         }
-        while !self.cpu.run_passes(&mut self.state, u32::MAX)? {}
-        let report = self.finish_dispatch()?;
+        let (engine, state) = self.engine_and_state();
+        let r = (|| -> Result<DispatchReport, EngineError> {
+            while !engine.run_passes(state, u32::MAX)? {}
+            engine.finish_dispatch(state)
+        })();
+        self.in_progress = None;
+        let report = r?;
         let delta = Delta::between(&self.scratch, &self.state);
         self.truncate_future();
         self.push_dispatch_point(&report, delta, Action::Dispatch { count: 1 });
         Ok(report)
     }
 
+    /// A GPU dispatch that leaves the ring on the device (see [`Recording`]).
+    fn dispatch_resident(&mut self) -> Result<DispatchReport, DebuggerError> {
+        let opts = self.config.options(self.dispatches);
+        let dispatches = self.dispatches;
+        let g = self
+            .gpu
+            .as_mut()
+            .ok_or_else(|| DebuggerError::NoGpu("no GPU engine is attached".into()))?;
+        if !g.stale && !g.engine.is_synced_with(&self.state) {
+            g.engine.upload(&self.state)?;
+        }
+        if g.unrecorded.is_none() {
+            g.unrecorded = Some((self.state.snapshot_readback(), dispatches));
+        }
+        let (report, control, debug_log) = g.engine.dispatch_resident(&opts)?;
+        {
+            let b = self.state.buffers_mut();
+            *b.control = control;
+            *b.debug_log = debug_log;
+        }
+        g.engine.adopt_version(&self.state);
+        g.stale = true;
+        self.truncate_future();
+        self.dispatches += 1;
+        self.history.push(DispatchSummary::new(
+            &report,
+            self.state.control(),
+            self.state.debug_log(),
+        ));
+        for d in &report.diagnostics {
+            self.log_diagnostic(d.clone());
+        }
+        // control-word and debug-log breakpoints need no ring: check them now
+        if !self.breakpoints.is_empty() {
+            let before = self
+                .gpu
+                .as_ref()
+                .and_then(|g| g.unrecorded.as_ref())
+                .map(|(b, _)| b.clone());
+            if let Some(before) = before {
+                let delta = Delta::between(&before, &self.state);
+                self.evaluate_breakpoints(
+                    &before,
+                    &delta,
+                    &report.diagnostics,
+                    report.passes,
+                    dispatches,
+                    None,
+                );
+            }
+        }
+        self.last_report = Some(report.clone());
+        Ok(report)
+    }
+
     /// Runs one pass: of the dispatch in progress, or the first of a new one.
     pub fn step_pass(&mut self) -> Result<PassOutcome, DebuggerError> {
+        self.hit = None;
+        self.sync()?;
         self.state.snapshot_readback_into(&mut self.scratch);
-        if self.in_progress.is_none() {
-            let opts = self.config.options(self.dispatches);
-            self.cpu.begin_dispatch(&mut self.state, &opts)?;
-            self.in_progress = Some(self.dispatches);
+        let began = self.in_progress.is_none();
+        let opts = self.config.options(self.dispatches);
+        let (engine, state) = self.engine_and_state();
+        if began {
+            engine.begin_dispatch(state, &opts)?;
         }
-        let done = self.cpu.run_passes(&mut self.state, 1)?;
+        let done = engine.run_passes(state, 1)?;
+        if began {
+            self.in_progress = Some(self.dispatches);
+            self.pass_counter = 0;
+        }
         let delta = Delta::between(&self.scratch, &self.state);
         self.truncate_future();
         if done {
-            let report = self.finish_dispatch()?;
+            let (engine, state) = self.engine_and_state();
+            let r = engine.finish_dispatch(state);
+            self.in_progress = None;
+            let report = r?;
             self.push_dispatch_point(&report, delta, Action::Pass);
             Ok(PassOutcome::Finished(Box::new(report)))
         } else {
-            let pass = self.cpu.passes_run().unwrap_or(1) - 1;
+            self.pass_counter += 1;
+            let pass = self.pass_counter - 1;
             let dispatch = self.dispatches;
             self.timeline.push(
                 PointKind::Pass { dispatch, pass },
                 Some(Action::Pass),
-                delta,
+                delta.clone(),
                 self.dispatches,
                 format!("dispatch {dispatch} pass {pass}"),
             );
+            let scratch = std::mem::take(&mut self.scratch);
+            self.evaluate_breakpoints(&scratch, &delta, &[], 1, dispatch, Some(pass));
+            self.scratch = scratch;
             Ok(PassOutcome::Continues { pass })
         }
-    }
-
-    fn finish_dispatch(&mut self) -> Result<DispatchReport, DebuggerError> {
-        let report = self.cpu.finish_dispatch(&mut self.state)?;
-        self.in_progress = None;
-        Ok(report)
     }
 
     fn push_dispatch_point(&mut self, report: &DispatchReport, delta: Delta, action: Action) {
         let index = self.dispatches;
         self.dispatches += 1;
+        self.pass_counter = 0;
         self.history.push(DispatchSummary::new(
             report,
             self.state.control(),
@@ -385,19 +658,55 @@ impl Debugger {
         for d in &report.diagnostics {
             self.log_diagnostic(d.clone());
         }
+        let label = format!(
+            "dispatch {index}: {} ({} passes, {} claimed)",
+            report.end.describe(),
+            report.passes,
+            report.claimed
+        );
+        let passes = if action == Action::Pass {
+            1
+        } else {
+            report.passes
+        };
         self.timeline.push(
             PointKind::Dispatch { index },
             Some(action),
-            delta,
+            delta.clone(),
             self.dispatches,
-            format!(
-                "dispatch {index}: {} ({} passes, {} claimed)",
-                report.end.describe(),
-                report.passes,
-                report.claimed
-            ),
+            label,
         );
+        let scratch = std::mem::take(&mut self.scratch);
+        self.evaluate_breakpoints(&scratch, &delta, &report.diagnostics, passes, index, None);
+        self.scratch = scratch;
         self.last_report = Some(report.clone());
+    }
+
+    fn evaluate_breakpoints(
+        &mut self,
+        before: &Readback,
+        delta: &Delta,
+        diagnostics: &[Diagnostic],
+        passes: u32,
+        dispatch: u64,
+        pass: Option<u32>,
+    ) {
+        if self.breakpoints.is_empty() {
+            return;
+        }
+        let facts = StepFacts {
+            before,
+            after: &self.state,
+            delta,
+            diagnostics,
+            passes,
+            dispatch,
+            pass,
+            point: self.timeline.cursor(),
+        };
+        if let Some(h) = breakpoint::evaluate(&mut self.breakpoints, &facts, &mut self.stuck) {
+            self.hit = Some(h);
+        }
     }
 
     fn log_diagnostic(&mut self, d: Diagnostic) {
@@ -409,9 +718,13 @@ impl Debugger {
 
     /// Abandons a pass-stepped dispatch (its passes stay on the timeline).
     fn abort_in_progress(&mut self) {
-        if self.in_progress.take().is_some() && self.cpu.in_dispatch() {
-            let _ = self.cpu.finish_dispatch(&mut self.state);
+        if self.in_progress.take().is_some() {
+            let (engine, state) = self.engine_and_state();
+            if engine.in_dispatch() {
+                let _ = engine.finish_dispatch(state);
+            }
         }
+        self.pass_counter = 0;
     }
 
     // ---- time travel --------------------------------------------------------------------
@@ -420,13 +733,28 @@ impl Debugger {
     /// dispatch in progress is abandoned; stepping on from a mid-dispatch point starts a new
     /// dispatch.
     pub fn seek(&mut self, target: usize) {
+        if let Err(e) = self.sync() {
+            self.log_diagnostic(Diagnostic {
+                kind: DiagnosticKind::IoUnserviced,
+                dispatch: self.dispatches,
+                pass: None,
+                slot: None,
+                word: None,
+                count: 1,
+                message: format!("could not read the GPU state back before moving in time: {e}"),
+            });
+            return;
+        }
         self.abort_in_progress();
         self.timeline.seek(&mut self.state, target);
         self.dispatches = self.timeline.current().dispatches;
+        self.stuck.clear();
+        self.hit = None;
     }
 
     /// One point back. Returns false at the start.
     pub fn step_back(&mut self) -> bool {
+        let _ = self.sync();
         let c = self.timeline.cursor();
         if c == 0 {
             return false;
@@ -437,12 +765,65 @@ impl Debugger {
 
     /// One point forward along a kept future. Returns false at the end.
     pub fn step_forward(&mut self) -> bool {
+        let _ = self.sync();
         if self.timeline.at_end() {
             return false;
         }
         self.seek(self.timeline.cursor() + 1);
         true
     }
+
+    /// The latest point at or before the cursor that changed control word `word`, and the
+    /// slot responsible when one of that point's executed slots writes the word.
+    pub fn who_changed_control_word(&self, word: u32) -> Option<(usize, Option<u32>)> {
+        let point = self.timeline.last_change_of_control_word(word)?;
+        let (before, after) = self.timeline.diff(&self.state, point - 1, point);
+        let changed = self.timeline.points()[point].delta.changed_slots();
+        let writer = changed.into_iter().find(|&s| {
+            let i = s as usize * 16;
+            after.ring()[i] == crate::abi::status::DONE
+                && before.ring()[i] != crate::abi::status::DONE
+                && writes_word(
+                    &crate::abi::slot::Slot::of_ring(after.ring(), s),
+                    word,
+                    after.control().len(),
+                )
+        });
+        Some((point, writer))
+    }
+}
+
+/// Whether an executed slot's handler (or the kernel on its behalf) writes control `word`.
+fn writes_word(slot: &crate::abi::slot::Slot, word: u32, len: usize) -> bool {
+    use crate::abi::control::{DONE_COUNT, EPOCH, METRICS, OBSERVABLE, SHUTDOWN};
+    use crate::abi::opcode::Opcode;
+    let op_writes = |op: Opcode, a: [u32; 3]| -> bool {
+        let obs = |i: u32| (OBSERVABLE as u32).wrapping_add(i);
+        (op.has_metric() && word == METRICS as u32 + op.0)
+            || match op {
+                Opcode::STORE_U32 | Opcode::ATOMIC_ADD => a[1] == word,
+                Opcode::LOAD_U32 => obs(a[1]) == word,
+                Opcode::COMPARE_SWAP => a[0] == word || obs(a[0]) == word,
+                Opcode::MEMCPY => {
+                    (word as u64).wrapping_sub(a[1] as u64) & 0xFFFF_FFFF < a[2] as u64
+                        && (word as usize) < len
+                }
+                Opcode::BATCH_FENCE => word == EPOCH as u32 || word == OBSERVABLE as u32,
+                Opcode::SHUTDOWN => word == SHUTDOWN as u32,
+                _ => false,
+            }
+    };
+    if word == DONE_COUNT as u32 {
+        return true;
+    }
+    if op_writes(slot.opcode, [slot.args[0], slot.args[1], slot.args[2]]) {
+        return true;
+    }
+    slot.packed().is_some_and(|p| {
+        p.ops
+            .iter()
+            .any(|o| o.args.is_some_and(|a| op_writes(o.opcode, a)))
+    })
 }
 
 #[cfg(test)]

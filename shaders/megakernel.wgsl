@@ -1,0 +1,492 @@
+// megascope's megakernel: one pass of vyre's resident megakernel (ABI.md §4, §5) over the
+// four buffers, with every control and debug index guarded (out-of-range loads read 0,
+// stores are dropped, and both are counted) instead of relying on robust access.
+//
+// One dispatch of `pass_main` is one pass: one iteration of every workgroup that has not
+// returned. The host encodes passes back to back; `pass_gate.wgsl` runs between them and
+// zeroes the indirect arguments once the dispatch has ended, so no host round trip is needed
+// per pass. The constants (RS_*, DIAG_*, ABI words) are prepended by the host from
+// `src/engine/gpu/run_state.rs`, the single source of the run-state layout.
+
+override WG: u32 = 64u;
+
+struct Params {
+    n: u32,
+    groups: u32,
+    variant: u32,
+    checks_shutdown: u32,
+    serial: u32,
+    starvation_passes: u32,
+    looping: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> control: array<atomic<u32>>;
+@group(0) @binding(1) var<storage, read_write> ring: array<atomic<u32>>;
+@group(0) @binding(2) var<storage, read_write> debug_log: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read_write> run: array<atomic<u32>>;
+@group(0) @binding(4) var<storage, read_write> changed: array<u32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+// bit 0: the workgroup runs this pass; bit 1: the priority scan is starving
+var<workgroup> wg_flags: u32;
+var<workgroup> wg_claims: atomic<u32>;
+var<workgroup> wg_executed: atomic<u32>;
+var<workgroup> wg_levels: array<atomic<u32>, 5>;
+
+// the pass being run (0-based), stamped on diagnostics
+var<private> cur_pass: u32;
+
+// ---- diagnostics ---------------------------------------------------------------------
+
+// Counts `count` occurrences of diagnostic `kind` (a 64-bit count in two words); the first
+// lane to get here records its slot, word, extra value and pass.
+fn note(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
+    if (count == 0u) {
+        return;
+    }
+    let b = RS_DIAG + kind * DIAG_WORDS;
+    let old = atomicAdd(&run[b + D_COUNT_LO], count);
+    if (old > 0xFFFFFFFFu - count) {
+        atomicAdd(&run[b + D_COUNT_HI], 1u);
+    }
+    if (atomicExchange(&run[b + D_TAKEN], 1u) == 0u) {
+        atomicStore(&run[b + D_SLOT], slot);
+        atomicStore(&run[b + D_WORD], word);
+        atomicStore(&run[b + D_EXTRA], extra);
+        atomicStore(&run[b + D_PASS], cur_pass);
+    }
+}
+
+// ---- guarded control access (ABI.md §9) --------------------------------------------------
+
+fn c_load(slot: u32, i: u32) -> u32 {
+    if (i < arrayLength(&control)) {
+        return atomicLoad(&control[i]);
+    }
+    note(DK_OOB_LOAD, slot, i, 0u, 1u);
+    return 0u;
+}
+
+fn c_store(slot: u32, i: u32, v: u32) {
+    if (i < arrayLength(&control)) {
+        atomicExchange(&control[i], v);
+    } else {
+        note(DK_OOB_STORE, slot, i, 0u, 1u);
+    }
+}
+
+fn c_add(slot: u32, i: u32, v: u32) {
+    if (i < arrayLength(&control)) {
+        atomicAdd(&control[i], v);
+    } else {
+        note(DK_OOB_STORE, slot, i, 0u, 1u);
+    }
+}
+
+// A strong compare-and-swap: success is `old == expected`, as in vyre (a spurious failure of
+// the weak form is retried so the store happens whenever the value matched).
+fn c_cas(slot: u32, i: u32, expected: u32, new_value: u32) -> u32 {
+    if (i >= arrayLength(&control)) {
+        note(DK_OOB_LOAD, slot, i, 0u, 1u);
+        return 0u;
+    }
+    loop {
+        let r = atomicCompareExchangeWeak(&control[i], expected, new_value);
+        if (r.exchanged || r.old_value != expected) {
+            return r.old_value;
+        }
+    }
+    return 0u;
+}
+
+fn ring_cas(i: u32, expected: u32, new_value: u32) -> u32 {
+    loop {
+        let r = atomicCompareExchangeWeak(&ring[i], expected, new_value);
+        if (r.exchanged || r.old_value != expected) {
+            return r.old_value;
+        }
+    }
+    return 0u;
+}
+
+fn tenant_mask(slot: u32, tenant: u32) -> u32 {
+    let base = c_load(slot, TENANT_BASE);
+    return c_load(slot, base + tenant);
+}
+
+fn note_if_aliased(slot: u32, tenant: u32) {
+    if (tenant >= MAX_ENCODED_TENANT_MASKS) {
+        let base = atomicLoad(&control[TENANT_BASE]);
+        note(DK_ALIASED, slot, base + tenant, tenant, 1u);
+    }
+}
+
+// ---- handlers (ABI.md §4.2) ----------------------------------------------------------------
+
+// The number of loop steps i < count whose index (start + i) mod 2^32 is below len: the
+// steps of [0, e0) and [s1, e1) (see `effective_steps` in the CPU engine).
+struct Steps {
+    e0: u32,
+    s1: u32,
+    e1: u32,
+}
+
+fn effective_steps(start: u32, count: u32, len: u32) -> Steps {
+    var out = Steps(0u, 0u, 0u);
+    if (start < len) {
+        out.e0 = min(count, len - start);
+    }
+    if (start != 0u) {
+        let wrap = 0u - start;
+        if (wrap < count) {
+            out.s1 = wrap;
+            out.e1 = wrap + min(len, count - wrap);
+        }
+    }
+    return out;
+}
+
+fn first_out_of_range(start: u32, len: u32) -> u32 {
+    if (start >= len) {
+        return start;
+    }
+    return len;
+}
+
+fn copy_word(a0: u32, a1: u32, i: u32, len: u32) {
+    let src = a0 + i;
+    var v = 0u;
+    if (src < len) {
+        v = atomicLoad(&control[src]);
+    }
+    atomicStore(&control[a1 + i], v);
+}
+
+// MEMCPY: element by element, ascending; only steps whose destination is in range do
+// anything, so a count of 2^32 - 1 never loops 2^32 times.
+fn memcpy(slot: u32, a0: u32, a1: u32, count: u32) {
+    let len = arrayLength(&control);
+    let dst = effective_steps(a1, count, len);
+    let dst_in = dst.e0 + (dst.e1 - dst.s1);
+    if (count > dst_in) {
+        note(DK_OOB_STORE, slot, first_out_of_range(a1, len), 0u, count - dst_in);
+    }
+    let src = effective_steps(a0, count, len);
+    let src_in = src.e0 + (src.e1 - src.s1);
+    if (count > src_in) {
+        note(DK_OOB_LOAD, slot, first_out_of_range(a0, len), 0u, count - src_in);
+    }
+    for (var i = 0u; i < dst.e0; i++) {
+        copy_word(a0, a1, i, len);
+    }
+    for (var i = dst.s1; i < dst.e1; i++) {
+        copy_word(a0, a1, i, len);
+    }
+}
+
+// PRINTF: reserve 4 words, write the record only below the compile-time bound of 257 words.
+fn printf(slot: u32, a0: u32, a1: u32, a2: u32) {
+    let base = atomicAdd(&debug_log[0], 4u) + 1u;
+    atomicAdd(&run[RS_DEBUG_RECORDS], 1u);
+    if (base <= DEBUG_LOG_WORDS - 4u) {
+        atomicStore(&debug_log[base], a0);
+        atomicStore(&debug_log[base + 1u], a1);
+        atomicStore(&debug_log[base + 2u], a2);
+        atomicStore(&debug_log[base + 3u], slot * SLOT_WORDS);
+    } else {
+        atomicAdd(&run[RS_DEBUG_DROPPED], 1u);
+    }
+}
+
+// §4.2 steps 2 and 3 for one op (a top-level slot's or a packed inner op).
+fn run_op(slot: u32, op: u32, a0: u32, a1: u32, a2: u32) {
+    if (op < 32u) {
+        c_add(slot, METRICS + op, 1u);
+    }
+    if (op == OP_STORE_U32) {
+        c_store(slot, a1, a0);
+    } else if (op == OP_ATOMIC_ADD) {
+        c_add(slot, a1, a0);
+    } else if (op == OP_LOAD_U32) {
+        let v = c_load(slot, a0);
+        c_store(slot, OBSERVABLE + a1, v);
+    } else if (op == OP_COMPARE_SWAP) {
+        let old = c_cas(slot, a0, a1, a2);
+        c_store(slot, OBSERVABLE + a0, old);
+    } else if (op == OP_MEMCPY) {
+        memcpy(slot, a0, a1, a2);
+    } else if (op == OP_BATCH_FENCE) {
+        c_add(slot, EPOCH, 1u);
+        c_store(slot, OBSERVABLE, a1);
+    } else if (op == OP_PRINTF) {
+        printf(slot, a0, a1, a2);
+    } else if (op == OP_SHUTDOWN) {
+        c_store(slot, SHUTDOWN, 1u);
+        atomicStore(&run[RS_SHUTDOWN_RAN], 1u);
+    } else if (op == OP_NOP || op == OP_PACKED_SLOT) {
+    } else if (op == OP_DFA_STEP) {
+        note(DK_DFA_STEP, slot, 0u, op, 1u);
+    } else {
+        note(DK_UNKNOWN, slot, 0u, op, 1u);
+    }
+}
+
+fn arg_byte(b: u32, k: u32) -> u32 {
+    let w = atomicLoad(&ring[b + W_ARGS + k / 4u]);
+    return (w >> (8u * (k % 4u))) & 0xFFu;
+}
+
+// §4.3: PACKED_SLOT inner ops.
+fn run_packed(slot: u32) {
+    let b = slot * SLOT_WORDS;
+    let raw = arg_byte(b, 0u);
+    let n = min(raw, PACKED_MAX_OPS);
+    let meta_words = (2u + 2u * n + 3u) / 4u;
+    for (var i = 0u; i < n; i++) {
+        let op = arg_byte(b, 2u + 2u * i);
+        let base = meta_words + arg_byte(b, 3u + 2u * i);
+        if (base + 3u > ARG_WORDS) {
+            note(DK_PACKED_SKIPPED, slot, base, i, 1u);
+            continue;
+        }
+        let w = b + W_ARGS + base;
+        run_op(slot, op, atomicLoad(&ring[w]), atomicLoad(&ring[w + 1u]), atomicLoad(&ring[w + 2u]));
+    }
+    if (raw > PACKED_MAX_OPS) {
+        note(DK_PACKED_COUNT, slot, 0u, raw, 1u);
+    }
+}
+
+// §4.2 for a claimed slot: handlers, packed inner ops, DONE_COUNT, status DONE.
+fn execute(slot: u32) {
+    let b = slot * SLOT_WORDS;
+    let op = atomicLoad(&ring[b + W_OPCODE]);
+    run_op(slot, op, atomicLoad(&ring[b + W_ARGS]), atomicLoad(&ring[b + W_ARGS + 1u]), atomicLoad(&ring[b + W_ARGS + 2u]));
+    if (op == OP_PACKED_SLOT) {
+        run_packed(slot);
+    }
+    c_add(slot, DONE_COUNT, 1u);
+    atomicStore(&ring[b + W_STATUS], ST_DONE);
+    atomicAdd(&wg_executed, 1u);
+}
+
+// ---- direct variants (ABI.md §5.2): lane i owns slot i ------------------------------------
+
+fn direct_lane(slot: u32) -> bool {
+    let b = slot * SLOT_WORDS;
+    if (atomicLoad(&ring[b + W_STATUS]) != ST_PUBLISHED) {
+        return false;
+    }
+    let tenant = atomicLoad(&ring[b + W_TENANT]);
+    if (tenant_mask(slot, tenant) == 0u) {
+        return false;
+    }
+    if (ring_cas(b + W_STATUS, ST_PUBLISHED, ST_CLAIMED) != ST_PUBLISHED) {
+        return false;
+    }
+    note_if_aliased(slot, tenant);
+    changed[slot] = params.serial;
+    execute(slot);
+    return true;
+}
+
+// ---- priority variant (ABI.md §5.4) -----------------------------------------------------
+
+struct Claim {
+    won: bool,
+    slot: u32,
+    tenant: u32,
+}
+
+// Probes slot i at level p: schedulable (PUBLISHED, YIELD, REQUEUE) with a non-zero mask,
+// then CAS from the observed status to CLAIMED and the winner's counter updates.
+fn try_claim(i: u32, p: u32) -> Claim {
+    let b = i * SLOT_WORDS;
+    let st = atomicLoad(&ring[b + W_STATUS]);
+    let tenant = atomicLoad(&ring[b + W_TENANT]);
+    let mask = tenant_mask(i, tenant);
+    let schedulable = st == ST_PUBLISHED || st == ST_YIELD || st == ST_REQUEUE;
+    if (!schedulable || mask == 0u) {
+        return Claim(false, 0u, 0u);
+    }
+    if (ring_cas(b + W_STATUS, st, ST_CLAIMED) != st) {
+        return Claim(false, 0u, 0u);
+    }
+    note_if_aliased(i, tenant);
+    changed[i] = params.serial;
+    if (p <= 1u) {
+        c_add(i, STARVATION, 1u);
+    } else {
+        c_store(i, STARVATION, 0u);
+    }
+    c_add(i, TENANT_FAIRNESS + tenant % 32u, 1u);
+    c_add(i, PRIORITY_FAIRNESS + p, 1u);
+    atomicAdd(&wg_levels[p], 1u);
+    return Claim(true, i, tenant);
+}
+
+// The slot lane `lm` probes in round k of partition [start, start + len) with stride s.
+fn probe_slot(start: u32, len: u32, lm: u32, k: u32, s: u32) -> u32 {
+    return start + (lm + k * s) % len;
+}
+
+// Probe rounds of one partition in ascending round order, stopping at the first claim.
+// Normal partitions take one round; garbage offsets can make `probes` ~2^32 / s, so past 64
+// rounds only the rounds that land below n are visited (as `probe_hits` in the CPU engine):
+// for every round but the last the probed slot is start + lm + k*s (mod 2^32), which climbs
+// by s and falls below n once per wrap of 2^32.
+fn probe_partition(start: u32, len: u32, probes: u32, lm: u32, s: u32, n: u32, p: u32) -> Claim {
+    if (probes <= 64u) {
+        for (var k = 0u; k < probes; k++) {
+            let i = probe_slot(start, len, lm, k, s);
+            if (i < n) {
+                let c = try_claim(i, p);
+                if (c.won) {
+                    return c;
+                }
+            }
+        }
+        return Claim(false, 0u, 0u);
+    }
+    let last = probes - 1u;
+    var k = 0u;
+    var v = start + lm;
+    loop {
+        if (k >= last) {
+            break;
+        }
+        if (v < n) {
+            let c = try_claim(v, p);
+            if (c.won) {
+                return c;
+            }
+        }
+        // rounds until v wraps past 2^32: ceil((2^32 - v) / s) = (~v) / s + 1
+        let q = (~v) / s;
+        if (q >= last - k - 1u) {
+            break;
+        }
+        k += q + 1u;
+        v += (q + 1u) * s;
+    }
+    let i = probe_slot(start, len, lm, last, s);
+    if (i < n) {
+        return try_claim(i, p);
+    }
+    return Claim(false, 0u, 0u);
+}
+
+fn priority_lane(lane: u32, starving: bool) -> bool {
+    let n = params.n;
+    let s = n;
+    var claim = Claim(false, 0u, 0u);
+    var level = 0u;
+    for (var p = 0u; p < 5u; p++) {
+        if (starving && p <= 1u) {
+            continue;
+        }
+        let start = c_load(SCHEDULER, PRIORITY_OFFSETS + p);
+        let end = c_load(SCHEDULER, PRIORITY_OFFSETS + p + 1u);
+        let len = end - start;
+        if (len == 0u) {
+            continue;
+        }
+        let probes = (len + s - 1u) / s;
+        if (probes == 0u) {
+            continue;
+        }
+        let lm = lane % s;
+        if (lm >= len) {
+            continue;
+        }
+        claim = probe_partition(start, len, probes, lm, s, n, p);
+        if (claim.won) {
+            level = p;
+            break;
+        }
+    }
+    if (!claim.won) {
+        return false;
+    }
+    // after the scan: re-read control[2] and the mask, execute only if still non-zero
+    if (tenant_mask(claim.slot, claim.tenant) == 0u) {
+        note(DK_STUCK_CLAIMED, claim.slot, 0u, claim.tenant, 1u);
+        return true;
+    }
+    execute(claim.slot);
+    return true;
+}
+
+// ---- one pass ----------------------------------------------------------------------------
+
+@compute @workgroup_size(WG)
+fn pass_main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = wid.x + wid.y * nwg.x;
+    if (g >= params.groups) {
+        return;
+    }
+    cur_pass = atomicLoad(&run[RS_PASSES]);
+    if (lid == 0u) {
+        atomicStore(&wg_claims, 0u);
+        atomicStore(&wg_executed, 0u);
+        for (var p = 0u; p < 5u; p++) {
+            atomicStore(&wg_levels[p], 0u);
+        }
+        var flags = 1u;
+        if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) != 0u) {
+            flags = 0u;
+        } else if (params.checks_shutdown != 0u && atomicLoad(&control[SHUTDOWN]) != 0u) {
+            // the workgroup returns for the rest of the dispatch
+            atomicStore(&run[RS_RETURNED_FLAGS + g], 1u);
+            atomicAdd(&run[RS_RETURNED], 1u);
+            if (cur_pass == 0u) {
+                atomicAdd(&run[RS_RETURNED_FIRST], 1u);
+            }
+            flags = 0u;
+        }
+        if (flags != 0u && params.variant == VARIANT_PRIORITY) {
+            // read once per iteration, at its start
+            if (atomicLoad(&control[STARVATION]) >= STARVATION_THRESHOLD) {
+                flags |= 2u;
+            }
+        }
+        wg_flags = flags;
+    }
+    let flags = workgroupUniformLoad(&wg_flags);
+    if ((flags & 1u) == 0u) {
+        return;
+    }
+    let lane = g * WG + lid;
+    var claimed = false;
+    if (params.variant == VARIANT_PRIORITY) {
+        claimed = priority_lane(lane, (flags & 2u) != 0u);
+    } else {
+        claimed = direct_lane(lane);
+    }
+    if (claimed) {
+        atomicAdd(&wg_claims, 1u);
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        let c = atomicLoad(&wg_claims);
+        if (c != 0u) {
+            atomicAdd(&run[RS_PASS_CLAIMS], c);
+            atomicAdd(&run[RS_CLAIMED], c);
+        }
+        let e = atomicLoad(&wg_executed);
+        if (e != 0u) {
+            atomicAdd(&run[RS_EXECUTED], e);
+        }
+        for (var p = 0u; p < 5u; p++) {
+            let l = atomicLoad(&wg_levels[p]);
+            if (l != 0u) {
+                atomicAdd(&run[RS_LEVELS + p], l);
+            }
+        }
+    }
+}

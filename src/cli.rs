@@ -1,0 +1,432 @@
+//! The command line (DESIGN.md §3, a contract): `megascope [FILE]` opens the app;
+//! `run`, `inspect` and `bench` work headless.
+//!
+//! Exit codes: 0 success; 1 a runtime failure (an engine or GPU error); 2 bad input (a file,
+//! a dump, a session, a value); 3 a run stopped at a breakpoint.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::abi::debug_log::DebugLogView;
+use crate::abi::status::StatusCounts;
+use crate::debugger::{Debugger, DebuggerError, RunConfig};
+use crate::engine::{Backend, Diagnostic, Variant};
+use crate::inspect::{StateReport, status_count_map};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "megascope",
+    version,
+    about = "A debugger for the resident state of a GPU persistent megakernel (vyre's ABI)",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A session (.ron) or a dump directory to open in the app.
+    pub file: Option<PathBuf>,
+    /// Render N frames while dispatching every frame, print frame-time statistics as JSON
+    /// and quit (a benchmark of the app itself).
+    #[arg(long, value_name = "N")]
+    pub bench_frames: Option<u32>,
+    /// Start from a new state of N slots, every one PUBLISHED (with --bench-frames).
+    #[arg(long, value_name = "N")]
+    pub slots: Option<u32>,
+    /// Start with this engine.
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
+    /// Start with this kernel variant.
+    #[arg(long, value_enum)]
+    pub variant: Option<Variant>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run headless: load, execute the session's script, run N more dispatches.
+    Run(RunArgs),
+    /// Print the decoded state.
+    Inspect(InspectArgs),
+    /// Measure the engines (and the UI) and print the numbers.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Where the state comes from: a session file or a dump directory.
+#[derive(Args, Debug, Clone)]
+pub struct Source {
+    /// A session file (.ron); a dump directory is accepted here too.
+    #[arg(required_unless_present = "dump", conflicts_with = "dump")]
+    pub session: Option<PathBuf>,
+    /// A dump directory (control.bin, ring.bin, debug_log.bin, io_queue.bin).
+    #[arg(long, value_name = "DIR")]
+    pub dump: Option<PathBuf>,
+    /// Tenants `reset` re-encodes for a dump (a dump does not record it).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub tenants: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Dispatches to run after the session's script.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub dispatches: u64,
+    /// The engine (default: the session's, or cpu for a dump).
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
+    /// The kernel variant (default: the session's, or once for a dump).
+    #[arg(long, value_enum)]
+    pub variant: Option<Variant>,
+    /// Lanes per workgroup: a divisor of the slot count, at most 256.
+    #[arg(long, value_name = "N")]
+    pub workgroup_size: Option<u32>,
+    /// Most passes a looping dispatch runs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pass_budget: Option<u32>,
+    /// Write the final state as a dump directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Ignore the session's breakpoints.
+    #[arg(long)]
+    pub no_break: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// List every slot (text lists 20 per status).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// A CLI failure: the message and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn input(message: impl ToString) -> Failure {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+    pub fn runtime(message: impl ToString) -> Failure {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<DebuggerError> for Failure {
+    fn from(e: DebuggerError) -> Failure {
+        match e {
+            DebuggerError::Engine(_) | DebuggerError::NoGpu(_) => Failure::runtime(e),
+            _ => Failure::input(e),
+        }
+    }
+}
+
+/// A loaded state: the debugger plus where it came from.
+pub struct Loaded {
+    pub debugger: Debugger,
+    pub from_session: bool,
+    /// The backend the session asks for (cpu for a dump).
+    pub backend: Backend,
+    pub breakpoints: Vec<crate::debugger::breakpoint::Breakpoint>,
+}
+
+/// Loads a session or a dump directory.
+pub fn load_source(src: &Source) -> Result<Loaded, Failure> {
+    let path: &Path = match (&src.session, &src.dump) {
+        (_, Some(d)) => return load_dump(d, src.tenants),
+        (Some(p), None) => p,
+        (None, None) => return Err(Failure::input("give a session file or --dump DIR")),
+    };
+    if path.is_dir() {
+        return load_dump(path, src.tenants);
+    }
+    let l = crate::session::load(path).map_err(|e| Failure {
+        code: e.exit_code(),
+        message: e.to_string(),
+    })?;
+    Ok(Loaded {
+        breakpoints: l.file.breakpoints.clone(),
+        backend: l.file.backend,
+        debugger: l.debugger,
+        from_session: true,
+    })
+}
+
+fn load_dump(dir: &Path, tenants: u32) -> Result<Loaded, Failure> {
+    let state = crate::dump::read_dump(dir).map_err(|e| Failure {
+        code: e.exit_code(),
+        message: e.to_string(),
+    })?;
+    Ok(Loaded {
+        debugger: Debugger::from_state(state, tenants, RunConfig::default(), Backend::Cpu),
+        from_session: false,
+        backend: Backend::Cpu,
+        breakpoints: Vec::new(),
+    })
+}
+
+/// The JSON `megascope run --json` prints (a contract).
+#[derive(Serialize, Debug)]
+pub struct RunSummary {
+    pub dispatches: u64,
+    pub backend: Backend,
+    pub variant: Variant,
+    pub slot_count: u32,
+    pub status_counts: std::collections::BTreeMap<&'static str, u64>,
+    pub done_count: u32,
+    pub epoch: u32,
+    pub debug_records: usize,
+    pub debug_dropped: u32,
+    pub diagnostics: Vec<Diagnostic>,
+    pub elapsed_ms: f64,
+    /// Dispatches the session's script ran before these.
+    pub script_dispatches: u64,
+    /// Where a breakpoint stopped the run (exit code 3), if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<StoppedAt>,
+}
+
+/// Where a breakpoint stopped `megascope run`.
+#[derive(Serialize, Debug)]
+pub struct StoppedAt {
+    pub dispatch: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<u32>,
+    /// The breakpoint's condition, as text.
+    pub breakpoint: String,
+    /// Its index in the session's list.
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub word: Option<u32>,
+    pub message: String,
+}
+
+/// Prints a progress line at most once a second once a run has taken more than a second.
+pub struct Progress {
+    start: Instant,
+    last: Instant,
+    total: u64,
+    what: &'static str,
+    shown: bool,
+}
+
+impl Progress {
+    pub fn new(what: &'static str, total: u64) -> Progress {
+        let now = Instant::now();
+        Progress {
+            start: now,
+            last: now,
+            total,
+            what,
+            shown: false,
+        }
+    }
+
+    pub fn tick(&mut self, done: u64) {
+        let now = Instant::now();
+        if now.duration_since(self.start) >= Duration::from_secs(1)
+            && now.duration_since(self.last) >= Duration::from_secs(1)
+        {
+            self.last = now;
+            self.shown = true;
+            let pct = if self.total == 0 {
+                100.0
+            } else {
+                done as f64 * 100.0 / self.total as f64
+            };
+            eprintln!(
+                "megascope: {} {done}/{} ({pct:.0}%), {:.1} s",
+                self.what,
+                self.total,
+                now.duration_since(self.start).as_secs_f64()
+            );
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.shown {
+            eprintln!(
+                "megascope: {} done in {:.1} s",
+                self.what,
+                self.start.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// `megascope run`.
+pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
+    let Loaded {
+        mut debugger,
+        from_session,
+        backend,
+        ..
+    } = load_source(&args.source)?;
+    if args.no_break {
+        debugger.breakpoints_mut().clear();
+    }
+    let script_dispatches = debugger.dispatches();
+    let mut config = debugger.config();
+    if let Some(v) = args.variant {
+        config.variant = v;
+    } else if !from_session {
+        config.variant = Variant::Once;
+    }
+    if let Some(wg) = args.workgroup_size {
+        config.workgroup_size = Some(wg);
+    }
+    if let Some(b) = args.pass_budget {
+        config.pass_budget = b;
+    }
+    debugger.set_config(config)?;
+    let backend = args.backend.unwrap_or(backend);
+    if backend == Backend::Gpu {
+        let engine = crate::engine::gpu::GpuEngine::new_headless().map_err(Failure::runtime)?;
+        debugger.attach_gpu(engine);
+    }
+    debugger.set_backend(backend)?;
+    let mut diagnostics: Vec<Diagnostic> = debugger.diagnostics().to_vec();
+    let mut elapsed = Duration::ZERO;
+    let mut progress = Progress::new("dispatch", args.dispatches);
+    let mut stopped_at = None;
+    let mut ran = 0;
+    for i in 0..args.dispatches {
+        let r = debugger.dispatch()?;
+        ran += 1;
+        elapsed += r.elapsed;
+        diagnostics.extend(r.diagnostics.iter().cloned());
+        progress.tick(i + 1);
+        if let Some(hit) = debugger.take_hit() {
+            stopped_at = Some(StoppedAt {
+                dispatch: hit.dispatch,
+                pass: hit.pass,
+                breakpoint: debugger.breakpoints()[hit.breakpoint].condition.describe(),
+                index: hit.breakpoint,
+                slot: hit.slot,
+                word: hit.word,
+                message: hit.message,
+            });
+            break;
+        }
+    }
+    progress.finish();
+    debugger.sync()?;
+    let state = debugger.state();
+    if let Some(dir) = &args.out {
+        crate::dump::write_dump(dir, state).map_err(|e| Failure::input(e))?;
+    }
+    let log = DebugLogView::decode(state.debug_log());
+    let view = state.control_view();
+    let summary = RunSummary {
+        dispatches: ran,
+        backend: debugger.backend(),
+        variant: debugger.config().variant,
+        slot_count: state.slot_count(),
+        status_counts: status_count_map(&StatusCounts::of_ring(state.ring())),
+        done_count: view.done_count(),
+        epoch: view.epoch(),
+        debug_records: log.records.len(),
+        debug_dropped: log.dropped,
+        diagnostics,
+        elapsed_ms: elapsed.as_secs_f64() * 1e3,
+        script_dispatches,
+        stopped_at,
+    };
+    let w = |e: std::io::Error| Failure::runtime(format!("cannot write the output: {e}"));
+    if args.json {
+        serde_json::to_writer(&mut *out, &summary).map_err(|e| Failure::runtime(e))?;
+        writeln!(out).map_err(w)?;
+    } else {
+        writeln!(
+            out,
+            "{} dispatches ({} backend, {} variant) on {} slots in {:.2} ms",
+            summary.dispatches,
+            summary.backend.name(),
+            summary.variant.name(),
+            summary.slot_count,
+            summary.elapsed_ms
+        )
+        .map_err(w)?;
+        let counts: Vec<String> = summary
+            .status_counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        writeln!(out, "slots: {}", counts.join(", ")).map_err(w)?;
+        writeln!(
+            out,
+            "done count {}, epoch {}, debug records {} ({} dropped)",
+            summary.done_count, summary.epoch, summary.debug_records, summary.debug_dropped
+        )
+        .map_err(w)?;
+        for d in &summary.diagnostics {
+            writeln!(
+                out,
+                "{} (dispatch {}): {}",
+                d.kind.name(),
+                d.dispatch,
+                d.message
+            )
+            .map_err(w)?;
+        }
+        if let Some(dir) = &args.out {
+            writeln!(out, "final state written to {}", dir.display()).map_err(w)?;
+        }
+        if let Some(s) = &summary.stopped_at {
+            writeln!(
+                out,
+                "stopped at dispatch {} by breakpoint {} ({}): {}",
+                s.dispatch, s.index, s.breakpoint, s.message
+            )
+            .map_err(w)?;
+        }
+    }
+    Ok(if summary.stopped_at.is_some() { 3 } else { 0 })
+}
+
+/// `megascope inspect`.
+pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Failure> {
+    let loaded = load_source(&args.source)?;
+    let report = StateReport::new(loaded.debugger.state());
+    let w = |e: std::io::Error| Failure::runtime(format!("cannot write the output: {e}"));
+    if args.json {
+        serde_json::to_writer(&mut *out, &report).map_err(|e| Failure::runtime(e))?;
+        writeln!(out).map_err(w)?;
+    } else {
+        write!(out, "{}", report.to_text(if args.all { 0 } else { 20 })).map_err(w)?;
+    }
+    Ok(0)
+}
+
+/// Runs a parsed headless command; `None` means "open the app".
+pub fn dispatch_command(cli: &Cli, out: &mut dyn Write) -> Option<Result<i32, Failure>> {
+    match &cli.command {
+        Some(Command::Run(a)) => Some(run(a, out)),
+        Some(Command::Inspect(a)) => Some(inspect(a, out)),
+        Some(Command::Bench(a)) => Some(crate::bench::bench(a, out)),
+        None => None,
+    }
+}

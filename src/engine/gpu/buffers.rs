@@ -1,0 +1,161 @@
+//! The device copies of the resident buffers, the engine's own small buffers (run state,
+//! indirect arguments, uniform parameters, the per-slot "changed" serials), their bind
+//! groups and the staging buffers readbacks go through. Recreated when the geometry (slot
+//! count or control length) changes.
+
+use super::device::scoped;
+use super::kernels::Kernels;
+use super::run_state::{HEADER_WORDS, INDIRECT_WORDS, Params};
+use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
+use crate::engine::EngineError;
+
+const MIB: u64 = 1 << 20;
+
+/// Device buffers for one geometry.
+pub struct DeviceBuffers {
+    pub slot_count: u32,
+    pub control_words: usize,
+    pub control: wgpu::Buffer,
+    pub ring: wgpu::Buffer,
+    pub debug_log: wgpu::Buffer,
+    /// Run state: header, then one returned flag per workgroup.
+    pub run: wgpu::Buffer,
+    /// u32 per slot: the serial of the last dispatch that claimed it.
+    pub changed: wgpu::Buffer,
+    pub params: wgpu::Buffer,
+    pub indirect: wgpu::Buffer,
+    pub pass_bg: wgpu::BindGroup,
+    pub gate_bg: wgpu::BindGroup,
+    pub hist_bg: wgpu::BindGroup,
+    pub stage_header: wgpu::Buffer,
+    pub stage_control: wgpu::Buffer,
+    pub stage_debug: wgpu::Buffer,
+    /// Grown on demand for ring readbacks.
+    pub stage_ring: Option<wgpu::Buffer>,
+}
+
+fn entries<'a>(bufs: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
+    bufs.iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect()
+}
+
+fn bytes_of(words: u64) -> u64 {
+    words * 4
+}
+
+impl DeviceBuffers {
+    pub fn new(
+        device: &wgpu::Device,
+        kernels: &Kernels,
+        slot_count: u32,
+        control_words: usize,
+    ) -> Result<DeviceBuffers, EngineError> {
+        let limits = device.limits();
+        let max = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let ring_bytes = bytes_of(slot_count as u64 * SLOT_WORDS as u64).max(64);
+        let control_bytes = bytes_of(control_words as u64);
+        for (what, bytes) in [("ring", ring_bytes), ("control buffer", control_bytes)] {
+            if bytes > max {
+                return Err(EngineError::Gpu(format!(
+                    "the {what} needs {:.1} MiB but this device binds at most {:.1} MiB per storage buffer; use fewer slots (or observable words), a GPU with larger limits, or the CPU backend",
+                    bytes as f64 / MIB as f64,
+                    max as f64 / MIB as f64
+                )));
+            }
+        }
+        scoped(device, "allocating the device buffers", || {
+            let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC
+                        | extra,
+                    mapped_at_creation: false,
+                })
+            };
+            let none = wgpu::BufferUsages::empty();
+            let control = storage("control", control_bytes, none);
+            let ring = storage("ring", ring_bytes, none);
+            let debug_log = storage("debug log", bytes_of(DEBUG_LOG_WORDS as u64), none);
+            let run_words = HEADER_WORDS as u64 + (slot_count as u64).max(1);
+            let run = storage("run state", bytes_of(run_words), none);
+            let changed = storage("changed serials", bytes_of((slot_count as u64).max(1)), none);
+            let indirect = storage(
+                "indirect arguments",
+                bytes_of(INDIRECT_WORDS as u64),
+                wgpu::BufferUsages::INDIRECT,
+            );
+            let params = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params"),
+                size: std::mem::size_of::<Params>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let staging = |label: &str, size: u64| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            };
+            let pass_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("megakernel pass"),
+                layout: &kernels.pass_bgl,
+                entries: &entries(&[&control, &ring, &debug_log, &run, &changed, &params]),
+            });
+            let gate_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("pass gate"),
+                layout: &kernels.gate_bgl,
+                entries: &entries(&[&control, &run, &indirect]),
+            });
+            let hist_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("status histogram"),
+                layout: &kernels.hist_bgl,
+                entries: &entries(&[&control, &ring, &run, &params]),
+            });
+            Ok(DeviceBuffers {
+                slot_count,
+                control_words,
+                stage_header: staging("header readback", bytes_of(HEADER_WORDS as u64)),
+                stage_control: staging("control readback", control_bytes),
+                stage_debug: staging("debug log readback", bytes_of(DEBUG_LOG_WORDS as u64)),
+                stage_ring: None,
+                control,
+                ring,
+                debug_log,
+                run,
+                changed,
+                params,
+                indirect,
+                pass_bg,
+                gate_bg,
+                hist_bg,
+            })
+        })
+    }
+
+    /// A staging buffer able to hold `bytes` of ring.
+    pub fn ring_staging(&mut self, device: &wgpu::Device, bytes: u64) -> &wgpu::Buffer {
+        if self.stage_ring.as_ref().is_some_and(|b| b.size() < bytes) {
+            self.stage_ring = None;
+        }
+        self.stage_ring.get_or_insert_with(|| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ring readback"),
+                size: bytes.max(64),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+    }
+}

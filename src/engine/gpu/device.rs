@@ -1,0 +1,180 @@
+//! Getting a device (headless, for the CLI and tests) and talking to it: error scopes that
+//! turn wgpu validation and out-of-memory errors into [`EngineError::Gpu`], and blocking
+//! readbacks of staging buffers.
+
+use std::sync::mpsc;
+
+use crate::engine::EngineError;
+
+/// Creates a device with no window: the first hardware adapter, else any adapter (lavapipe,
+/// the Vulkan software driver, on a machine without a GPU).
+pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String), EngineError> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    // Our indirect arguments are written by our own kernels and always within the limits,
+    // so wgpu's extra validation dispatch per indirect call buys nothing.
+    desc.flags.remove(wgpu::InstanceFlags::VALIDATION_INDIRECT_CALL);
+    let instance = wgpu::Instance::new(desc);
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        apply_limit_buckets: false,
+    }))
+    .or_else(|_| {
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::None,
+            force_fallback_adapter: true,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        }))
+    })
+    .map_err(|e| {
+        EngineError::Gpu(format!(
+            "no GPU adapter found ({e}); install a Vulkan driver — on a machine without a GPU, \
+             the software driver lavapipe (Debian/Ubuntu: `apt-get install libvulkan1 \
+             mesa-vulkan-drivers`) — and make sure XDG_RUNTIME_DIR is set, or use the CPU backend"
+        ))
+    })?;
+    let info = adapter.get_info();
+    let name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
+    let limits = wanted_limits(&adapter.limits());
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("megascope headless device"),
+        required_features: wgpu::Features::empty(),
+        required_limits: limits,
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    }))
+    .map_err(|e| {
+        EngineError::Gpu(format!(
+            "the adapter {name} refused a device ({e}); update the graphics driver or use the CPU backend"
+        ))
+    })?;
+    Ok((device, queue, name))
+}
+
+/// WebGPU's default limits, with storage buffers as large as the adapter allows (a
+/// 1,048,576-slot ring is 64 MiB).
+fn wanted_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
+    let mut l = wgpu::Limits::default();
+    l.max_storage_buffer_binding_size = adapter.max_storage_buffer_binding_size;
+    l.max_buffer_size = adapter.max_buffer_size;
+    l.max_compute_workgroups_per_dimension = adapter.max_compute_workgroups_per_dimension;
+    l
+}
+
+/// Runs `f` inside validation and out-of-memory error scopes; a captured error becomes
+/// [`EngineError::Gpu`] naming `what`.
+pub fn scoped<T>(
+    device: &wgpu::Device,
+    what: &str,
+    f: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<T, EngineError> {
+    let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let out = f();
+    let v = pollster::block_on(validation.pop());
+    let o = pollster::block_on(oom.pop());
+    if let Some(e) = o {
+        return Err(EngineError::Gpu(format!(
+            "{what}: the device ran out of memory ({e}); use fewer slots or observable words"
+        )));
+    }
+    if let Some(e) = v {
+        return Err(EngineError::Gpu(format!(
+            "{what}: wgpu rejected the work ({e}); this is a megascope bug, please report it with the state that caused it"
+        )));
+    }
+    out
+}
+
+/// Maps the first `bytes` of each staging buffer (all were copied into by work already
+/// submitted), waits, and hands each mapped range to `read` in order.
+pub fn read_mapped(
+    device: &wgpu::Device,
+    staging: &[(&wgpu::Buffer, u64)],
+    mut read: impl FnMut(usize, &[u8]),
+) -> Result<(), EngineError> {
+    let (tx, rx) = mpsc::channel();
+    let mut pending = 0;
+    for (i, (buf, bytes)) in staging.iter().enumerate() {
+        if *bytes == 0 {
+            continue;
+        }
+        let tx = tx.clone();
+        buf.slice(..*bytes)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send((i, r));
+            });
+        pending += 1;
+    }
+    drop(tx);
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| EngineError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+    let mut failed = None;
+    for _ in 0..pending {
+        match rx.recv() {
+            Ok((_, Ok(()))) => {}
+            Ok((i, Err(e))) => failed = Some(format!("mapping readback buffer {i} failed: {e}")),
+            Err(_) => failed = Some("a readback never completed".to_string()),
+        }
+    }
+    if let Some(msg) = failed {
+        for (buf, _) in staging {
+            buf.unmap();
+        }
+        return Err(EngineError::Gpu(format!(
+            "{msg}; the device may have been lost — restart megascope or switch to the CPU backend"
+        )));
+    }
+    for (i, (buf, bytes)) in staging.iter().enumerate() {
+        if *bytes == 0 {
+            read(i, &[]);
+            continue;
+        }
+        {
+            let view = buf.slice(..*bytes).get_mapped_range().map_err(|e| {
+                EngineError::Gpu(format!("reading mapped buffer {i} failed: {e:?}"))
+            })?;
+            read(i, &view);
+        }
+        buf.unmap();
+    }
+    Ok(())
+}
+
+/// Little-endian bytes into `out` (cleared first).
+pub fn words_into(bytes: &[u8], out: &mut Vec<u32>) {
+    out.clear();
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_decode_little_endian() {
+        let mut v = vec![9];
+        words_into(&[1, 0, 0, 0, 0, 1, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF], &mut v);
+        assert_eq!(v, vec![1, 256, u32::MAX]);
+    }
+
+    #[test]
+    fn limits_keep_webgpu_defaults_but_allow_big_storage() {
+        let mut adapter = wgpu::Limits::default();
+        adapter.max_storage_buffer_binding_size = 1 << 30;
+        let l = wanted_limits(&adapter);
+        assert_eq!(l.max_storage_buffer_binding_size, 1 << 30);
+        assert_eq!(
+            l.max_compute_invocations_per_workgroup,
+            wgpu::Limits::default().max_compute_invocations_per_workgroup
+        );
+    }
+}

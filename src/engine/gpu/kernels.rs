@@ -1,0 +1,156 @@
+//! The three compute kernels and their bind-group layouts: the megakernel pass
+//! (`shaders/megakernel.wgsl`, one pipeline per workgroup size through the `WG` override
+//! constant, built on first use and cached), the one-thread pass gate
+//! (`shaders/pass_gate.wgsl`) and the end-of-dispatch status histogram
+//! (`shaders/status_histogram.wgsl`).
+
+use std::collections::HashMap;
+
+use super::device::scoped;
+use super::run_state::shader_source;
+use crate::engine::EngineError;
+
+const MEGAKERNEL: &str = include_str!("../../../shaders/megakernel.wgsl");
+const PASS_GATE: &str = include_str!("../../../shaders/pass_gate.wgsl");
+const STATUS_HISTOGRAM: &str = include_str!("../../../shaders/status_histogram.wgsl");
+
+fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// Layouts and pipelines, built once per device.
+pub struct Kernels {
+    module: wgpu::ShaderModule,
+    pass_layout: wgpu::PipelineLayout,
+    /// control, ring, debug log, run state, changed (all read-write), params (uniform).
+    pub pass_bgl: wgpu::BindGroupLayout,
+    /// control (read), run state, indirect arguments.
+    pub gate_bgl: wgpu::BindGroupLayout,
+    /// control (read), ring (read), run state, params.
+    pub hist_bgl: wgpu::BindGroupLayout,
+    pub gate: wgpu::ComputePipeline,
+    pub histogram: wgpu::ComputePipeline,
+    pub finalize: wgpu::ComputePipeline,
+    passes: HashMap<u32, wgpu::ComputePipeline>,
+}
+
+impl Kernels {
+    pub fn new(device: &wgpu::Device) -> Result<Kernels, EngineError> {
+        scoped(device, "building the megascope kernels", || {
+            let pass_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("megakernel pass"),
+                entries: &[
+                    storage(0, false),
+                    storage(1, false),
+                    storage(2, false),
+                    storage(3, false),
+                    storage(4, false),
+                    uniform(5),
+                ],
+            });
+            let gate_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("pass gate"),
+                entries: &[storage(0, true), storage(1, false), storage(2, false)],
+            });
+            let hist_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("status histogram"),
+                entries: &[
+                    storage(0, true),
+                    storage(1, true),
+                    storage(2, false),
+                    uniform(3),
+                ],
+            });
+            let layout = |label: &str, bgl: &wgpu::BindGroupLayout| {
+                device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(label),
+                    bind_group_layouts: &[Some(bgl)],
+                    immediate_size: 0,
+                })
+            };
+            let module = |label: &str, body: &str| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(shader_source(body).into()),
+                })
+            };
+            let pipeline = |label: &str,
+                            layout: &wgpu::PipelineLayout,
+                            module: &wgpu::ShaderModule,
+                            entry: &str| {
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(label),
+                    layout: Some(layout),
+                    module,
+                    entry_point: Some(entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            };
+            let gate_module = module("pass_gate.wgsl", PASS_GATE);
+            let hist_module = module("status_histogram.wgsl", STATUS_HISTOGRAM);
+            let gate_layout = layout("pass gate", &gate_bgl);
+            let hist_layout = layout("status histogram", &hist_bgl);
+            Ok(Kernels {
+                module: module("megakernel.wgsl", MEGAKERNEL),
+                pass_layout: layout("megakernel pass", &pass_bgl),
+                gate: pipeline("pass gate", &gate_layout, &gate_module, "pass_gate"),
+                histogram: pipeline("status histogram", &hist_layout, &hist_module, "histogram"),
+                finalize: pipeline("histogram finalize", &hist_layout, &hist_module, "finalize"),
+                pass_bgl,
+                gate_bgl,
+                hist_bgl,
+                passes: HashMap::new(),
+            })
+        })
+    }
+
+    /// The megakernel pipeline for workgroup size `wg`, built on first use.
+    pub fn pass_pipeline(
+        &mut self,
+        device: &wgpu::Device,
+        wg: u32,
+    ) -> Result<&wgpu::ComputePipeline, EngineError> {
+        if !self.passes.contains_key(&wg) {
+            let p = scoped(device, &format!("building the megakernel for workgroup size {wg}"), || {
+                Ok(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("megakernel pass"),
+                    layout: Some(&self.pass_layout),
+                    module: &self.module,
+                    entry_point: Some("pass_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &[("WG", wg as f64)],
+                        zero_initialize_workgroup_memory: true,
+                    },
+                    cache: None,
+                }))
+            })?;
+            self.passes.insert(wg, p);
+        }
+        self.passes
+            .get(&wg)
+            .ok_or_else(|| EngineError::Gpu(format!("no megakernel for workgroup size {wg}")))
+    }
+}

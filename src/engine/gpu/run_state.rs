@@ -1,0 +1,439 @@
+//! The run-state buffer: the small device buffer one dispatch keeps its bookkeeping in (end
+//! reason, pass count, claim/execute counters, the status histogram, diagnostic records and
+//! one "returned" flag per workgroup), plus the indirect-arguments buffer and the uniform
+//! parameters. This file is the single source of that layout: [`wgsl_constants`] turns it
+//! (and the ABI words the kernels use) into WGSL `const`s prepended to every shader.
+//!
+//! Everything here is pure (no wgpu), so it is unit-tested on its own.
+
+use crate::abi::control::{
+    DONE_COUNT, EPOCH, METRICS, OBSERVABLE, PRIORITY_FAIRNESS, PRIORITY_OFFSETS, SHUTDOWN,
+    STARVATION, STARVATION_THRESHOLD, TENANT_BASE, TENANT_FAIRNESS,
+};
+use crate::abi::layout::{
+    ARG_WORDS, DEBUG_LOG_WORDS, MAX_ENCODED_TENANT_MASKS, SLOT_WORDS, W_ARGS, W_OPCODE, W_STATUS,
+    W_TENANT,
+};
+use crate::abi::opcode::Opcode;
+use crate::abi::slot::PACKED_MAX_OPS;
+use crate::abi::status;
+use crate::engine::race::SCHEDULER;
+use crate::engine::{DispatchEnd, DispatchOptions, Variant};
+
+// ---- header words -------------------------------------------------------------------------
+
+/// End reason: [`END_RUNNING`] until the gate decides, then one of the `END_*` codes.
+pub const RS_END: usize = 0;
+/// Passes run so far (the gate counts them).
+pub const RS_PASSES: usize = 1;
+/// Claims of the pass in progress (the gate reads and clears it).
+pub const RS_PASS_CLAIMS: usize = 2;
+pub const RS_CLAIMED: usize = 3;
+pub const RS_EXECUTED: usize = 4;
+/// Claims per priority level, 5 words.
+pub const RS_LEVELS: usize = 5;
+pub const RS_DEBUG_RECORDS: usize = 10;
+pub const RS_DEBUG_DROPPED: usize = 11;
+/// Non-zero once a SHUTDOWN op ran in this dispatch.
+pub const RS_SHUTDOWN_RAN: usize = 12;
+/// Workgroups that saw SHUTDOWN and returned.
+pub const RS_RETURNED: usize = 13;
+/// Workgroups that returned in the first pass (all of them: SHUTDOWN was already set).
+pub const RS_RETURNED_FIRST: usize = 14;
+/// Passes this dispatch may run.
+pub const RS_ALLOWED: usize = 15;
+/// Workgroups of a pass.
+pub const RS_GROUPS: usize = 16;
+/// 1 for the looping variants.
+pub const RS_LOOPING: usize = 17;
+/// The histogram's grid, which the gate copies into the indirect arguments at the end.
+pub const RS_HIST_X: usize = 18;
+pub const RS_HIST_Y: usize = 19;
+/// The status histogram: 8 named statuses, then every other value.
+pub const RS_HIST: usize = 20;
+/// Diagnostic records, [`DIAG_WORDS`] each, indexed by the `DK_*` kinds.
+pub const RS_DIAG: usize = 32;
+/// Words of one diagnostic record.
+pub const DIAG_WORDS: usize = 8;
+/// Record fields: a 64-bit count, a taken flag (first lane wins), slot, word, an extra value
+/// (opcode, tenant, …) and the pass.
+pub const D_COUNT_LO: usize = 0;
+pub const D_COUNT_HI: usize = 1;
+pub const D_TAKEN: usize = 2;
+pub const D_SLOT: usize = 3;
+pub const D_WORD: usize = 4;
+pub const D_EXTRA: usize = 5;
+pub const D_PASS: usize = 6;
+
+/// Kinds of diagnostic record. Those noted during a pass keep the first lane's details; the
+/// end-scan kinds keep the lowest slot.
+pub const DK_OOB_LOAD: usize = 0;
+pub const DK_OOB_STORE: usize = 1;
+pub const DK_UNKNOWN: usize = 2;
+pub const DK_DFA_STEP: usize = 3;
+pub const DK_PACKED_SKIPPED: usize = 4;
+pub const DK_PACKED_COUNT: usize = 5;
+pub const DK_ALIASED: usize = 6;
+pub const DK_STUCK_CLAIMED: usize = 7;
+pub const DK_STUCK_TENANT: usize = 8;
+pub const DK_UNSCHEDULED: usize = 9;
+pub const DK_SHUTDOWN_WITH_WORK: usize = 10;
+pub const DK_STARVATION: usize = 11;
+pub const DK_CLAIMED_AT_END: usize = 12;
+pub const DIAG_KINDS: usize = 13;
+
+/// Words of the header (everything but the per-workgroup flags); a multiple of 4.
+pub const HEADER_WORDS: usize = 144;
+/// One flag per workgroup follows the header.
+pub const RS_RETURNED_FLAGS: usize = HEADER_WORDS;
+
+const _: () = assert!(RS_HIST + 9 <= RS_DIAG);
+const _: () = assert!(RS_DIAG + DIAG_KINDS * DIAG_WORDS <= HEADER_WORDS);
+const _: () = assert!(HEADER_WORDS.is_multiple_of(4));
+
+pub const END_RUNNING: u32 = 0;
+pub const END_ONE_PASS: u32 = 1;
+pub const END_SHUTDOWN: u32 = 2;
+pub const END_SETTLED: u32 = 3;
+pub const END_PASS_BUDGET: u32 = 4;
+
+/// "No slot yet" in a record's slot field.
+pub const NO_SLOT: u32 = u32::MAX;
+
+// ---- indirect arguments ------------------------------------------------------------------
+
+/// The megakernel's `(x, y, z)` workgroup counts.
+pub const IND_PASS: usize = 0;
+/// The status histogram's `(x, y, z)`; zero until the dispatch ends.
+pub const IND_HIST: usize = 3;
+pub const INDIRECT_WORDS: usize = 8;
+
+// ---- uniform parameters --------------------------------------------------------------------
+
+pub const VARIANT_ONCE: u32 = 0;
+pub const VARIANT_PERSISTENT: u32 = 1;
+pub const VARIANT_PRIORITY: u32 = 2;
+
+/// The kernels' uniform block (`struct Params` in the shaders): 8 words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct Params {
+    pub n: u32,
+    pub groups: u32,
+    pub variant: u32,
+    pub checks_shutdown: u32,
+    pub serial: u32,
+    pub starvation_passes: u32,
+    pub looping: u32,
+    pub _pad: u32,
+}
+
+pub fn variant_code(v: Variant) -> u32 {
+    match v {
+        Variant::Once => VARIANT_ONCE,
+        Variant::Persistent => VARIANT_PERSISTENT,
+        Variant::Priority => VARIANT_PRIORITY,
+    }
+}
+
+/// A workgroup grid of `groups` workgroups that respects the per-dimension limit: `(x, y)`
+/// with `x · y ≥ groups` and `x, y ≤ max_per_dim`; the kernels skip ids past `groups`.
+pub fn grid(groups: u32, max_per_dim: u32) -> (u32, u32) {
+    if groups == 0 {
+        return (0, 0);
+    }
+    let max = max_per_dim.max(1);
+    let x = groups.min(max);
+    (x, groups.div_ceil(x))
+}
+
+/// How one dispatch is laid out on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunPlan {
+    pub params: Params,
+    pub allowed: u32,
+    pub pass_grid: (u32, u32),
+    pub hist_grid: (u32, u32),
+}
+
+impl RunPlan {
+    pub fn new(n: u32, wg: u32, options: &DispatchOptions, serial: u32, max_per_dim: u32) -> Self {
+        let groups = if n == 0 { 0 } else { n / wg };
+        let looping = options.variant.is_looping();
+        RunPlan {
+            params: Params {
+                n,
+                groups,
+                variant: variant_code(options.variant),
+                checks_shutdown: (looping || options.once_checks_shutdown) as u32,
+                serial,
+                starvation_passes: options.starvation_passes,
+                looping: looping as u32,
+                _pad: 0,
+            },
+            allowed: options.passes_allowed(),
+            pass_grid: grid(groups, max_per_dim),
+            hist_grid: grid(n.div_ceil(256), max_per_dim),
+        }
+    }
+
+    /// The header a dispatch starts from: zero counters, record slots "none", and the
+    /// constants the gate needs. A dispatch with no workgroup has ended before its first pass.
+    pub fn initial_header(&self) -> Vec<u32> {
+        let mut h = vec![0u32; HEADER_WORDS];
+        h[RS_ALLOWED] = self.allowed;
+        h[RS_GROUPS] = self.params.groups;
+        h[RS_LOOPING] = self.params.looping;
+        h[RS_HIST_X] = self.hist_grid.0;
+        h[RS_HIST_Y] = self.hist_grid.1;
+        for k in 0..DIAG_KINDS {
+            h[RS_DIAG + k * DIAG_WORDS + D_SLOT] = NO_SLOT;
+        }
+        if self.params.groups == 0 {
+            h[RS_END] = if self.params.looping != 0 {
+                END_SETTLED
+            } else {
+                END_ONE_PASS
+            };
+        }
+        h
+    }
+
+    /// The indirect arguments a dispatch starts from.
+    pub fn initial_indirect(&self) -> [u32; INDIRECT_WORDS] {
+        let mut a = [0u32; INDIRECT_WORDS];
+        if self.params.groups > 0 {
+            a[IND_PASS] = self.pass_grid.0;
+            a[IND_PASS + 1] = self.pass_grid.1;
+            a[IND_PASS + 2] = 1;
+        }
+        a
+    }
+}
+
+/// Passes the first submission of a dispatch encodes: enough for the usual dispatch (a
+/// looping variant settles after 2 passes, the priority scan after at most 6) in one round
+/// trip, while the passes encoded past the end stay few (each costs an empty dispatch).
+pub const FIRST_CHUNK_PASSES: u32 = 8;
+/// The most passes one submission encodes; chunks double from [`FIRST_CHUNK_PASSES`] up to it.
+pub const CHUNK_PASSES: u32 = 64;
+
+/// Passes the next submission encodes: what the dispatch may still run, what the caller
+/// still asks for, and the chunk size after `chunks_done` earlier submissions.
+pub fn next_chunk(allowed: u32, passes_run: u32, requested_left: u32, chunks_done: u32) -> u32 {
+    let size = if chunks_done >= 3 {
+        CHUNK_PASSES
+    } else {
+        (FIRST_CHUNK_PASSES << chunks_done).min(CHUNK_PASSES)
+    };
+    allowed
+        .saturating_sub(passes_run)
+        .min(requested_left)
+        .min(size)
+}
+
+pub fn decode_end(code: u32) -> Option<DispatchEnd> {
+    match code {
+        END_ONE_PASS => Some(DispatchEnd::OnePass),
+        END_SHUTDOWN => Some(DispatchEnd::Shutdown),
+        END_SETTLED => Some(DispatchEnd::Settled),
+        END_PASS_BUDGET => Some(DispatchEnd::PassBudget),
+        _ => None,
+    }
+}
+
+/// The WGSL `const` block every shader starts with.
+pub fn wgsl_constants() -> String {
+    let u = |name: &str, v: u64| format!("const {name}: u32 = {v}u;\n");
+    let mut s = String::from("// generated from src/engine/gpu/run_state.rs\n");
+    for (name, v) in [
+        ("RS_END", RS_END),
+        ("RS_PASSES", RS_PASSES),
+        ("RS_PASS_CLAIMS", RS_PASS_CLAIMS),
+        ("RS_CLAIMED", RS_CLAIMED),
+        ("RS_EXECUTED", RS_EXECUTED),
+        ("RS_LEVELS", RS_LEVELS),
+        ("RS_DEBUG_RECORDS", RS_DEBUG_RECORDS),
+        ("RS_DEBUG_DROPPED", RS_DEBUG_DROPPED),
+        ("RS_SHUTDOWN_RAN", RS_SHUTDOWN_RAN),
+        ("RS_RETURNED", RS_RETURNED),
+        ("RS_RETURNED_FIRST", RS_RETURNED_FIRST),
+        ("RS_ALLOWED", RS_ALLOWED),
+        ("RS_GROUPS", RS_GROUPS),
+        ("RS_LOOPING", RS_LOOPING),
+        ("RS_HIST_X", RS_HIST_X),
+        ("RS_HIST_Y", RS_HIST_Y),
+        ("RS_HIST", RS_HIST),
+        ("RS_DIAG", RS_DIAG),
+        ("RS_RETURNED_FLAGS", RS_RETURNED_FLAGS),
+        ("DIAG_WORDS", DIAG_WORDS),
+        ("D_COUNT_LO", D_COUNT_LO),
+        ("D_COUNT_HI", D_COUNT_HI),
+        ("D_TAKEN", D_TAKEN),
+        ("D_SLOT", D_SLOT),
+        ("D_WORD", D_WORD),
+        ("D_EXTRA", D_EXTRA),
+        ("D_PASS", D_PASS),
+        ("DK_OOB_LOAD", DK_OOB_LOAD),
+        ("DK_OOB_STORE", DK_OOB_STORE),
+        ("DK_UNKNOWN", DK_UNKNOWN),
+        ("DK_DFA_STEP", DK_DFA_STEP),
+        ("DK_PACKED_SKIPPED", DK_PACKED_SKIPPED),
+        ("DK_PACKED_COUNT", DK_PACKED_COUNT),
+        ("DK_ALIASED", DK_ALIASED),
+        ("DK_STUCK_CLAIMED", DK_STUCK_CLAIMED),
+        ("DK_STUCK_TENANT", DK_STUCK_TENANT),
+        ("DK_UNSCHEDULED", DK_UNSCHEDULED),
+        ("DK_SHUTDOWN_WITH_WORK", DK_SHUTDOWN_WITH_WORK),
+        ("DK_STARVATION", DK_STARVATION),
+        ("DK_CLAIMED_AT_END", DK_CLAIMED_AT_END),
+        ("IND_PASS", IND_PASS),
+        ("IND_HIST", IND_HIST),
+        // ABI words and layout
+        ("SHUTDOWN", SHUTDOWN),
+        ("DONE_COUNT", DONE_COUNT),
+        ("TENANT_BASE", TENANT_BASE),
+        ("TENANT_FAIRNESS", TENANT_FAIRNESS),
+        ("METRICS", METRICS),
+        ("EPOCH", EPOCH),
+        ("PRIORITY_OFFSETS", PRIORITY_OFFSETS),
+        ("STARVATION", STARVATION),
+        ("PRIORITY_FAIRNESS", PRIORITY_FAIRNESS),
+        ("OBSERVABLE", OBSERVABLE),
+        ("SLOT_WORDS", SLOT_WORDS),
+        ("ARG_WORDS", ARG_WORDS),
+        ("W_STATUS", W_STATUS),
+        ("W_OPCODE", W_OPCODE),
+        ("W_TENANT", W_TENANT),
+        ("W_ARGS", W_ARGS),
+        ("DEBUG_LOG_WORDS", DEBUG_LOG_WORDS),
+        ("PACKED_MAX_OPS", PACKED_MAX_OPS),
+    ] {
+        s += &u(name, v as u64);
+    }
+    for (name, v) in [
+        ("END_RUNNING", END_RUNNING),
+        ("END_ONE_PASS", END_ONE_PASS),
+        ("END_SHUTDOWN", END_SHUTDOWN),
+        ("END_SETTLED", END_SETTLED),
+        ("END_PASS_BUDGET", END_PASS_BUDGET),
+        ("VARIANT_PRIORITY", VARIANT_PRIORITY),
+        ("STARVATION_THRESHOLD", STARVATION_THRESHOLD),
+        ("MAX_ENCODED_TENANT_MASKS", MAX_ENCODED_TENANT_MASKS),
+        ("SCHEDULER", SCHEDULER),
+        ("ST_PUBLISHED", status::PUBLISHED),
+        ("ST_CLAIMED", status::CLAIMED),
+        ("ST_DONE", status::DONE),
+        ("ST_YIELD", status::YIELD),
+        ("ST_REQUEUE", status::REQUEUE),
+        ("OP_NOP", Opcode::NOP.0),
+        ("OP_STORE_U32", Opcode::STORE_U32.0),
+        ("OP_ATOMIC_ADD", Opcode::ATOMIC_ADD.0),
+        ("OP_LOAD_U32", Opcode::LOAD_U32.0),
+        ("OP_COMPARE_SWAP", Opcode::COMPARE_SWAP.0),
+        ("OP_MEMCPY", Opcode::MEMCPY.0),
+        ("OP_DFA_STEP", Opcode::DFA_STEP.0),
+        ("OP_BATCH_FENCE", Opcode::BATCH_FENCE.0),
+        ("OP_PRINTF", Opcode::PRINTF.0),
+        ("OP_PACKED_SLOT", Opcode::PACKED_SLOT.0),
+        ("OP_SHUTDOWN", Opcode::SHUTDOWN.0),
+    ] {
+        s += &u(name, v as u64);
+    }
+    s
+}
+
+/// A shader's full source: the generated constants, then the file.
+pub fn shader_source(body: &str) -> String {
+    let mut s = wgsl_constants();
+    s.push('\n');
+    s.push_str(body);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_covers_every_group_within_the_limit() {
+        assert_eq!(grid(0, 65535), (0, 0));
+        assert_eq!(grid(1, 65535), (1, 1));
+        assert_eq!(grid(4096, 65535), (4096, 1));
+        let (x, y) = grid(1 << 20, 65535);
+        assert!(x <= 65535 && y <= 65535 && x as u64 * y as u64 >= 1 << 20);
+        assert_eq!(grid(10, 3), (3, 4));
+    }
+
+    #[test]
+    fn chunks_respect_budget_request_and_grow_to_the_cap() {
+        assert_eq!(next_chunk(1, 0, u32::MAX, 0), 1);
+        assert_eq!(next_chunk(64, 0, u32::MAX, 0), FIRST_CHUNK_PASSES);
+        assert_eq!(next_chunk(64, 8, u32::MAX, 1), 16);
+        assert_eq!(next_chunk(1 << 20, 56, u32::MAX, 3), CHUNK_PASSES);
+        assert_eq!(next_chunk(1 << 20, 1000, u32::MAX, 40), CHUNK_PASSES, "no shift overflow");
+        assert_eq!(next_chunk(64, 10, 3, 0), 3);
+        assert_eq!(next_chunk(64, 64, 3, 0), 0);
+        assert_eq!(next_chunk(5, 7, 3, 0), 0, "never negative");
+    }
+
+    #[test]
+    fn plan_for_an_empty_ring_has_ended_before_its_first_pass() {
+        let o = DispatchOptions::with_variant(Variant::Persistent);
+        let p = RunPlan::new(0, 256, &o, 1, 65535);
+        assert_eq!(p.params.groups, 0);
+        assert_eq!(p.initial_header()[RS_END], END_SETTLED);
+        assert_eq!(p.initial_indirect(), [0; INDIRECT_WORDS]);
+        let once = RunPlan::new(0, 256, &DispatchOptions::default(), 1, 65535);
+        assert_eq!(once.initial_header()[RS_END], END_ONE_PASS);
+    }
+
+    #[test]
+    fn plan_sets_shutdown_checks_per_variant() {
+        let mut o = DispatchOptions::default();
+        let p = RunPlan::new(512, 256, &o, 3, 65535);
+        assert_eq!((p.params.groups, p.params.checks_shutdown, p.allowed), (2, 0, 1));
+        assert_eq!(&p.initial_indirect()[..3], &[2, 1, 1]);
+        o.once_checks_shutdown = true;
+        assert_eq!(RunPlan::new(512, 256, &o, 3, 65535).params.checks_shutdown, 1);
+        let pr = RunPlan::new(512, 64, &DispatchOptions::with_variant(Variant::Priority), 3, 65535);
+        assert_eq!((pr.params.groups, pr.params.looping, pr.allowed), (8, 1, 64));
+        let h = pr.initial_header();
+        assert_eq!(h[RS_DIAG + DK_STUCK_TENANT * DIAG_WORDS + D_SLOT], NO_SLOT);
+        assert_eq!((h[RS_HIST_X], h[RS_HIST_Y]), (2, 1));
+    }
+
+    #[test]
+    fn every_constant_a_shader_uses_is_generated() {
+        let consts = wgsl_constants();
+        for body in [
+            include_str!("../../../shaders/megakernel.wgsl"),
+            include_str!("../../../shaders/pass_gate.wgsl"),
+            include_str!("../../../shaders/status_histogram.wgsl"),
+        ] {
+            let code: String = body
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for word in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                let looks_const = word.len() > 2
+                    && word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                    && word.contains('_');
+                if looks_const && word != "WG" {
+                    assert!(
+                        consts.contains(&format!("const {word}: u32")),
+                        "{word} is used by a shader but not generated"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn end_codes_round_trip() {
+        assert_eq!(decode_end(END_RUNNING), None);
+        assert_eq!(decode_end(END_SHUTDOWN), Some(DispatchEnd::Shutdown));
+        assert_eq!(decode_end(END_PASS_BUDGET), Some(DispatchEnd::PassBudget));
+    }
+}

@@ -1,0 +1,80 @@
+//! The diagnostics list: what vyre never reports. Clicking an entry selects its slot.
+
+use egui::{Color32, RichText};
+
+use crate::engine::{Diagnostic, DiagnosticKind};
+
+fn kind_colour(k: DiagnosticKind) -> Color32 {
+    match k {
+        DiagnosticKind::Race | DiagnosticKind::OutOfRange | DiagnosticKind::StuckClaimed => {
+            Color32::from_rgb(0xe5, 0x48, 0x4d)
+        }
+        DiagnosticKind::DebugOverflow
+        | DiagnosticKind::StuckTenant
+        | DiagnosticKind::Starvation
+        | DiagnosticKind::ShutdownWithWork => Color32::from_rgb(0xf2, 0xb1, 0x34),
+        _ => Color32::from_rgb(0x9a, 0xa0, 0xa6),
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct DiagnosticsPanel {
+    /// Show only this kind.
+    pub only: Option<DiagnosticKind>,
+}
+
+impl DiagnosticsPanel {
+    /// Returns a slot to select when an entry is clicked.
+    pub fn ui(&mut self, ui: &mut egui::Ui, diagnostics: &[Diagnostic]) -> Option<u32> {
+        let mut select = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.selectable_value(&mut self.only, None, format!("all ({})", diagnostics.len()));
+            for k in DiagnosticKind::ALL {
+                let n = diagnostics.iter().filter(|d| d.kind == k).count();
+                if n > 0 {
+                    ui.selectable_value(&mut self.only, Some(k), format!("{} ({n})", k.name()));
+                }
+            }
+        });
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .stick_to_bottom(true)
+            .show(ui, |ui| {
+                if diagnostics.is_empty() {
+                    ui.label(
+                        RichText::new("no diagnostics: nothing racy, stuck or out of range so far")
+                            .weak(),
+                    );
+                }
+                for d in diagnostics
+                    .iter()
+                    .filter(|d| self.only.is_none_or(|k| k == d.kind))
+                {
+                    ui.horizontal(|ui| {
+                        ui.colored_label(
+                            kind_colour(d.kind),
+                            RichText::new(d.kind.name()).monospace(),
+                        );
+                        ui.label(RichText::new(format!("d{}", d.dispatch)).weak().monospace());
+                        if d.count > 1 {
+                            ui.label(RichText::new(format!("×{}", d.count)).weak());
+                        }
+                        let text = ui.add(
+                            egui::Label::new(&d.message)
+                                .sense(egui::Sense::click())
+                                .wrap(),
+                        );
+                        if let Some(s) = d.slot {
+                            if text
+                                .on_hover_text(format!("click to select slot {s}"))
+                                .clicked()
+                            {
+                                select = Some(s);
+                            }
+                        }
+                    });
+                }
+            });
+        select
+    }
+}

@@ -1,0 +1,521 @@
+//! Files in the app: open, save, save as, recent files, dump import/export, drag and drop,
+//! and the unsaved-changes prompt. Dialogs and loading run off the UI thread; a path field
+//! sits beside every "Browse…" so the app works where no file-dialog portal is installed.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use crate::debugger::{Debugger, RunConfig};
+use crate::engine::Backend;
+use crate::session::{self, SaveMode, SaveRequest, ViewState};
+
+/// What the user wanted to do when the unsaved-changes prompt interrupted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PendingAfterPrompt {
+    New,
+    Open,
+    OpenPath(PathBuf),
+    ImportDump,
+    Quit,
+}
+
+/// What a file operation produced, for the shell to apply.
+pub enum FileOutcome {
+    Loaded {
+        debugger: Box<Debugger>,
+        view: Option<ViewState>,
+        path: PathBuf,
+    },
+    Saved(PathBuf),
+    Error(String),
+    NewRequested,
+    SaveRequested {
+        path: PathBuf,
+        snapshot: bool,
+    },
+    ExportTo(PathBuf),
+    Quit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PromptKind {
+    Open,
+    ImportDump,
+    SaveAs { snapshot: bool },
+    ExportDump,
+}
+
+struct PathPrompt {
+    kind: PromptKind,
+    text: String,
+    browse: Option<mpsc::Receiver<Option<PathBuf>>>,
+}
+
+type LoadResult = Result<(Debugger, Option<ViewState>, PathBuf), String>;
+
+/// File state of the app.
+#[derive(Default)]
+pub struct FileOps {
+    /// The session file being edited.
+    pub path: Option<PathBuf>,
+    pub dirty: bool,
+    pub recent: Vec<PathBuf>,
+    prompt: Option<PathPrompt>,
+    unsaved: Option<PendingAfterPrompt>,
+    loading: Option<(PathBuf, mpsc::Receiver<LoadResult>)>,
+    queued: Vec<FileOutcome>,
+    /// Set once the user agreed to quit with unsaved changes.
+    pub allow_close: bool,
+    /// What to do once the save the unsaved-changes prompt asked for succeeds.
+    after_save: Option<PendingAfterPrompt>,
+}
+
+/// The most recent files kept.
+pub const RECENT_MAX: usize = 10;
+
+/// Loads a session or a dump directory (runs on a worker thread).
+pub fn load_path(path: &Path) -> LoadResult {
+    if path.is_dir() {
+        let state = crate::dump::read_dump(path).map_err(|e| e.to_string())?;
+        Ok((
+            Debugger::from_state(state, 1, RunConfig::default(), Backend::Cpu),
+            None,
+            path.to_path_buf(),
+        ))
+    } else {
+        let l = session::load(path).map_err(|e| e.to_string())?;
+        Ok((l.debugger, Some(l.file.view.clone()), path.to_path_buf()))
+    }
+}
+
+impl FileOps {
+    pub fn title(&self) -> String {
+        match &self.path {
+            Some(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| p.display().to_string()),
+            None => "untitled".into(),
+        }
+    }
+
+    pub fn new_session(&mut self) {
+        self.path = None;
+        self.dirty = false;
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    fn remember(&mut self, p: &Path) {
+        let p = p.to_path_buf();
+        self.recent.retain(|r| *r != p);
+        self.recent.insert(0, p);
+        self.recent.truncate(RECENT_MAX);
+    }
+
+    /// Runs `what` now, or first asks about unsaved changes.
+    pub fn guard(
+        &mut self,
+        what: PendingAfterPrompt,
+        _new_dialog: &mut Option<super::new_dialog::NewDialog>,
+    ) {
+        if self.dirty {
+            self.unsaved = Some(what);
+        } else {
+            self.proceed(what);
+        }
+    }
+
+    fn proceed(&mut self, what: PendingAfterPrompt) {
+        match what {
+            PendingAfterPrompt::New => self.queued.push(FileOutcome::NewRequested),
+            PendingAfterPrompt::Open => self.open_prompt(PromptKind::Open),
+            PendingAfterPrompt::OpenPath(p) => self.open_path(p),
+            PendingAfterPrompt::ImportDump => self.open_prompt(PromptKind::ImportDump),
+            PendingAfterPrompt::Quit => {
+                self.allow_close = true;
+                self.queued.push(FileOutcome::Quit);
+            }
+        }
+    }
+
+    fn open_prompt(&mut self, kind: PromptKind) {
+        let text = match (&self.path, kind) {
+            (Some(p), PromptKind::SaveAs { .. }) => p.display().to_string(),
+            _ => String::new(),
+        };
+        self.prompt = Some(PathPrompt {
+            kind,
+            text,
+            browse: None,
+        });
+    }
+
+    /// Starts loading a session or dump in the background.
+    pub fn open_path(&mut self, path: PathBuf) {
+        let (tx, rx) = mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(load_path(&p));
+        });
+        self.loading = Some((path, rx));
+    }
+
+    pub fn save(&mut self, snapshot: bool) {
+        match self.path.clone() {
+            Some(p) if !snapshot => self
+                .queued
+                .push(FileOutcome::SaveRequested { path: p, snapshot }),
+            _ => self.save_as(snapshot),
+        }
+    }
+
+    pub fn save_as(&mut self, snapshot: bool) {
+        self.open_prompt(PromptKind::SaveAs { snapshot });
+    }
+
+    pub fn export_dump(&mut self) {
+        self.open_prompt(PromptKind::ExportDump);
+    }
+
+    /// Writes the session (atomically) and remembers it.
+    pub fn save_to(&mut self, path: &Path, debugger: &Debugger, view: &ViewState, snapshot: bool) {
+        let mode = if snapshot {
+            SaveMode::Snapshot
+        } else {
+            SaveMode::Script
+        };
+        let path = if path.extension().is_none() {
+            path.with_extension("ron")
+        } else {
+            path.to_path_buf()
+        };
+        match session::save(
+            &path,
+            &SaveRequest {
+                debugger,
+                breakpoints: debugger.breakpoints(),
+                view,
+                mode,
+            },
+        ) {
+            Ok(_) => {
+                self.path = Some(path.clone());
+                self.dirty = false;
+                self.remember(&path);
+                self.queued.push(FileOutcome::Saved(path));
+                if let Some(next) = self.after_save.take() {
+                    self.proceed(next);
+                }
+            }
+            Err(e) => self.queued.push(FileOutcome::Error(e.to_string())),
+        }
+    }
+
+    /// Collects finished background work.
+    pub fn poll(&mut self, _debugger: &mut Debugger, ctx: &egui::Context) -> Vec<FileOutcome> {
+        if let Some((path, rx)) = &self.loading {
+            match rx.try_recv() {
+                Ok(Ok((debugger, view, p))) => {
+                    self.path = (!p.is_dir()).then(|| p.clone());
+                    self.dirty = p.is_dir();
+                    self.remember(&p);
+                    self.queued.push(FileOutcome::Loaded {
+                        debugger: Box::new(debugger),
+                        view,
+                        path: p,
+                    });
+                    self.loading = None;
+                }
+                Ok(Err(e)) => {
+                    self.queued.push(FileOutcome::Error(format!(
+                        "cannot open {}: {e}",
+                        path.display()
+                    )));
+                    self.recent.retain(|r| r != path);
+                    self.loading = None;
+                }
+                Err(mpsc::TryRecvError::Empty) => {
+                    ctx.request_repaint_after(std::time::Duration::from_millis(50))
+                }
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.queued.push(FileOutcome::Error(format!(
+                        "loading {} failed unexpectedly",
+                        path.display()
+                    )));
+                    self.loading = None;
+                }
+            }
+        }
+        if let Some(p) = &mut self.prompt
+            && let Some(rx) = &p.browse
+        {
+            match rx.try_recv() {
+                Ok(Some(path)) => {
+                    p.text = path.display().to_string();
+                    p.browse = None;
+                }
+                Ok(None) | Err(mpsc::TryRecvError::Disconnected) => p.browse = None,
+                Err(mpsc::TryRecvError::Empty) => {
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100))
+                }
+            }
+        }
+        std::mem::take(&mut self.queued)
+    }
+
+    fn browse(kind: PromptKind) -> mpsc::Receiver<Option<PathBuf>> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let d = rfd::FileDialog::new();
+            let picked = match kind {
+                PromptKind::Open => d.add_filter("megascope session", &["ron"]).pick_file(),
+                PromptKind::ImportDump | PromptKind::ExportDump => d.pick_folder(),
+                PromptKind::SaveAs { .. } => {
+                    d.add_filter("megascope session", &["ron"]).save_file()
+                }
+            };
+            let _ = tx.send(picked);
+        });
+        rx
+    }
+
+    /// Draws the path prompt and the unsaved-changes prompt.
+    pub fn prompt_ui(&mut self, ctx: &egui::Context) -> Option<FileOutcome> {
+        let mut out = None;
+        if let Some(what) = self.unsaved.clone() {
+            egui::Modal::new(egui::Id::unique("unsaved")).show(ctx, |ui| {
+                ui.heading("Unsaved changes");
+                ui.label(format!("{} has changes that are not saved.", self.title()));
+                ui.horizontal(|ui| {
+                    if ui.button("Save").clicked() {
+                        self.unsaved = None;
+                        self.after_save = Some(what.clone());
+                        match self.path.clone() {
+                            Some(p) => {
+                                out = Some(FileOutcome::SaveRequested {
+                                    path: p,
+                                    snapshot: false,
+                                })
+                            }
+                            None => self.save_as(false),
+                        }
+                    }
+                    if ui.button("Discard").clicked() {
+                        self.unsaved = None;
+                        self.dirty = false;
+                        self.proceed(what.clone());
+                    }
+                    if ui.button("Cancel").clicked()
+                        || ui.input(|i| i.key_pressed(egui::Key::Escape))
+                    {
+                        self.unsaved = None;
+                    }
+                });
+            });
+            if out.is_some() {
+                return out;
+            }
+        }
+        let Some(p) = &mut self.prompt else {
+            return out;
+        };
+        let (title, hint) = match p.kind {
+            PromptKind::Open => (
+                "Open a session or dump",
+                "path to a .ron session or a dump directory",
+            ),
+            PromptKind::ImportDump => (
+                "Import a dump directory",
+                "directory with control.bin, ring.bin, debug_log.bin, io_queue.bin",
+            ),
+            PromptKind::SaveAs { snapshot: false } => ("Save session as", "path of the .ron file"),
+            PromptKind::SaveAs { snapshot: true } => (
+                "Save state snapshot as",
+                "path of the .ron file (a .snapshot directory goes beside it)",
+            ),
+            PromptKind::ExportDump => (
+                "Export a dump directory",
+                "directory to write the four .bin files into",
+            ),
+        };
+        let mut close = false;
+        let mut confirm = false;
+        egui::Modal::new(egui::Id::unique("path prompt")).show(ctx, |ui| {
+            ui.heading(title);
+            ui.horizontal(|ui| {
+                let l = ui.label("path");
+                let r = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut p.text)
+                            .desired_width(420.0)
+                            .hint_text(hint),
+                    )
+                    .labelled_by(l.id);
+                if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                    confirm = true;
+                }
+                if ui
+                    .add_enabled(p.browse.is_none(), egui::Button::new("Browse…"))
+                    .clicked()
+                {
+                    p.browse = Some(Self::browse(p.kind));
+                }
+            });
+            if p.browse.is_some() {
+                ui.label(egui::RichText::new("waiting for the file dialog…").weak());
+            }
+            let path = PathBuf::from(p.text.trim());
+            let problem = check_prompt_path(p.kind, &path);
+            if let Some(e) = &problem {
+                if !p.text.trim().is_empty() {
+                    ui.colored_label(egui::Color32::from_rgb(0xff, 0x6b, 0x6b), e);
+                }
+            }
+            ui.horizontal(|ui| {
+                let ok_label = match p.kind {
+                    PromptKind::Open | PromptKind::ImportDump => "Open",
+                    PromptKind::SaveAs { .. } => "Save",
+                    PromptKind::ExportDump => "Export",
+                };
+                if ui
+                    .add_enabled(problem.is_none(), egui::Button::new(ok_label))
+                    .clicked()
+                {
+                    confirm = true;
+                }
+                if ui.button("Cancel").clicked() || ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+                    close = true;
+                }
+            });
+            if confirm && problem.is_some() {
+                confirm = false;
+            }
+        });
+        if confirm {
+            let kind = p.kind;
+            let path = PathBuf::from(p.text.trim());
+            self.prompt = None;
+            match kind {
+                PromptKind::Open | PromptKind::ImportDump => self.open_path(path),
+                PromptKind::SaveAs { snapshot } => {
+                    out = Some(FileOutcome::SaveRequested { path, snapshot })
+                }
+                PromptKind::ExportDump => out = Some(FileOutcome::ExportTo(path)),
+            }
+        } else if close {
+            // cancelling a "save as" that the unsaved-changes prompt opened cancels what
+            // was waiting for it too
+            self.prompt = None;
+            self.after_save = None;
+        }
+        out
+    }
+}
+
+/// Why a path typed in a prompt will not do, if it will not.
+fn check_prompt_path(kind: PromptKind, path: &Path) -> Option<String> {
+    if path.as_os_str().is_empty() {
+        return Some("give a path".into());
+    }
+    match kind {
+        PromptKind::Open => (!path.exists()).then(|| format!("{} does not exist", path.display())),
+        PromptKind::ImportDump => {
+            if !path.is_dir() {
+                Some(format!("{} is not a directory", path.display()))
+            } else if !crate::dump::is_dump_dir(path) {
+                Some(format!(
+                    "{} holds no ring.bin; a dump needs control.bin, ring.bin, debug_log.bin, io_queue.bin",
+                    path.display()
+                ))
+            } else {
+                None
+            }
+        }
+        PromptKind::SaveAs { .. } => {
+            if path.is_dir() {
+                Some(format!(
+                    "{} is a directory; give a file name such as session.ron",
+                    path.display()
+                ))
+            } else {
+                let parent = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                (!parent.is_dir())
+                    .then(|| format!("the folder {} does not exist", parent.display()))
+            }
+        }
+        PromptKind::ExportDump => path
+            .is_file()
+            .then(|| format!("{} is a file; give a directory", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_paths_are_checked() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(check_prompt_path(PromptKind::Open, Path::new("")).is_some());
+        assert!(
+            check_prompt_path(PromptKind::Open, &t.path().join("nope.ron"))
+                .unwrap()
+                .contains("does not exist")
+        );
+        assert!(
+            check_prompt_path(PromptKind::ImportDump, t.path())
+                .unwrap()
+                .contains("no ring.bin")
+        );
+        assert!(
+            check_prompt_path(PromptKind::SaveAs { snapshot: false }, t.path())
+                .unwrap()
+                .contains("directory")
+        );
+        assert!(
+            check_prompt_path(
+                PromptKind::SaveAs { snapshot: false },
+                &t.path().join("a.ron")
+            )
+            .is_none()
+        );
+        assert!(
+            check_prompt_path(
+                PromptKind::SaveAs { snapshot: false },
+                &t.path().join("x/a.ron")
+            )
+            .unwrap()
+            .contains("does not exist")
+        );
+    }
+
+    #[test]
+    fn recent_files_are_deduplicated_and_capped() {
+        let mut f = FileOps::default();
+        for i in 0..15 {
+            f.remember(Path::new(&format!("/tmp/{i}.ron")));
+        }
+        f.remember(Path::new("/tmp/3.ron"));
+        assert_eq!(f.recent.len(), RECENT_MAX);
+        assert_eq!(f.recent[0], PathBuf::from("/tmp/3.ron"));
+        assert_eq!(
+            f.recent
+                .iter()
+                .filter(|p| **p == PathBuf::from("/tmp/3.ron"))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn loading_reports_errors() {
+        let e = load_path(Path::new("/nonexistent.ron")).err().unwrap();
+        assert!(e.contains("cannot read"), "{e}");
+    }
+}

@@ -1,0 +1,21 @@
+//! The egui app. One file per panel; the shell lays them out and turns what the user does
+//! into debugger actions. Only this module (and `app.rs`) knows egui.
+
+pub mod breakpoints_panel;
+pub mod debug_log;
+pub mod diagnostics_panel;
+pub mod files;
+pub mod grid_layout;
+pub mod grid_render;
+pub mod inspector;
+pub mod new_dialog;
+pub mod palette;
+pub mod plots;
+pub mod publish_form;
+pub mod ring_grid;
+pub mod shell;
+pub mod timeline_panel;
+pub mod toasts;
+pub mod top_bar;
+
+pub use shell::MegascopeApp;

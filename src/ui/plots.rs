@@ -1,0 +1,197 @@
+//! The bottom plots (egui_plot), one series per line, over dispatches: partition offsets
+//! per level, debug-log throughput, slot-status counts, claims per level. Long histories
+//! are decimated to min/max pairs per bucket so spikes survive and 100,000 dispatches stay
+//! smooth.
+
+use egui::Color32;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use super::palette;
+use crate::abi::opcode::Priority;
+use crate::abi::status::SlotStatus;
+use crate::debugger::history::DispatchSummary;
+
+/// Which plot is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PlotKind {
+    #[default]
+    Statuses,
+    Offsets,
+    DebugLog,
+    Claims,
+}
+
+impl PlotKind {
+    pub const ALL: [PlotKind; 4] = [
+        PlotKind::Statuses,
+        PlotKind::Offsets,
+        PlotKind::DebugLog,
+        PlotKind::Claims,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            PlotKind::Statuses => "slot statuses",
+            PlotKind::Offsets => "partition offsets",
+            PlotKind::DebugLog => "debug log",
+            PlotKind::Claims => "claims per level",
+        }
+    }
+}
+
+/// Points to draw at most per series (about two per horizontal pixel).
+pub const MAX_POINTS: usize = 4000;
+
+/// Reduces `ys` (one value per dispatch) to at most `max` points, keeping each bucket's
+/// minimum and maximum in order so no spike disappears.
+pub fn decimate(ys: &[f64], max: usize) -> Vec<[f64; 2]> {
+    if ys.len() <= max || max < 4 {
+        return ys.iter().enumerate().map(|(i, y)| [i as f64, *y]).collect();
+    }
+    let buckets = max / 2;
+    let per = ys.len().div_ceil(buckets);
+    let mut out = Vec::with_capacity(buckets * 2);
+    for start in (0..ys.len()).step_by(per) {
+        let end = (start + per).min(ys.len());
+        let (mut lo, mut hi) = (start, start);
+        for i in start..end {
+            if ys[i] < ys[lo] {
+                lo = i;
+            }
+            if ys[i] > ys[hi] {
+                hi = i;
+            }
+        }
+        let (a, b) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+        out.push([a as f64, ys[a]]);
+        if b != a {
+            out.push([b as f64, ys[b]]);
+        }
+    }
+    out
+}
+
+fn series<'a>(name: &str, colour: Color32, ys: Vec<f64>) -> Line<'a> {
+    Line::new(
+        name.to_string(),
+        PlotPoints::from(decimate(&ys, MAX_POINTS)),
+    )
+    .color(colour)
+}
+
+/// The series of a plot: (name, colour, one value per dispatch).
+pub fn plot_series(kind: PlotKind, h: &[DispatchSummary]) -> Vec<(String, Color32, Vec<f64>)> {
+    match kind {
+        PlotKind::Statuses => SlotStatus::NAMED
+            .iter()
+            .map(|s| {
+                (
+                    s.lower_name().to_string(),
+                    palette::status_colour(*s),
+                    h.iter()
+                        .map(|d| d.status_counts.get(*s) as f64)
+                        .collect::<Vec<f64>>(),
+                )
+            })
+            .filter(|(_, _, ys)| ys.iter().any(|y| *y != 0.0))
+            .collect(),
+        PlotKind::Offsets => (0..6)
+            .map(|i| {
+                let name = Priority::from_level(i as u32)
+                    .map(|p| p.name().to_string())
+                    .unwrap_or_else(|| "sentinel".into());
+                (
+                    format!("{name} start"),
+                    palette::PRIORITY[i.min(5)],
+                    h.iter().map(|d| d.priority_offsets[i] as f64).collect(),
+                )
+            })
+            .collect(),
+        PlotKind::DebugLog => vec![
+            (
+                "records this dispatch".into(),
+                Color32::from_rgb(0xfa, 0xdb, 0x14),
+                h.iter().map(|d| d.debug_records as f64).collect(),
+            ),
+            (
+                "dropped this dispatch".into(),
+                Color32::from_rgb(0xe5, 0x48, 0x4d),
+                h.iter().map(|d| d.debug_dropped as f64).collect(),
+            ),
+            (
+                "cumulative (cursor / 4)".into(),
+                Color32::from_rgb(0x3d, 0x9d, 0xf3),
+                h.iter().map(|d| d.debug_total as f64).collect(),
+            ),
+        ],
+        PlotKind::Claims => Priority::ALL
+            .iter()
+            .map(|p| {
+                (
+                    p.name().to_string(),
+                    palette::PRIORITY[*p as usize],
+                    h.iter()
+                        .map(|d| d.claims_per_level[*p as usize] as f64)
+                        .collect(),
+                )
+            })
+            .chain(std::iter::once((
+                "all (claimed)".into(),
+                Color32::WHITE,
+                h.iter().map(|d| d.claimed as f64).collect(),
+            )))
+            .collect(),
+    }
+}
+
+/// The plot panel.
+#[derive(Debug, Default)]
+pub struct Plots {
+    pub kind: PlotKind,
+}
+
+impl Plots {
+    pub fn ui(&mut self, ui: &mut egui::Ui, history: &[DispatchSummary]) {
+        ui.horizontal(|ui| {
+            for k in PlotKind::ALL {
+                ui.selectable_value(&mut self.kind, k, k.name());
+            }
+            ui.label(egui::RichText::new(format!("{} dispatches", history.len())).weak());
+        });
+        let y_label = match self.kind {
+            PlotKind::Statuses => "slots",
+            PlotKind::Offsets => "slot index",
+            PlotKind::DebugLog => "records",
+            PlotKind::Claims => "claims",
+        };
+        let lines = plot_series(self.kind, history);
+        Plot::new(("plot", self.kind as u8))
+            .legend(Legend::default())
+            .x_axis_label("dispatch")
+            .y_axis_label(y_label)
+            .allow_scroll(false)
+            .show(ui, |p| {
+                for (name, colour, ys) in lines {
+                    p.line(series(&name, colour, ys));
+                }
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimation_keeps_extremes_and_bounds_points() {
+        let mut ys: Vec<f64> = (0..100_000).map(|i| (i % 7) as f64).collect();
+        ys[54_321] = 1000.0;
+        let d = decimate(&ys, 1000);
+        assert!(d.len() <= 1000, "{}", d.len());
+        assert!(d.iter().any(|p| p[1] == 1000.0 && p[0] == 54_321.0));
+        assert!(
+            d.windows(2).all(|w| w[0][0] < w[1][0]),
+            "x stays increasing"
+        );
+        assert_eq!(decimate(&[1.0, 2.0], 1000), vec![[0.0, 1.0], [1.0, 2.0]]);
+    }
+}

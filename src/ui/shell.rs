@@ -1,0 +1,824 @@
+//! The app's frame: panels around the ring grid, keyboard shortcuts, the run loop, and the
+//! one place user requests become debugger actions. Reads the debugger model and sends it
+//! actions; never computes a dispatch itself.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use egui::RichText;
+
+use super::debug_log::DebugLogPanel;
+use super::diagnostics_panel::DiagnosticsPanel;
+use super::files::{FileOps, FileOutcome, PendingAfterPrompt};
+use super::inspector::{Inspector, InspectorRequest};
+use super::new_dialog::NewDialog;
+use super::plots::Plots;
+use super::publish_form::{BatchForm, ControlEditor, PublishForm};
+use super::ring_grid::{GridSource, RingGrid};
+use super::timeline_panel::TimelinePanel;
+use super::toasts::Toasts;
+use super::top_bar::{self, BarAction, BarInfo, Transport};
+use crate::debugger::action::Action;
+use crate::debugger::{Debugger, PassOutcome};
+use crate::engine::Backend;
+use crate::session::{Panels, ViewState};
+
+/// Which tab of the bottom panel is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BottomTab {
+    #[default]
+    Plots,
+    DebugLog,
+    Diagnostics,
+    Timeline,
+}
+
+/// Frame-time measurement for `--bench-frames`.
+#[derive(Debug)]
+pub struct FrameBench {
+    pub frames: u32,
+    pub warmup: u32,
+    pub samples: Vec<Duration>,
+    pub dispatch_ms: Vec<f64>,
+    pub last: Option<Instant>,
+    pub done: bool,
+    pub started: Instant,
+}
+
+impl FrameBench {
+    pub fn new(frames: u32) -> FrameBench {
+        FrameBench {
+            frames,
+            warmup: 10,
+            samples: Vec::new(),
+            dispatch_ms: Vec::new(),
+            last: None,
+            done: false,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The whole app state.
+pub struct MegascopeApp {
+    pub debugger: Debugger,
+    pub bp_form: super::breakpoints_panel::BreakpointForm,
+    pub grid: RingGrid,
+    pub selection: Option<u32>,
+    pub panels: Panels,
+    pub transport: Transport,
+    pub publish: PublishForm,
+    pub batch: BatchForm,
+    pub control_edit: ControlEditor,
+    pub inspector: Inspector,
+    pub plots: Plots,
+    pub debug_log: DebugLogPanel,
+    pub diagnostics: DiagnosticsPanel,
+    pub timeline: TimelinePanel,
+    pub bottom_tab: BottomTab,
+    pub toasts: Toasts,
+    pub new_dialog: Option<NewDialog>,
+    pub files: FileOps,
+    /// Per slot: the serial of the timeline point that last changed it (CPU backend grid).
+    pub changed: Vec<u32>,
+    pub changed_serial: u32,
+    last_point_seen: (usize, usize),
+    /// Mirror version last uploaded to the grid renderer.
+    uploaded: Option<(u64, u64, u32)>,
+    last_frame: Option<Instant>,
+    pub fps: f32,
+    run_accum: f32,
+    pub bench: Option<FrameBench>,
+    pub status_line: String,
+}
+
+impl MegascopeApp {
+    pub fn new(debugger: Debugger) -> MegascopeApp {
+        let n = debugger.state().slot_count() as usize;
+        MegascopeApp {
+            debugger,
+            bp_form: Default::default(),
+            grid: RingGrid::default(),
+            selection: None,
+            panels: Panels::default(),
+            transport: Transport::default(),
+            publish: PublishForm::default(),
+            batch: BatchForm::default(),
+            control_edit: ControlEditor::default(),
+            inspector: Inspector::default(),
+            plots: Plots::default(),
+            debug_log: DebugLogPanel::default(),
+            diagnostics: DiagnosticsPanel::default(),
+            timeline: TimelinePanel::default(),
+            bottom_tab: BottomTab::default(),
+            toasts: Toasts::default(),
+            new_dialog: None,
+            files: FileOps::default(),
+            changed: vec![0; n],
+            changed_serial: 0,
+            last_point_seen: (0, 1),
+            uploaded: None,
+            last_frame: None,
+            fps: 0.0,
+            run_accum: 0.0,
+            bench: None,
+            status_line: String::new(),
+        }
+    }
+
+    /// The view state a session saves.
+    pub fn view_state(&self) -> ViewState {
+        ViewState {
+            colour_mode: self.grid.mode,
+            zoom: self.grid.cell.unwrap_or(0.0),
+            pan: [self.grid.pan.x, self.grid.pan.y],
+            panels: self.panels,
+            selection: self.selection,
+            highlight_changes: self.grid.highlight_changes,
+        }
+    }
+
+    pub fn apply_view_state(&mut self, v: &ViewState) {
+        self.grid.mode = v.colour_mode;
+        self.grid.cell = (v.zoom > 0.0).then_some(v.zoom);
+        self.grid.pan = egui::vec2(v.pan[0], v.pan[1]);
+        self.panels = v.panels;
+        self.selection = v
+            .selection
+            .filter(|s| *s < self.debugger.state().slot_count());
+        self.grid.highlight_changes = v.highlight_changes;
+    }
+
+    /// Replaces the whole debugger (New, Open), resetting per-state view bits.
+    pub fn replace_debugger(&mut self, debugger: Debugger) {
+        let gpu = self.debugger.take_gpu();
+        self.debugger = debugger;
+        if let Some(g) = gpu {
+            self.debugger.attach_gpu(g);
+        }
+        self.changed = vec![0; self.debugger.state().slot_count() as usize];
+        self.changed_serial = 0;
+        self.last_point_seen = (usize::MAX, 0);
+        self.uploaded = None;
+        self.selection = None;
+        self.transport.running = false;
+        self.grid.fit();
+    }
+
+    // ---- actions ------------------------------------------------------------------------
+
+    /// Applies an action, reporting failure in a toast. Returns whether it succeeded.
+    pub fn act(&mut self, action: Action) -> bool {
+        let label = action.label();
+        match self.debugger.apply(action) {
+            Ok(()) => {
+                self.files.dirty = true;
+                true
+            }
+            Err(e) => {
+                self.transport.running = false;
+                self.toasts.error(format!("{label}: {e}"));
+                false
+            }
+        }
+    }
+
+    fn step_dispatch(&mut self) -> bool {
+        match self.debugger.dispatch() {
+            Ok(r) => {
+                self.files.dirty = true;
+                if let Some(b) = &mut self.bench {
+                    b.dispatch_ms.push(r.elapsed.as_secs_f64() * 1e3);
+                }
+                if self.check_breakpoints() {
+                    return false;
+                }
+                true
+            }
+            Err(e) => {
+                self.transport.running = false;
+                self.toasts.error(format!("dispatch: {e}"));
+                false
+            }
+        }
+    }
+
+    fn step_pass(&mut self) {
+        match self.debugger.step_pass() {
+            Ok(PassOutcome::Continues { pass }) => {
+                self.status_line = format!("pass {pass} ran; the dispatch continues")
+            }
+            Ok(PassOutcome::Finished(r)) => {
+                self.status_line = format!(
+                    "dispatch {} finished: {} after {} passes",
+                    r.dispatch_index,
+                    r.end.describe(),
+                    r.passes
+                );
+                self.check_breakpoints();
+            }
+            Err(e) => self.toasts.error(format!("pass: {e}")),
+        }
+        self.files.dirty = true;
+    }
+
+    /// Stops the run and explains when the last step hit a breakpoint.
+    fn check_breakpoints(&mut self) -> bool {
+        match self.debugger.take_hit() {
+            Some(hit) => {
+                self.transport.running = false;
+                self.transport.until_break = false;
+                if let Some(s) = hit.slot {
+                    self.selection = Some(s);
+                }
+                self.status_line = format!("stopped: {}", hit.message);
+                self.toasts.info(format!("breakpoint: {}", hit.message));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn handle_bar(&mut self, a: BarAction, ctx: &egui::Context) {
+        match a {
+            BarAction::New => self
+                .files
+                .guard(PendingAfterPrompt::New, &mut self.new_dialog),
+            BarAction::Open => self
+                .files
+                .guard(PendingAfterPrompt::Open, &mut self.new_dialog),
+            BarAction::OpenRecent(p) => self
+                .files
+                .guard(PendingAfterPrompt::OpenPath(p), &mut self.new_dialog),
+            BarAction::Save => self.files.save(false),
+            BarAction::SaveAs => self.files.save_as(false),
+            BarAction::SaveSnapshotAs => self.files.save_as(true),
+            BarAction::ImportDump => self
+                .files
+                .guard(PendingAfterPrompt::ImportDump, &mut self.new_dialog),
+            BarAction::ExportDump => self.files.export_dump(),
+            BarAction::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+            BarAction::Step => {
+                self.transport.running = false;
+                self.step_dispatch();
+            }
+            BarAction::StepPass => {
+                self.transport.running = false;
+                self.step_pass();
+            }
+            BarAction::StepN(n) => {
+                self.transport.running = false;
+                for _ in 0..n {
+                    if !self.step_dispatch() {
+                        break;
+                    }
+                }
+            }
+            BarAction::ToggleRun => {
+                self.transport.running = !self.transport.running;
+                self.transport.until_break = false;
+                if !self.transport.running {
+                    self.sync_after_run();
+                }
+            }
+            BarAction::RunUntilBreak => {
+                if self.debugger.breakpoints().iter().all(|b| !b.enabled) {
+                    self.toasts
+                        .info("no breakpoint is enabled: add one in the left panel");
+                }
+                self.transport.running = true;
+                self.transport.until_break = true;
+            }
+            BarAction::Reset => {
+                self.transport.running = false;
+                self.act(Action::Reset);
+            }
+            BarAction::StepBack => {
+                self.transport.running = false;
+                self.sync_after_run();
+                if !self.debugger.step_back() {
+                    self.toasts.info("at the start of the timeline");
+                }
+            }
+            BarAction::StepForward => {
+                self.transport.running = false;
+                if !self.debugger.step_forward() {
+                    self.toasts.info("at the end of the timeline");
+                }
+            }
+            BarAction::Seek(p) => {
+                self.transport.running = false;
+                self.sync_after_run();
+                self.debugger.seek(p);
+            }
+            BarAction::Backend(b) => {
+                if let Err(e) = self.debugger.set_backend(b) {
+                    self.toasts.error(e.to_string());
+                } else {
+                    self.uploaded = None;
+                    self.files.dirty = true;
+                }
+            }
+            BarAction::Variant(v) => {
+                let mut c = self.debugger.config();
+                c.variant = v;
+                match self.debugger.set_config(c) {
+                    Ok(()) => self.files.dirty = true,
+                    Err(e) => self.toasts.error(e.to_string()),
+                }
+            }
+            BarAction::PassBudget(b) => {
+                let mut c = self.debugger.config();
+                c.pass_budget = b;
+                if let Err(e) = self.debugger.set_config(c) {
+                    self.toasts.error(e.to_string());
+                }
+            }
+        }
+    }
+
+    fn sync_after_run(&mut self) {
+        if let Err(e) = self.debugger.sync() {
+            self.toasts
+                .error(format!("reading the state back from the GPU: {e}"));
+        }
+    }
+
+    // ---- frame --------------------------------------------------------------------------
+
+    fn shortcuts(&mut self, ctx: &egui::Context) -> Vec<BarAction> {
+        let mut out = Vec::new();
+        let typing = ctx.egui_wants_keyboard_input();
+        ctx.input(|i| {
+            let cmd = i.modifiers.command;
+            if cmd && i.key_pressed(egui::Key::O) {
+                out.push(BarAction::Open);
+            }
+            if cmd && i.key_pressed(egui::Key::S) {
+                out.push(if i.modifiers.shift {
+                    BarAction::SaveAs
+                } else {
+                    BarAction::Save
+                });
+            }
+            if cmd && i.key_pressed(egui::Key::N) {
+                out.push(BarAction::New);
+            }
+            if cmd && i.key_pressed(egui::Key::Q) {
+                out.push(BarAction::Quit);
+            }
+            if typing || cmd {
+                return;
+            }
+            if i.key_pressed(egui::Key::Space) {
+                out.push(BarAction::ToggleRun);
+            }
+            if i.key_pressed(egui::Key::ArrowRight) {
+                out.push(if i.modifiers.shift {
+                    BarAction::StepPass
+                } else {
+                    BarAction::Step
+                });
+            }
+            if i.key_pressed(egui::Key::ArrowLeft) {
+                out.push(BarAction::StepBack);
+            }
+        });
+        out
+    }
+
+    fn run_loop(&mut self, ctx: &egui::Context, dt: f32) {
+        if !self.transport.running {
+            return;
+        }
+        let dispatches = if self.transport.rate <= 0.0 {
+            1
+        } else {
+            self.run_accum += dt * self.transport.rate;
+            let n = self.run_accum.floor();
+            self.run_accum -= n;
+            n as u32
+        };
+        for _ in 0..dispatches.min(64) {
+            if !self.step_dispatch() {
+                break;
+            }
+        }
+        ctx.request_repaint();
+    }
+
+    /// Keeps the CPU-backend "changed" marks in step with the timeline point shown.
+    fn track_changes(&mut self) {
+        let t = self.debugger.timeline();
+        let now = (t.cursor(), t.len());
+        if now == self.last_point_seen {
+            return;
+        }
+        self.last_point_seen = now;
+        let n = self.debugger.state().slot_count() as usize;
+        if self.changed.len() != n {
+            self.changed = vec![0; n];
+        }
+        self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
+        let serial = self.changed_serial;
+        for s in t.current().delta.changed_slots() {
+            if let Some(c) = self.changed.get_mut(s as usize) {
+                *c = serial;
+            }
+        }
+    }
+
+    /// Draws one frame. `render` is eframe's wgpu state when there is one.
+    pub fn show(&mut self, ui: &mut egui::Ui, render: Option<&eframe::egui_wgpu::RenderState>) {
+        let ctx = ui.ctx().clone();
+        let now = Instant::now();
+        let dt = self
+            .last_frame
+            .map(|l| now.duration_since(l).as_secs_f32())
+            .unwrap_or(1.0 / 60.0);
+        self.last_frame = Some(now);
+        self.fps = if self.fps == 0.0 {
+            1.0 / dt.max(1e-4)
+        } else {
+            self.fps * 0.9 + 0.1 / dt.max(1e-4)
+        };
+        if let Some(b) = &mut self.bench {
+            if let Some(last) = b.last {
+                if b.warmup > 0 {
+                    b.warmup -= 1;
+                } else {
+                    b.samples.push(now.duration_since(last));
+                }
+            }
+            b.last = Some(now);
+            if b.samples.len() as u32 >= b.frames {
+                b.done = true;
+            }
+        }
+
+        let mut actions = self.shortcuts(&ctx);
+        for outcome in self.files.poll(&mut self.debugger, &ctx) {
+            self.file_outcome(outcome);
+        }
+        for dropped in ctx.input(|i| i.raw.dropped_files.clone()) {
+            let p = dropped.path().to_path_buf();
+            if !p.as_os_str().is_empty() {
+                self.files
+                    .guard(PendingAfterPrompt::OpenPath(p), &mut self.new_dialog);
+            }
+        }
+        self.run_loop(&ctx, dt);
+        self.track_changes();
+
+        let in_progress = self
+            .debugger
+            .in_progress()
+            .map(|d| (d, self.debugger.passes_in_progress().unwrap_or(0)));
+        let point_label = self.debugger.timeline().current().label.clone();
+        let title = self.files.title();
+        let recent = self.files.recent.clone();
+        egui::Panel::top("top bar").show(ui, |ui| {
+            let info = BarInfo {
+                dispatches: self.debugger.dispatches(),
+                in_progress,
+                point: self.debugger.timeline().cursor(),
+                points: self.debugger.timeline().len(),
+                point_label: &point_label,
+                backend: self.debugger.backend(),
+                gpu_available: self.debugger.has_gpu(),
+                variant: self.debugger.config().variant,
+                pass_budget: self.debugger.config().pass_budget,
+                fps: self.fps,
+                last_dispatch_ms: self
+                    .debugger
+                    .last_report()
+                    .map(|r| r.elapsed.as_secs_f64() * 1e3),
+                dirty: self.files.dirty,
+                title: &title,
+                recent: &recent,
+            };
+            actions.extend(top_bar::ui(ui, &mut self.transport, &info));
+        });
+        egui::Panel::bottom("status line").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(&self.status_line).small());
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let g = self.debugger.geometry();
+                    ui.label(
+                        RichText::new(format!(
+                            "{} slots · {} tenants · {} observable · {} backend{}",
+                            g.slot_count,
+                            g.tenant_count,
+                            g.observable_slots,
+                            self.debugger.backend().name(),
+                            self.debugger
+                                .gpu_adapter()
+                                .map(|a| format!(" ({a})"))
+                                .unwrap_or_default()
+                        ))
+                        .small()
+                        .weak(),
+                    );
+                });
+            });
+        });
+        for a in actions {
+            self.handle_bar(a, &ctx);
+        }
+
+        let mut left_actions: Vec<Action> = Vec::new();
+        egui::Panel::left("publish panel")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    let state = self.debugger.state();
+                    egui::CollapsingHeader::new("Publish one work item")
+                        .default_open(true)
+                        .show(ui, |ui| {
+                            if self.debugger.is_stale() {
+                                ui.label(
+                                    RichText::new(
+                                        "the GPU is running: checks use the last synced state",
+                                    )
+                                    .weak()
+                                    .small(),
+                                );
+                            }
+                            if let Some(a) = self.publish.ui(ui, state) {
+                                left_actions.push(a);
+                            }
+                        });
+                    egui::CollapsingHeader::new("Batch generator")
+                        .default_open(false)
+                        .show(ui, |ui| {
+                            if let Some(a) = self.batch.ui(ui, state) {
+                                left_actions.push(a);
+                            }
+                        });
+                    egui::CollapsingHeader::new("Control words")
+                        .default_open(false)
+                        .show(ui, |ui| {
+                            if let Some(a) = self.control_edit.ui(ui, state) {
+                                left_actions.push(a);
+                            }
+                        });
+                    let n = self.debugger.breakpoints().len();
+                    egui::CollapsingHeader::new(format!("Breakpoints ({n})"))
+                        .default_open(true)
+                        .show(ui, |ui| {
+                            super::breakpoints_panel::ui(
+                                ui,
+                                self.debugger.breakpoints_mut(),
+                                &mut self.bp_form,
+                            );
+                        });
+                });
+            });
+        for a in left_actions {
+            if let Action::Publish { slot, .. } | Action::PublishPacked { slot, .. } = &a {
+                let slot = *slot;
+                if self.act(a) {
+                    self.selection = Some(slot);
+                }
+            } else {
+                self.act(a);
+            }
+        }
+
+        let mut inspector_req = None;
+        egui::Panel::right("inspector")
+            .resizable(true)
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    if let Err(e) = self.debugger.refresh_slot(self.selection) {
+                        ui.colored_label(
+                            egui::Color32::from_rgb(0xff, 0x6b, 0x6b),
+                            format!("reading the slot from the GPU: {e}"),
+                        );
+                    }
+                    inspector_req =
+                        self.inspector
+                            .ui(ui, self.debugger.state(), self.selection, true);
+                });
+            });
+        match inspector_req {
+            Some(InspectorRequest::Select(s)) => self.selection = Some(s),
+            Some(InspectorRequest::WhoChanged(w)) => {
+                self.sync_after_run();
+                match self.debugger.who_changed_control_word(w) {
+                    Some((point, slot)) => {
+                        self.debugger.seek(point);
+                        if let Some(s) = slot {
+                            self.selection = Some(s);
+                        }
+                        self.status_line = format!(
+                            "control[{w}] last changed at point {point}: {}{}",
+                            self.debugger.timeline().current().label,
+                            slot.map(|s| format!(", by slot {s}")).unwrap_or_default()
+                        );
+                    }
+                    None => self.toasts.info(format!(
+                        "control[{w}] has not changed since the start of the timeline"
+                    )),
+                }
+            }
+            None => {}
+        }
+
+        let mut select = None;
+        egui::Panel::bottom("bottom panel")
+            .resizable(true)
+            .default_size(230.0)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut self.bottom_tab, BottomTab::Plots, "Plots");
+                    ui.selectable_value(&mut self.bottom_tab, BottomTab::DebugLog, "Debug log");
+                    let nd = self.debugger.diagnostics().len();
+                    ui.selectable_value(
+                        &mut self.bottom_tab,
+                        BottomTab::Diagnostics,
+                        format!("Diagnostics ({nd})"),
+                    );
+                    ui.selectable_value(
+                        &mut self.bottom_tab,
+                        BottomTab::Timeline,
+                        "Timeline & diff",
+                    );
+                });
+                ui.separator();
+                match self.bottom_tab {
+                    BottomTab::Plots => self.plots.ui(ui, self.debugger.history()),
+                    BottomTab::DebugLog => {
+                        select = self.debug_log.ui(
+                            ui,
+                            self.debugger.state().debug_log(),
+                            self.debugger.history(),
+                        )
+                    }
+                    BottomTab::Diagnostics => {
+                        select = self.diagnostics.ui(ui, self.debugger.diagnostics())
+                    }
+                    BottomTab::Timeline => {
+                        if let Some(req) = self.timeline.ui(ui, &self.debugger) {
+                            self.timeline_request(req);
+                        }
+                    }
+                }
+            });
+        if let Some(s) = select {
+            self.selection = Some(s);
+        }
+
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("colour by");
+                for m in crate::session::ColourMode::ALL {
+                    ui.selectable_value(&mut self.grid.mode, m, m.name());
+                }
+                ui.separator();
+                ui.checkbox(&mut self.grid.highlight_changes, "highlight changes");
+                if ui
+                    .button("fit")
+                    .on_hover_text("show every slot (F, double-click)")
+                    .clicked()
+                {
+                    self.grid.fit();
+                }
+                if let Some(s) = self.selection {
+                    ui.label(format!("selected slot {s}"));
+                }
+            });
+            let gpu_paint = render.is_some();
+            let device_buffers = self.debugger.grid_device_buffers();
+            if let (Some(rs), None) = (render, &device_buffers) {
+                self.upload_host_grid(rs);
+            }
+            let serial = if device_buffers.is_some() {
+                self.debugger.grid_serial()
+            } else {
+                self.changed_serial
+            };
+            let state = self.debugger.state();
+            let src = GridSource {
+                slot_count: state.slot_count(),
+                ring: state.ring(),
+                control: state.control(),
+                changed: &self.changed,
+                serial,
+                device_buffers,
+                gpu_paint,
+            };
+            let r = self.grid.show(ui, &src, self.selection);
+            if let Some(s) = r.clicked {
+                self.selection = if self.selection == Some(s) {
+                    None
+                } else {
+                    Some(s)
+                };
+            }
+        });
+
+        if let Some(d) = &mut self.new_dialog {
+            match d.ui(&ctx) {
+                Some(Ok((g, c))) => {
+                    self.new_dialog = None;
+                    match Debugger::new(g, c, Backend::Cpu) {
+                        Ok(d) => {
+                            self.replace_debugger(d);
+                            self.files.new_session();
+                            self.toasts
+                                .info(format!("new state: {} slots", g.slot_count));
+                        }
+                        Err(e) => self.toasts.error(e.to_string()),
+                    }
+                }
+                Some(Err(())) => self.new_dialog = None,
+                None => {}
+            }
+        }
+        if let Some(o) = self.files.prompt_ui(&ctx) {
+            self.file_outcome(o);
+        }
+        self.toasts.show(&ctx);
+    }
+
+    fn upload_host_grid(&mut self, rs: &eframe::egui_wgpu::RenderState) {
+        let (id, generation) = self.debugger.state().version();
+        let key = (id, generation, self.changed_serial);
+        if self.uploaded == Some(key) {
+            return;
+        }
+        self.uploaded = Some(key);
+        let mut renderer = rs.renderer.write();
+        if let Some(g) = renderer
+            .callback_resources
+            .get_mut::<super::grid_render::GridRenderer>()
+        {
+            g.upload_host(
+                &rs.device,
+                &rs.queue,
+                self.debugger.state().ring(),
+                &self.changed,
+            );
+        }
+    }
+
+    fn timeline_request(&mut self, req: super::timeline_panel::TimelineRequest) {
+        use super::timeline_panel::TimelineRequest;
+        self.sync_after_run();
+        match req {
+            TimelineRequest::Seek(p) => self.debugger.seek(p),
+            TimelineRequest::Select(s) => self.selection = Some(s),
+            TimelineRequest::Highlight(slots) => {
+                self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
+                for s in slots {
+                    if let Some(c) = self.changed.get_mut(s as usize) {
+                        *c = self.changed_serial;
+                    }
+                }
+                self.grid.highlight_changes = true;
+            }
+        }
+    }
+
+    fn file_outcome(&mut self, o: FileOutcome) {
+        match o {
+            FileOutcome::Loaded {
+                debugger,
+                view,
+                path,
+            } => {
+                self.replace_debugger(*debugger);
+                if let Some(v) = view {
+                    self.apply_view_state(&v);
+                }
+                self.toasts.info(format!("opened {}", path.display()));
+            }
+            FileOutcome::Saved(path) => self.toasts.info(format!("saved {}", path.display())),
+            FileOutcome::Error(e) => self.toasts.error(e),
+            FileOutcome::NewRequested => self.new_dialog = Some(NewDialog::default()),
+            FileOutcome::SaveRequested { path, snapshot } => {
+                let view = self.view_state();
+                self.sync_after_run();
+                self.files.save_to(&path, &self.debugger, &view, snapshot);
+            }
+            FileOutcome::ExportTo(dir) => {
+                self.sync_after_run();
+                match crate::dump::write_dump(&dir, self.debugger.state()) {
+                    Ok(()) => self
+                        .toasts
+                        .info(format!("exported the four buffers to {}", dir.display())),
+                    Err(e) => self.toasts.error(e.to_string()),
+                }
+            }
+            FileOutcome::Quit => {}
+        }
+    }
+
+    /// Paths given on the command line.
+    pub fn open_initial(&mut self, path: PathBuf) {
+        self.files.open_path(path);
+    }
+}

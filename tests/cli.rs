@@ -1,0 +1,384 @@
+//! `megascope run` / `inspect` end to end, through the real binary: the JSON contract,
+//! dumps in and out, breakpoints and exit codes, and every malformed dump (exit code 2 and a
+//! one-line message naming the file).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use megascope::abi::opcode::Opcode;
+use megascope::resident::ResidentBuffers;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_megascope"));
+    c.env(
+        "XDG_RUNTIME_DIR",
+        std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()),
+    );
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(o)
+        )
+    })
+}
+
+fn write_session(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const SESSION: &str = r#"(
+    version: 1,
+    geometry: (slot_count: 64, tenant_count: 2, observable_slots: 8),
+    run: (variant: persistent),
+    script: [
+        PublishPattern((start: 0, end: 16, opcodes: ["ATOMIC_ADD"], args: [1, "160 + slot % 4"])),
+        Publish(slot: 20, opcode: "PRINTF", args: [7, 8, 9]),
+        WriteControl(word: 4, value: 0),
+        Publish(slot: 21, tenant: 1, opcode: "NOP"),
+        Dispatch(count: 1),
+    ],
+)"#;
+
+fn dump_with_work(dir: &Path) -> PathBuf {
+    let mut m = ResidentBuffers::new(64, 1, 4).unwrap();
+    for s in 0..8 {
+        m.publish_slot(s, 0, Opcode::ATOMIC_ADD, &[2, 160]).unwrap();
+    }
+    let d = dir.join("dump");
+    megascope::dump::write_dump(&d, &m).unwrap();
+    d
+}
+
+#[test]
+fn run_session_json_contract() {
+    let t = tempfile::tempdir().unwrap();
+    let p = write_session(t.path(), "s.ron", SESSION);
+    let o = run(&["run", p.to_str().unwrap(), "--dispatches", "2", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    for key in [
+        "dispatches",
+        "backend",
+        "variant",
+        "slot_count",
+        "status_counts",
+        "done_count",
+        "epoch",
+        "debug_records",
+        "debug_dropped",
+        "diagnostics",
+        "elapsed_ms",
+    ] {
+        assert!(j.get(key).is_some(), "missing {key} in {j}");
+    }
+    assert_eq!(j["dispatches"], 2);
+    assert_eq!(j["backend"], "cpu");
+    assert_eq!(j["variant"], "persistent");
+    assert_eq!(j["slot_count"], 64);
+    assert_eq!(j["status_counts"]["done"], 17);
+    assert_eq!(j["status_counts"]["published"], 1, "tenant 1 is disabled");
+    assert_eq!(j["done_count"], 17);
+    assert_eq!(j["debug_records"], 1);
+    let kinds: Vec<&str> = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"stuck_tenant"), "{kinds:?}");
+}
+
+#[test]
+fn run_dump_writes_a_dump_that_inspect_reads() {
+    let t = tempfile::tempdir().unwrap();
+    let d = dump_with_work(t.path());
+    let out = t.path().join("out");
+    let o = run(&[
+        "run",
+        "--dump",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["variant"], "once");
+    let back = megascope::dump::read_dump(&out).unwrap();
+    assert_eq!(back.control()[160], 16);
+    let o = run(&["inspect", "--dump", out.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["status_counts"]["done"], 8);
+    assert_eq!(j["observable"][0], 16);
+    assert_eq!(j["slots"].as_array().unwrap().len(), 8);
+    let o = run(&["inspect", "--dump", out.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("DONE slots (8)") && text.contains("OBSERVABLE[0] = 16"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_text_output_and_variant_override() {
+    let t = tempfile::tempdir().unwrap();
+    let d = dump_with_work(t.path());
+    let o = run(&[
+        "run",
+        d.to_str().unwrap(),
+        "--variant",
+        "priority",
+        "--dispatches",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("priority variant") && text.contains("done 8"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_values_are_input_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let d = dump_with_work(t.path());
+    let o = run(&[
+        "run",
+        "--dump",
+        d.to_str().unwrap(),
+        "--workgroup-size",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("workgroup size 3"), "{}", stderr(&o));
+    let o = run(&[
+        "run",
+        "--dump",
+        d.to_str().unwrap(),
+        "--variant",
+        "sideways",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["run", "--dump", d.to_str().unwrap(), "--pass-budget", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["run"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+fn malformed(mutate: impl FnOnce(&Path)) -> Output {
+    let t = tempfile::tempdir().unwrap();
+    let d = dump_with_work(t.path());
+    mutate(&d);
+    run(&["run", "--dump", d.to_str().unwrap(), "--json"])
+}
+
+fn assert_dump_error(o: &Output, file: &str, words: &[&str]) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    let e = stderr(o);
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    assert!(e.contains(file), "names {file}: {e}");
+    for w in words {
+        assert!(e.contains(w), "mentions {w}: {e}");
+    }
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn malformed_dump_missing_file() {
+    let o = malformed(|d| std::fs::remove_file(d.join("debug_log.bin")).unwrap());
+    assert_dump_error(&o, "debug_log.bin", &["missing"]);
+}
+
+#[test]
+fn malformed_dump_ring_not_whole_slots() {
+    let o = malformed(|d| std::fs::write(d.join("ring.bin"), vec![0u8; 65]).unwrap());
+    assert_dump_error(&o, "ring.bin", &["not a multiple of 64"]);
+}
+
+#[test]
+fn malformed_dump_control_too_short() {
+    let o = malformed(|d| std::fs::write(d.join("control.bin"), vec![0u8; 159 * 4]).unwrap());
+    assert_dump_error(&o, "control.bin", &["636 bytes", "640"]);
+}
+
+#[test]
+fn malformed_dump_debug_log_wrong_size() {
+    let o = malformed(|d| std::fs::write(d.join("debug_log.bin"), vec![0u8; 1032]).unwrap());
+    assert_dump_error(&o, "debug_log.bin", &["1028"]);
+}
+
+#[test]
+fn malformed_dump_io_queue_wrong_size() {
+    let o = malformed(|d| std::fs::write(d.join("io_queue.bin"), vec![0u8; 33]).unwrap());
+    assert_dump_error(&o, "io_queue.bin", &["IO slots"]);
+}
+
+#[test]
+fn malformed_dump_unreadable_file() {
+    let o = malformed(|d| {
+        let f = d.join("control.bin");
+        std::fs::remove_file(&f).unwrap();
+        std::os::unix::fs::symlink(&f, &f).unwrap();
+    });
+    assert_dump_error(&o, "control.bin", &["cannot read"]);
+}
+
+#[test]
+fn malformed_dump_missing_directory() {
+    let o = run(&["inspect", "--dump", "/nonexistent/megascope-dump"]);
+    assert_dump_error(&o, "/nonexistent/megascope-dump", &["does not exist"]);
+}
+
+#[test]
+fn malformed_session_is_an_input_error() {
+    let t = tempfile::tempdir().unwrap();
+    let p = write_session(
+        t.path(),
+        "bad.ron",
+        "(version: 1, geometry: (slot_count: 64), script: [Publish(slot: 99, opcode: \"NOP\")])",
+    );
+    let o = run(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("script action 0") && stderr(&o).contains("out of range"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+const BREAK_SESSION: &str = r#"(
+    version: 1,
+    geometry: (slot_count: 64, observable_slots: 4),
+    script: [
+        PublishPattern((start: 0, end: 4, opcodes: ["ATOMIC_ADD"], args: [1, 160])),
+    ],
+    breakpoints: [
+        (condition: ControlCompare(word: 160, op: Ge, value: 8)),
+    ],
+)"#;
+
+#[test]
+fn breakpoints_stop_a_run_with_exit_code_3() {
+    let t = tempfile::tempdir().unwrap();
+    // four ATOMIC_ADDs of 1 into control[160]: the first dispatch makes it 4
+    let hits = write_session(
+        t.path(),
+        "hit.ron",
+        &BREAK_SESSION.replace("value: 8", "value: 4"),
+    );
+    let o = run(&["run", hits.to_str().unwrap(), "--dispatches", "5", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["dispatches"], 1);
+    assert_eq!(j["stopped_at"]["dispatch"], 0);
+    assert_eq!(j["stopped_at"]["word"], 160);
+    assert!(
+        j["stopped_at"]["breakpoint"]
+            .as_str()
+            .unwrap()
+            .contains("control[160] >= 4"),
+        "{j}"
+    );
+    let o = run(&[
+        "run",
+        hits.to_str().unwrap(),
+        "--dispatches",
+        "5",
+        "--json",
+        "--no-break",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json(&o)["dispatches"], 5);
+    assert!(json(&o).get("stopped_at").is_none());
+    // >= 8 never becomes true: the run goes to the end
+    let never = write_session(t.path(), "never.ron", BREAK_SESSION);
+    let o = run(&[
+        "run",
+        never.to_str().unwrap(),
+        "--dispatches",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)["dispatches"], 3);
+}
+
+#[test]
+fn long_runs_report_progress_on_stderr() {
+    let t = tempfile::tempdir().unwrap();
+    let p = write_session(
+        t.path(),
+        "big.ron",
+        "(version: 1, geometry: (slot_count: 1048576), run: (race_analysis: false), script: [PublishPattern((start: 0, end: 1048576, opcodes: [\"NOP\"]))])",
+    );
+    let o = run(&["run", p.to_str().unwrap(), "--dispatches", "200", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("megascope: dispatch"),
+        "no progress on stderr: {}",
+        stderr(&o)
+    );
+    assert_eq!(json(&o)["status_counts"]["done"], 1_048_576);
+}
+
+#[test]
+fn gpu_backend_matches_cpu_on_a_race_free_session() {
+    let t = tempfile::tempdir().unwrap();
+    let p = write_session(t.path(), "s.ron", SESSION);
+    let cpu = t.path().join("cpu");
+    let gpu = t.path().join("gpu");
+    let o = run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--out",
+        cpu.to_str().unwrap(),
+        "--json",
+        "--dispatches",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&[
+        "run",
+        p.to_str().unwrap(),
+        "--out",
+        gpu.to_str().unwrap(),
+        "--json",
+        "--dispatches",
+        "2",
+        "--backend",
+        "gpu",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "GPU run failed (is a Vulkan driver installed?): {}",
+        stderr(&o)
+    );
+    assert_eq!(json(&o)["backend"], "gpu");
+    let (a, b) = (
+        megascope::dump::read_dump(&cpu).unwrap(),
+        megascope::dump::read_dump(&gpu).unwrap(),
+    );
+    assert_eq!(a.control(), b.control());
+    assert_eq!(a.ring(), b.ring());
+    assert_eq!(
+        megascope::scenario::record_multiset(a.debug_log()),
+        megascope::scenario::record_multiset(b.debug_log())
+    );
+}

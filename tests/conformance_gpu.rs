@@ -1,0 +1,162 @@
+//! The race-free golden vectors of vyre 0.7.2 (`random-*` and `special-*` in
+//! tests/data/conformance) replayed on the GPU engine — lavapipe where there is no GPU: the
+//! final control, ring and IO queue bit for bit, the debug records as a multiset with the
+//! same cursor. `special-printf_flood` overflows the log, so which 64 records survive depends
+//! on lane order: only the cursor and the record count are compared there.
+//!
+//! No adapter is a failure with instructions, never a skip: CI must run these.
+
+use std::path::PathBuf;
+
+use megascope::engine::gpu::GpuEngine;
+use megascope::engine::{Backend, DiagnosticKind};
+use megascope::scenario::{Vector, record_multiset};
+
+/// wgpu-core's debug build captures a `Backtrace` on every internal lock when backtraces
+/// are enabled (RUST_BACKTRACE=1 in CI), which makes each GPU call ~25× slower; library
+/// backtraces are switched off before any device exists (panic backtraces stay on).
+pub fn quiet_lib_backtraces() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: runs once, before this process creates any device or thread of its own; the
+    // other tests block on `ONCE` until it is done.
+    ONCE.call_once(|| unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") });
+}
+
+fn engine() -> GpuEngine {
+    quiet_lib_backtraces();
+    match GpuEngine::new_headless() {
+        Ok(e) => e,
+        Err(e) => panic!(
+            "the GPU conformance tests need a wgpu adapter: {e}\n\
+             (on a machine without a GPU: apt-get install libvulkan1 mesa-vulkan-drivers, \
+             and set XDG_RUNTIME_DIR)"
+        ),
+    }
+}
+
+fn race_free_vectors() -> Vec<(String, Vector)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
+    let mut v: Vec<(String, Vector)> = std::fs::read_dir(&dir)
+        .expect("tests/data/conformance exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().to_string());
+            name.is_some_and(|n| {
+                (n.starts_with("random-") || n.starts_with("special-")) && n.ends_with(".json")
+            })
+        })
+        .map(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let vector = Vector::load(&p).unwrap_or_else(|e| panic!("{e}"));
+            (name, vector)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(
+        v.len() >= 23,
+        "expected the 19 random and 4 special vectors, found {}",
+        v.len()
+    );
+    v
+}
+
+fn first_diff(name: &str, got: &[u32], want: &[u32]) -> Option<String> {
+    if got.len() != want.len() {
+        return Some(format!("{name}: length {} != {}", got.len(), want.len()));
+    }
+    let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
+    (!bad.is_empty()).then(|| {
+        let shown: Vec<String> = bad
+            .iter()
+            .take(6)
+            .map(|&i| format!("[{i}] got {} want {}", got[i], want[i]))
+            .collect();
+        format!("{name}: {} words differ: {}", bad.len(), shown.join(", "))
+    })
+}
+
+fn record_count(log: &[u32]) -> usize {
+    record_multiset(log).len()
+}
+
+#[test]
+fn gpu_engine_reproduces_every_race_free_vector() {
+    let mut gpu = engine();
+    let mut failures = Vec::new();
+    for (name, v) in race_free_vectors() {
+        let r = match v.scenario.replay(&mut gpu) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{name}: replay failed: {e}"));
+                continue;
+            }
+        };
+        let mut diffs = Vec::new();
+        diffs.extend(first_diff("control", r.state.control(), &v.final_.control));
+        diffs.extend(first_diff("ring", r.state.ring(), &v.final_.ring));
+        diffs.extend(first_diff("io_queue", r.state.io_queue(), &v.final_.io_queue));
+        let (got, want) = (r.state.debug_log(), &v.final_.debug_log[..]);
+        if got[0] != want[0] {
+            diffs.push(format!("debug cursor {} != {}", got[0], want[0]));
+        } else if name == "special-printf_flood.json" {
+            if record_count(got) != record_count(want) {
+                diffs.push(format!(
+                    "debug records: {} != {}",
+                    record_count(got),
+                    record_count(want)
+                ));
+            }
+        } else if record_multiset(got) != record_multiset(want) {
+            diffs.push("debug_log: records differ as a multiset".into());
+        }
+        if !v.done_count_after_each_dispatch.is_empty()
+            && r.done_counts != v.done_count_after_each_dispatch
+        {
+            diffs.push(format!(
+                "done counts {:?} != {:?}",
+                r.done_counts, v.done_count_after_each_dispatch
+            ));
+        }
+        if r.reports.iter().any(|rep| rep.backend != Backend::Gpu) {
+            diffs.push("a report does not come from the GPU backend".into());
+        }
+        if !diffs.is_empty() {
+            failures.push(format!("{name}:\n    {}", diffs.join("\n    ")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} vectors failed on {}:\n{}",
+        failures.len(),
+        gpu.adapter_name(),
+        failures.join("\n")
+    );
+}
+
+/// `special-unknown_opcode` publishes user opcode 0x1234, opcode 0x20 (32: no metric word)
+/// and an ATOMIC_ADD to word 41: two ops without a handler, nothing out of range.
+#[test]
+fn unknown_opcodes_are_diagnosed_on_the_gpu() {
+    let (_, v) = race_free_vectors()
+        .into_iter()
+        .find(|(n, _)| n == "special-unknown_opcode.json")
+        .expect("special-unknown_opcode.json is present");
+    let mut gpu = engine();
+    let r = v.scenario.replay(&mut gpu).expect("replay");
+    let diags: Vec<_> = r.reports.iter().flat_map(|rep| &rep.diagnostics).collect();
+    let unknown = diags
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::UnknownOpcode)
+        .unwrap_or_else(|| panic!("no unknown_opcode diagnostic in {diags:#?}"));
+    assert_eq!(unknown.count, 2, "{unknown:?}");
+    assert!(
+        matches!(unknown.slot, Some(0) | Some(1)),
+        "the culprit is slot 0 or 1: {unknown:?}"
+    );
+    assert!(
+        !diags.iter().any(|d| d.kind == DiagnosticKind::OutOfRange),
+        "nothing in this vector is out of range: {diags:#?}"
+    );
+    assert_eq!(r.reports[0].executed, 3);
+    assert_eq!(r.reports[0].status_counts.0[3], 3, "three slots DONE");
+}

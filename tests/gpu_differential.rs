@@ -1,0 +1,895 @@
+//! CPU oracle against the GPU engine on random **race-free** workloads (DESIGN.md §6): every
+//! opcode (PACKED_SLOT with clamped and skipped inner ops, PRINTF, MEMCPY with huge counts,
+//! COMPARE_SWAP, BATCH_FENCE, DFA_STEP, user opcodes, SHUTDOWN where it cannot race,
+//! out-of-range loads and stores), several tenants (some disabled), YIELD/REQUEUE slots, all
+//! three variants, several dispatches, one and several workgroups. After every dispatch the
+//! two engines must hold the same bytes (debug records as a multiset, same cursor), report
+//! the same counters, status histogram and diagnostic totals, and the CPU must see no race —
+//! which checks the generator as much as the engines.
+//!
+//! Race-free by construction, per dispatch: every control word has one writing slot or only
+//! atomic adders; loads read only words nothing writes; tenant masks, `control[2]` and the
+//! partition offsets are never written; in the priority variant the claimable work of a
+//! dispatch lies either all in levels 0–1 or all in levels 2–4 (the starvation counter never
+//! mixes adds and stores) and the counter never reaches 16; SHUTDOWN in a looping variant is
+//! the only work of its dispatch.
+//!
+//! Cases run through the `Engine` trait (upload, run, read back), through the resident fast
+//! path (`dispatch_resident`, then `download_into`), or pass by pass (`run_passes(1)` on both
+//! engines, compared after every pass).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet};
+
+use megascope::abi::layout::SLOT_WORDS;
+use megascope::abi::opcode::Opcode;
+use megascope::abi::status;
+use megascope::engine::cpu::CpuEngine;
+use megascope::engine::gpu::GpuEngine;
+use megascope::engine::{DiagnosticKind, DispatchOptions, DispatchReport, Engine, Variant};
+use megascope::resident::ResidentBuffers;
+use megascope::scenario::record_multiset;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+/// See `tests/conformance_gpu.rs`: wgpu-core's debug build captures a backtrace on every
+/// internal lock when RUST_BACKTRACE is set; library backtraces go off before any device.
+fn quiet_lib_backtraces() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: runs once, before this process creates any device or thread of its own; the
+    // other tests block on `ONCE` until it is done.
+    ONCE.call_once(|| unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") });
+}
+
+fn engine() -> GpuEngine {
+    quiet_lib_backtraces();
+    GpuEngine::new_headless().unwrap_or_else(|e| {
+        panic!(
+            "the GPU differential tests need a wgpu adapter: {e}\n\
+             (on a machine without a GPU: apt-get install libvulkan1 mesa-vulkan-drivers, \
+             and set XDG_RUNTIME_DIR)"
+        )
+    })
+}
+
+// ---- geometry ------------------------------------------------------------------------------
+
+const OBS: u32 = 256;
+/// Control words: 160 + OBS.
+const LEN: u32 = 160 + OBS;
+/// (slot count, workgroup size): one workgroup, several, and non-power-of-two sizes.
+const SHAPES: [(u32, u32); 6] = [(16, 16), (64, 16), (96, 32), (100, 4), (256, 256), (384, 96)];
+
+fn is_pool(w: u32) -> bool {
+    (32..=63).contains(&w) || (141..=159).contains(&w) || (161..LEN).contains(&w)
+}
+
+fn pool() -> Vec<u32> {
+    (32..=63).chain(141..=159).chain(161..LEN).collect()
+}
+
+fn default_offsets(n: u32) -> [u32; 6] {
+    let (b, r) = (n / 5, n % 5);
+    [0, b, 2 * b, 3 * b + r, 4 * b + r, n]
+}
+
+// ---- raw material proptest generates and shrinks -------------------------------------------
+
+#[derive(Clone, Debug)]
+struct RawItem {
+    kind: u8,
+    picks: [u32; 4],
+    tenant: u8,
+    status: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Trait,
+    Resident,
+    Stepped,
+}
+
+#[derive(Clone, Debug)]
+struct RawCase {
+    shape: usize,
+    variant: Variant,
+    tenant_count: u32,
+    disabled: u8,
+    mode: Mode,
+    /// Per dispatch: (priority work in levels 0–1?, items).
+    dispatches: Vec<(bool, Vec<RawItem>)>,
+}
+
+fn raw_item() -> impl Strategy<Value = RawItem> {
+    (0u8..16, any::<[u32; 4]>(), any::<u8>(), any::<u8>()).prop_map(
+        |(kind, picks, tenant, status)| RawItem {
+            kind,
+            picks,
+            tenant,
+            status,
+        },
+    )
+}
+
+fn raw_case() -> impl Strategy<Value = RawCase> {
+    (
+        0..SHAPES.len(),
+        prop_oneof![
+            Just(Variant::Once),
+            Just(Variant::Persistent),
+            Just(Variant::Priority)
+        ],
+        1u32..=3,
+        any::<u8>(),
+        prop_oneof![
+            3 => Just(Mode::Trait),
+            1 => Just(Mode::Resident),
+            1 => Just(Mode::Stepped)
+        ],
+        prop::collection::vec(
+            (any::<bool>(), prop::collection::vec(raw_item(), 0..20)),
+            1..=3,
+        ),
+    )
+        .prop_map(
+            |(shape, variant, tenant_count, disabled, mode, dispatches)| RawCase {
+                shape,
+                variant,
+                tenant_count,
+                disabled,
+                mode,
+                dispatches,
+            },
+        )
+}
+
+// ---- the race-free workload built from the raw material -------------------------------------
+
+#[derive(Clone, Debug)]
+enum Publish {
+    Slot(Opcode, Vec<u32>),
+    Packed(Vec<(u8, Vec<u32>)>),
+    /// A PACKED_SLOT with hand-made argument words (a count byte above 4).
+    RawPacked([u32; 12]),
+}
+
+#[derive(Clone, Debug)]
+struct Item {
+    slot: u32,
+    tenant: u32,
+    publish: Publish,
+    /// A raw status written after publishing (YIELD or REQUEUE).
+    status: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+struct Workload {
+    n: u32,
+    wg: u32,
+    variant: Variant,
+    tenant_count: u32,
+    disabled: Vec<u32>,
+    mode: Mode,
+    dispatches: Vec<Vec<Item>>,
+}
+
+/// Which control words the slots of one dispatch write, add to and read.
+#[derive(Default)]
+struct Reserve {
+    written: HashSet<u32>,
+    added: HashSet<u32>,
+    read: HashSet<u32>,
+}
+
+impl Reserve {
+    fn writable(&self, w: u32) -> bool {
+        w >= LEN
+            || (is_pool(w)
+                && !self.written.contains(&w)
+                && !self.added.contains(&w)
+                && !self.read.contains(&w))
+    }
+    fn addable(&self, w: u32) -> bool {
+        w >= LEN || (is_pool(w) && !self.written.contains(&w) && !self.read.contains(&w))
+    }
+    fn readable(&self, w: u32) -> bool {
+        w >= LEN
+            || (((2..=31).contains(&w) || (129..=134).contains(&w) || is_pool(w))
+                && !self.written.contains(&w)
+                && !self.added.contains(&w))
+    }
+    fn write(&mut self, w: u32) {
+        if w < LEN {
+            self.written.insert(w);
+        }
+    }
+    fn add(&mut self, w: u32) {
+        if w < LEN {
+            self.added.insert(w);
+        }
+    }
+    fn read(&mut self, w: u32) {
+        if w < LEN {
+            self.read.insert(w);
+        }
+    }
+}
+
+/// Builds one dispatch's ops under the race-free rules.
+struct OpBuilder<'a> {
+    res: &'a mut Reserve,
+    pool: &'a [u32],
+    fence_used: &'a mut bool,
+    printf_left: &'a mut u32,
+}
+
+impl OpBuilder<'_> {
+    fn find(&self, pick: u32, ok: impl Fn(&Reserve, u32) -> bool) -> Option<u32> {
+        let n = self.pool.len();
+        (0..n)
+            .map(|i| self.pool[(pick as usize + i) % n])
+            .find(|&w| ok(self.res, w))
+    }
+
+    /// A readable source word: the mask table, the offsets, the pool, or out of range.
+    fn readable_word(&self, pick: u32) -> Option<u32> {
+        match pick % 8 {
+            0 => Some(2 + pick / 8 % 30),
+            1 => Some(129 + pick / 8 % 6),
+            2 => Some(LEN + pick / 8 % 1000),
+            _ => self.find(pick / 8, |r, w| r.readable(w)),
+        }
+    }
+
+    /// An observable destination `160 + a1` (wrapping): a writable pool word or out of range.
+    fn observable_dst(&mut self, pick: u32) -> Option<u32> {
+        let w = if pick % 5 == 0 {
+            LEN + pick % 777
+        } else {
+            self.find(pick, |r, w| r.writable(w))?
+        };
+        self.res.write(w);
+        Some(w.wrapping_sub(160))
+    }
+
+    /// The opcode and arguments of op `kind` (0..=8 built-ins and a user op; others NOP),
+    /// reserving the words it touches. `None` when nothing fits.
+    fn op(&mut self, kind: u8, p: [u32; 4]) -> Option<(Opcode, Vec<u32>)> {
+        Some(match kind {
+            1 => {
+                let w = if p[1] % 6 == 0 {
+                    LEN + p[1] % 50
+                } else {
+                    self.find(p[1], |r, w| r.writable(w))?
+                };
+                self.res.write(w);
+                (Opcode::STORE_U32, vec![p[0], w])
+            }
+            2 => {
+                let shared = self.res.added.iter().copied().min();
+                let w = match shared {
+                    Some(w) if p[1] % 2 == 0 => w,
+                    _ => self.find(p[1], |r, w| r.addable(w))?,
+                };
+                self.res.add(w);
+                (Opcode::ATOMIC_ADD, vec![p[0], w])
+            }
+            3 => {
+                let src = self.readable_word(p[0])?;
+                if !self.res.readable(src) {
+                    return None;
+                }
+                self.res.read(src);
+                let a1 = self.observable_dst(p[1])?;
+                (Opcode::LOAD_U32, vec![src, a1])
+            }
+            4 => {
+                let ok = |r: &Reserve, w: u32| {
+                    w < LEN && r.writable(w) && (w + 160 >= LEN || r.writable(w + 160))
+                };
+                let target = if p[0] % 7 == 0 {
+                    5000 + p[0] % 100
+                } else {
+                    self.find(p[0], ok)?
+                };
+                self.res.write(target);
+                self.res.read(target);
+                self.res.write(target.wrapping_add(160));
+                let expected = if p[1] % 2 == 0 { 0 } else { 1_000_000 };
+                (Opcode::COMPARE_SWAP, vec![target, expected, p[2]])
+            }
+            5 => self.memcpy(p)?,
+            6 => (Opcode::DFA_STEP, vec![p[0], p[1]]),
+            7 => {
+                if *self.fence_used {
+                    return None;
+                }
+                *self.fence_used = true;
+                (Opcode::BATCH_FENCE, vec![p[0] % 100, p[1]])
+            }
+            8 => {
+                const USER: [u32; 6] = [8, 9, 31, 32, 0x1234, 0xFFEF];
+                (Opcode(USER[p[0] as usize % USER.len()]), vec![p[1], p[2]])
+            }
+            _ => (Opcode::NOP, vec![p[0]]),
+        })
+    }
+
+    fn memcpy(&mut self, p: [u32; 4]) -> Option<(Opcode, Vec<u32>)> {
+        let (dst, count, src_len) = match p[3] % 6 {
+            // a count of ~2^32 whose only in-range stores are the last two words (and small
+            // enough that the destination never wraps past 2^32 into word 0)
+            0 => (LEN - 2, u32::MAX - (LEN - 2) - p[2] % 3, 2),
+            // every store out of range
+            1 => (100_000 + p[1] % 10, 3, 0),
+            _ => {
+                let count = p[2] % 6;
+                let d = self.find(p[1], |r, w| {
+                    (0..count.max(1)).all(|i| w + i < LEN && r.writable(w + i))
+                })?;
+                (d, count, count)
+            }
+        };
+        if dst < LEN && !(0..2.min(count)).all(|i| self.res.writable(dst + i)) {
+            return None;
+        }
+        let src = if p[0] % 9 == 0 {
+            u32::MAX - 1
+        } else {
+            let s = self.readable_word(p[0])?;
+            if s < LEN && !(0..src_len).all(|i| s + i < LEN && self.res.readable(s + i)) {
+                return None;
+            }
+            s
+        };
+        let stores = if dst < LEN { count.min(LEN - dst) } else { 0 };
+        for i in 0..stores {
+            self.res.write(dst + i);
+        }
+        for i in 0..src_len {
+            self.res.read(src.wrapping_add(i));
+        }
+        Some((Opcode::MEMCPY, vec![src, dst, count]))
+    }
+
+    /// A top-level item of raw `kind`; `None` when it cannot be made race-free here.
+    fn top(&mut self, kind: u8, p: [u32; 4]) -> Option<Publish> {
+        Some(match kind {
+            0..=8 => {
+                let (op, args) = self.op(kind, p)?;
+                Publish::Slot(op, args)
+            }
+            9 => {
+                if *self.printf_left == 0 {
+                    return None;
+                }
+                *self.printf_left -= 1;
+                Publish::Slot(Opcode::PRINTF, vec![p[0] % 1000, p[1], p[2]])
+            }
+            10 | 11 => self.packed(p),
+            12 => self.raw_packed(p)?,
+            13 => {
+                // a load from out of range (reads 0)
+                let src = if p[0] % 2 == 0 { u32::MAX } else { LEN + p[0] % 5000 };
+                let a1 = self.observable_dst(p[1])?;
+                Publish::Slot(Opcode::LOAD_U32, vec![src, a1])
+            }
+            14 => {
+                // a store out of range (dropped)
+                let dst = if p[1] % 2 == 0 { u32::MAX } else { LEN + p[1] % 5000 };
+                Publish::Slot(Opcode::STORE_U32, vec![p[0], dst])
+            }
+            _ => Publish::Slot(Opcode::NOP, vec![]),
+        })
+    }
+
+    /// Up to four inner ops built like top-level ones.
+    fn packed(&mut self, p: [u32; 4]) -> Publish {
+        let count = 1 + p[3] % 4;
+        let mut ops = Vec::new();
+        let mut words = (2 + 2 * count).div_ceil(4);
+        for i in 0..count {
+            let q = [
+                p[0].rotate_left(7 * i),
+                p[1].rotate_left(5 * i + 3),
+                p[2].rotate_left(3 * i + 1),
+                p[3].rotate_left(11 * i),
+            ];
+            let kind = (q[3] >> 4) as u8 % 10;
+            let built = if kind == 9 {
+                Some((Opcode(8 + q[0] % 248), vec![]))
+            } else {
+                self.op(kind, q)
+            };
+            let (op, mut args) = built.unwrap_or((Opcode::NOP, vec![]));
+            if matches!(op, Opcode::NOP | Opcode::DFA_STEP) || op.0 >= 8 {
+                args.clear();
+            }
+            if words + args.len() as u32 > 12 {
+                ops.push((0u8, vec![]));
+                continue;
+            }
+            words += args.len() as u32;
+            ops.push((op.0 as u8, args));
+        }
+        Publish::Packed(ops)
+    }
+
+    /// A count byte of 5–7: the kernel runs 4 ops, reading metadata of 3 words; ATOMIC_ADDs
+    /// at offsets 0, 3 and 6 run, one at offset 9 is skipped (past word 12).
+    fn raw_packed(&mut self, p: [u32; 4]) -> Option<Publish> {
+        let mut bytes = [0u8; 16];
+        bytes[0] = 5 + (p[3] % 3) as u8;
+        let mut adds = Vec::new();
+        for i in 0..4usize {
+            let (op, off) = match (p[0] >> (2 * i)) % 4 {
+                0 => (Opcode::ATOMIC_ADD.0 as u8, 3 * i as u8),
+                1 => (Opcode::DFA_STEP.0 as u8, (p[1] >> i) as u8 % 12),
+                2 => (8 + (p[2] >> i) as u8 % 200, (p[1] >> i) as u8 % 12),
+                _ => (0, (p[1] >> i) as u8 % 12),
+            };
+            bytes[2 + 2 * i] = op;
+            bytes[3 + 2 * i] = off;
+            if op == Opcode::ATOMIC_ADD.0 as u8 && 3 + 3 * i + 3 <= 12 {
+                adds.push(i);
+            }
+        }
+        for k in 10..16 {
+            bytes[k] = (p[2] >> k) as u8;
+        }
+        let mut args = [0u32; 12];
+        for (j, w) in args.iter_mut().enumerate().take(4) {
+            *w = u32::from_le_bytes([bytes[4 * j], bytes[4 * j + 1], bytes[4 * j + 2], bytes[4 * j + 3]]);
+        }
+        for i in adds {
+            let w = self.find(p[1].wrapping_add(i as u32), |r, w| r.addable(w))?;
+            self.res.add(w);
+            args[3 + 3 * i] = p[2].wrapping_add(i as u32);
+            args[3 + 3 * i + 1] = w;
+        }
+        // op 3 at offset 9 would read words 12..15: the kernel skips it
+        Some(Publish::RawPacked(args))
+    }
+}
+
+fn build(raw: &RawCase) -> Workload {
+    let (n, wg) = SHAPES[raw.shape];
+    let pool = pool();
+    let disabled: Vec<u32> = (1..raw.tenant_count)
+        .filter(|t| raw.disabled >> t & 1 == 1)
+        .collect();
+    let enabled = |t: u32| t < raw.tenant_count && !disabled.contains(&t);
+    let looping = raw.variant.is_looping();
+    let priority = raw.variant == Variant::Priority;
+    let offsets = default_offsets(n);
+    let mut used = vec![false; n as usize];
+    let mut printf_left = 60u32;
+    let mut starvation = 0u32;
+    let mut shut_down = false;
+    let mut dispatches = Vec::new();
+    for (low, raw_items) in &raw.dispatches {
+        let mut res = Reserve::default();
+        let mut fence_used = false;
+        let mut items = Vec::new();
+        let mut running = 0u32;
+        let levels = if *low { 0..2 } else { 2..5 };
+        // a looping variant's SHUTDOWN is the only work of its dispatch
+        if looping && !shut_down && raw_items.first().is_some_and(|it| it.kind == 15) {
+            let it = &raw_items[0];
+            let slot = if priority {
+                let p = levels.start as usize;
+                (offsets[p]..offsets[p + 1]).find(|&s| !used[s as usize])
+            } else {
+                (0..n).map(|i| (it.picks[3] % n + i) % n).find(|&s| !used[s as usize])
+            };
+            if let Some(slot) = slot {
+                used[slot as usize] = true;
+                items.push(Item {
+                    slot,
+                    tenant: 0,
+                    publish: Publish::Slot(Opcode::SHUTDOWN, vec![]),
+                    status: None,
+                });
+                shut_down = true;
+                if *low {
+                    starvation += 1;
+                } else {
+                    starvation = 0;
+                }
+            }
+            dispatches.push(items);
+            continue;
+        }
+        for it in raw_items {
+            let tenant = it.tenant as u32 % (raw.tenant_count + 1);
+            let status = match it.status % 10 {
+                0 => Some(status::YIELD),
+                1 => Some(status::REQUEUE),
+                _ => None,
+            };
+            let runs = !shut_down && enabled(tenant) && (priority || status.is_none());
+            if runs && priority && *low && starvation + running >= 15 {
+                continue;
+            }
+            // the slot: in the dispatch's priority levels when it will be claimed there
+            let (lo, hi) = if runs && priority {
+                (offsets[levels.start as usize], offsets[levels.end as usize])
+            } else {
+                (0, n)
+            };
+            if hi <= lo {
+                continue;
+            }
+            let span = hi - lo;
+            let Some(slot) = (0..span)
+                .map(|i| lo + (it.picks[3] % span + i) % span)
+                .find(|&s| !used[s as usize])
+            else {
+                continue;
+            };
+            let publish = if it.kind == 15 {
+                // SHUTDOWN: only in `once` (which never reads control[0]) when it runs
+                if looping && runs {
+                    continue;
+                }
+                Some(Publish::Slot(Opcode::SHUTDOWN, vec![]))
+            } else if runs {
+                OpBuilder {
+                    res: &mut res,
+                    pool: &pool,
+                    fence_used: &mut fence_used,
+                    printf_left: &mut printf_left,
+                }
+                .top(it.kind, it.picks)
+            } else {
+                // never runs: any arguments will do
+                Some(Publish::Slot(Opcode(it.kind as u32 % 8), it.picks.to_vec()))
+            };
+            let Some(publish) = publish else { continue };
+            used[slot as usize] = true;
+            if runs {
+                running += 1;
+            }
+            items.push(Item {
+                slot,
+                tenant,
+                publish,
+                status,
+            });
+        }
+        if priority && running > 0 && !shut_down {
+            if *low {
+                starvation += running;
+            } else {
+                starvation = 0;
+            }
+        }
+        dispatches.push(items);
+    }
+    Workload {
+        n,
+        wg,
+        variant: raw.variant,
+        tenant_count: raw.tenant_count,
+        disabled,
+        mode: raw.mode,
+        dispatches,
+    }
+}
+
+// ---- running and comparing ---------------------------------------------------------------
+
+fn initial_state(w: &Workload) -> ResidentBuffers {
+    let mut m = ResidentBuffers::new(w.n, w.tenant_count, OBS).expect("state");
+    for &t in &w.disabled {
+        m.write_control(3 + t as usize, 0).expect("mask word");
+    }
+    m
+}
+
+fn publish(m: &mut ResidentBuffers, items: &[Item]) {
+    for it in items {
+        let slot = it.slot as u64;
+        match &it.publish {
+            Publish::Slot(op, args) => m.publish_slot(slot, it.tenant, *op, args).expect("publish"),
+            Publish::Packed(ops) => {
+                m.publish_packed_slot(slot, it.tenant, ops).expect("publish packed");
+            }
+            Publish::RawPacked(args) => m
+                .publish_slot(slot, it.tenant, Opcode::PACKED_SLOT, args)
+                .expect("publish raw packed"),
+        }
+        if let Some(st) = it.status {
+            let b = it.slot as usize * SLOT_WORDS;
+            let mut words: [u32; SLOT_WORDS] =
+                m.ring()[b..b + SLOT_WORDS].try_into().expect("16 words");
+            words[0] = st;
+            m.write_slot_raw(it.slot, &words).expect("raw status");
+        }
+    }
+}
+
+fn options(w: &Workload, d: usize) -> DispatchOptions {
+    DispatchOptions {
+        variant: w.variant,
+        workgroup_size: Some(w.wg),
+        pass_budget: 64,
+        dispatch_index: d as u64,
+        ..DispatchOptions::default()
+    }
+}
+
+/// Diagnostic counts by kind (races excluded: the GPU engine does not look for them).
+fn diag_totals(r: &DispatchReport) -> BTreeMap<&'static str, u64> {
+    let mut m = BTreeMap::new();
+    for d in r.diagnostics.iter().filter(|d| d.kind != DiagnosticKind::Race) {
+        *m.entry(d.kind.name()).or_insert(0) += d.count;
+    }
+    m
+}
+
+fn same_words(what: &str, gpu: &[u32], cpu: &[u32]) -> Result<(), TestCaseError> {
+    if gpu == cpu {
+        return Ok(());
+    }
+    if gpu.len() != cpu.len() {
+        return Err(TestCaseError::fail(format!(
+            "{what}: {} words on the GPU, {} on the CPU",
+            gpu.len(),
+            cpu.len()
+        )));
+    }
+    let bad: Vec<String> = (0..gpu.len())
+        .filter(|&i| gpu[i] != cpu[i])
+        .take(8)
+        .map(|i| format!("[{i}] gpu {:#x} cpu {:#x}", gpu[i], cpu[i]))
+        .collect();
+    Err(TestCaseError::fail(format!("{what} differs: {}", bad.join(", "))))
+}
+
+fn same_state(
+    when: &str,
+    gpu_control: &[u32],
+    gpu_ring: Option<&[u32]>,
+    gpu_debug: &[u32],
+    cpu: &ResidentBuffers,
+) -> Result<(), TestCaseError> {
+    same_words(&format!("{when}: control"), gpu_control, cpu.control())?;
+    if let Some(ring) = gpu_ring {
+        same_words(&format!("{when}: ring"), ring, cpu.ring())?;
+    }
+    prop_assert_eq!(gpu_debug[0], cpu.debug_log()[0], "{}: debug cursor", when);
+    prop_assert_eq!(
+        record_multiset(gpu_debug),
+        record_multiset(cpu.debug_log()),
+        "{}: debug records",
+        when
+    );
+    Ok(())
+}
+
+fn same_report(when: &str, g: &DispatchReport, c: &DispatchReport) -> Result<(), TestCaseError> {
+    let project = |r: &DispatchReport| {
+        (
+            r.passes,
+            r.end,
+            r.claimed,
+            r.executed,
+            r.claims_per_level,
+            r.debug_records,
+            r.debug_dropped,
+            r.status_counts,
+        )
+    };
+    prop_assert_eq!(project(g), project(c), "{}: report (gpu, cpu)", when);
+    prop_assert_eq!(diag_totals(g), diag_totals(c), "{}: diagnostic totals (gpu, cpu)", when);
+    Ok(())
+}
+
+fn no_race(when: &str, c: &DispatchReport) -> Result<(), TestCaseError> {
+    if let Some(d) = c.diagnostics.iter().find(|d| d.kind == DiagnosticKind::Race) {
+        return Err(TestCaseError::fail(format!(
+            "{when}: the generator made a racy workload: {}",
+            d.message
+        )));
+    }
+    Ok(())
+}
+
+fn run_case(gpu: &mut GpuEngine, w: &Workload) -> Result<(), TestCaseError> {
+    let mut cpu_state = initial_state(w);
+    let mut gpu_state = initial_state(w);
+    let mut cpu = CpuEngine::new();
+    for (d, items) in w.dispatches.iter().enumerate() {
+        let when = format!("dispatch {d}");
+        publish(&mut cpu_state, items);
+        let opts = options(w, d);
+        match w.mode {
+            Mode::Trait => {
+                publish(&mut gpu_state, items);
+                let c = cpu_state.dispatch(&mut cpu, &opts).map_err(fail)?;
+                let g = gpu_state.dispatch(gpu, &opts).map_err(fail)?;
+                no_race(&when, &c)?;
+                same_state(
+                    &when,
+                    gpu_state.control(),
+                    Some(gpu_state.ring()),
+                    gpu_state.debug_log(),
+                    &cpu_state,
+                )?;
+                same_words(&format!("{when}: io"), gpu_state.io_queue(), cpu_state.io_queue())?;
+                same_report(&when, &g, &c)?;
+            }
+            Mode::Resident => {
+                if d > 0 {
+                    gpu.download_into(&mut gpu_state).map_err(fail)?;
+                    prop_assert!(gpu.is_synced_with(&gpu_state));
+                }
+                publish(&mut gpu_state, items);
+                prop_assert!(!gpu.is_synced_with(&gpu_state) || items.is_empty());
+                gpu.upload(&gpu_state).map_err(fail)?;
+                let c = cpu_state.dispatch(&mut cpu, &opts).map_err(fail)?;
+                let (g, control, debug) = gpu.dispatch_resident(&opts).map_err(fail)?;
+                no_race(&when, &c)?;
+                same_state(&when, &control, None, &debug, &cpu_state)?;
+                same_report(&when, &g, &c)?;
+                let ring = gpu.read_ring_slots(0..w.n).map_err(fail)?;
+                same_words(&format!("{when}: ring slots"), &ring, cpu_state.ring())?;
+            }
+            Mode::Stepped => {
+                publish(&mut gpu_state, items);
+                cpu.begin_dispatch(&mut cpu_state, &opts).map_err(fail)?;
+                gpu.begin_dispatch(&mut gpu_state, &opts).map_err(fail)?;
+                for pass in 0..=opts.passes_allowed() {
+                    let c_end = cpu.run_passes(&mut cpu_state, 1).map_err(fail)?;
+                    let g_end = gpu.run_passes(&mut gpu_state, 1).map_err(fail)?;
+                    let at = format!("{when} pass {pass}");
+                    same_state(
+                        &at,
+                        gpu_state.control(),
+                        Some(gpu_state.ring()),
+                        gpu_state.debug_log(),
+                        &cpu_state,
+                    )?;
+                    prop_assert_eq!(g_end, c_end, "{}: ended (gpu, cpu)", at);
+                    if c_end {
+                        break;
+                    }
+                }
+                let c = cpu.finish_dispatch(&mut cpu_state).map_err(fail)?;
+                let g = gpu.finish_dispatch(&mut gpu_state).map_err(fail)?;
+                no_race(&when, &c)?;
+                same_report(&when, &g, &c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fail(e: impl std::fmt::Display) -> TestCaseError {
+    TestCaseError::fail(e.to_string())
+}
+
+#[test]
+fn gpu_matches_cpu_on_random_race_free_workloads() {
+    let gpu = RefCell::new(engine());
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&raw_case(), |raw| {
+        let w = build(&raw);
+        run_case(&mut gpu.borrow_mut(), &w)
+            .map_err(|e| TestCaseError::fail(format!("{e}\nworkload: {w:#?}")))
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// A hand-written workload that uses every kind of op in each variant, so coverage does not
+/// hang on the random draw; the same checks as the random cases.
+#[test]
+fn every_op_kind_in_every_variant() {
+    let mut gpu = engine();
+    for variant in Variant::ALL {
+        for (shape, mode) in [(1, Mode::Trait), (3, Mode::Stepped), (5, Mode::Resident)] {
+            let items: Vec<RawItem> = (0..15u8)
+                .map(|kind| RawItem {
+                    kind,
+                    picks: [
+                        0x9E37_79B9u32.wrapping_mul(kind as u32 + 1),
+                        0x85EB_CA6Bu32.wrapping_mul(kind as u32 + 7),
+                        0xC2B2_AE35u32.wrapping_mul(kind as u32 + 3),
+                        kind as u32 * 5 + 2,
+                    ],
+                    tenant: kind % 3,
+                    status: 2 + kind % 9,
+                })
+                .collect();
+            let raw = RawCase {
+                shape,
+                variant,
+                tenant_count: 2,
+                disabled: 0,
+                mode,
+                dispatches: vec![(false, items.clone()), (true, items)],
+            };
+            let w = build(&raw);
+            assert!(
+                w.dispatches[0].len() >= 10,
+                "the generator dropped too much: {:#?}",
+                w.dispatches[0]
+            );
+            if let Err(e) = run_case(&mut gpu, &w) {
+                panic!("{variant:?} {mode:?}: {e}\nworkload: {w:#?}");
+            }
+        }
+    }
+}
+
+/// The per-slot "changed" serials: slots claimed by the latest dispatch hold its serial.
+#[test]
+fn changed_buffer_marks_the_slots_each_dispatch_claimed() {
+    let mut gpu = engine();
+    let mut m = ResidentBuffers::new(64, 1, 0).expect("state");
+    m.publish_slot(3, 0, Opcode::NOP, &[]).expect("publish");
+    m.publish_slot(40, 0, Opcode::ATOMIC_ADD, &[1, 50]).expect("publish");
+    m.publish_slot(41, 1, Opcode::NOP, &[]).expect("publish (tenant 1 is disabled)");
+    gpu.upload(&m).expect("upload");
+    let opts = DispatchOptions::default();
+    let (r, control, _) = gpu.dispatch_resident(&opts).expect("dispatch");
+    assert_eq!((r.claimed, r.executed, control[50]), (2, 2, 1));
+    let first = gpu.dispatch_serial();
+    assert!(first >= 1);
+    assert!(!gpu.is_synced_with(&m), "the device moved on without the mirror");
+    gpu.download_into(&mut m).expect("download");
+    m.publish_slot(3, 0, Opcode::NOP, &[]).expect("republish");
+    gpu.upload(&m).expect("upload");
+    gpu.dispatch_resident(&opts).expect("dispatch");
+    let changed = read_buffer(&gpu, gpu.changed_buffer().expect("changed buffer"), 64);
+    let second = gpu.dispatch_serial();
+    assert_eq!(second, first + 1);
+    assert_eq!(changed[3], second);
+    assert_eq!(changed[40], first);
+    assert_eq!(changed[41], 0);
+    assert_eq!(changed[0], 0);
+    let slots = gpu.read_ring_slots(40..42).expect("ring slots");
+    assert_eq!((slots.len(), slots[0], slots[16]), (32, status::DONE, status::PUBLISHED));
+    assert!(gpu.read_ring_slots(60..65).is_err(), "past the ring");
+}
+
+/// An empty ring dispatches (nothing runs) in every variant.
+#[test]
+fn zero_slots_dispatch_and_report_nothing() {
+    let mut gpu = engine();
+    for variant in Variant::ALL {
+        let mut m = ResidentBuffers::new(0, 1, 0).expect("state");
+        let r = m
+            .dispatch(&mut gpu, &DispatchOptions::with_variant(variant))
+            .expect("dispatch");
+        assert_eq!((r.passes, r.claimed), (0, 0));
+        assert_eq!(r.status_counts.0.iter().sum::<u64>(), 0);
+    }
+}
+
+fn read_buffer(gpu: &GpuEngine, buf: &wgpu::Buffer, words: u64) -> Vec<u32> {
+    let device = gpu.device();
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test readback"),
+        size: words * 4,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    enc.copy_buffer_to_buffer(buf, 0, &staging, 0, words * 4);
+    gpu.queue().submit([enc.finish()]);
+    staging.slice(..).map_async(wgpu::MapMode::Read, |r| r.expect("map"));
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .expect("poll");
+    let view = staging.slice(..).get_mapped_range().expect("mapped");
+    bytemuck::cast_slice(&view).to_vec()
+}

@@ -1,0 +1,224 @@
+//! The app with egui_kittest (no window; the grid uses its CPU rasteriser): stepping changes
+//! the grid's data and the plots, the publish form rejects bad input with a message and
+//! accepts good input, run/pause, the colour-mode switch, step back, and a breakpoint that
+//! stops a run at the right dispatch.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use megascope::abi::opcode::Opcode;
+use megascope::abi::status::SlotStatus;
+use megascope::debugger::action::Action;
+use megascope::debugger::breakpoint::{Breakpoint, CompareOp, Condition};
+use megascope::debugger::{Debugger, Geometry, RunConfig};
+use megascope::engine::Backend;
+use megascope::session::ColourMode;
+use megascope::ui::MegascopeApp;
+
+fn app() -> MegascopeApp {
+    let mut d = Debugger::new(
+        Geometry {
+            slot_count: 256,
+            tenant_count: 1,
+            observable_slots: 8,
+        },
+        RunConfig::default(),
+        Backend::Cpu,
+    )
+    .unwrap();
+    for s in 0..4 {
+        d.apply(Action::Publish {
+            slot: s,
+            tenant: 0,
+            opcode: Opcode::ATOMIC_ADD,
+            args: vec![1, 160],
+            priority: None,
+        })
+        .unwrap();
+    }
+    MegascopeApp::new(d)
+}
+
+fn harness(app: MegascopeApp) -> Harness<'static, MegascopeApp> {
+    Harness::builder()
+        .with_size([1600.0, 1000.0])
+        .build_ui_state(|ui, app: &mut MegascopeApp| app.show(ui, None), app)
+}
+
+fn status(h: &Harness<MegascopeApp>, s: usize) -> SlotStatus {
+    SlotStatus::from_word(h.state().debugger.state().ring()[s * 16])
+}
+
+#[test]
+fn step_changes_the_grid_data_and_adds_plot_points() {
+    let mut h = harness(app());
+    h.run();
+    assert_eq!(status(&h, 0), SlotStatus::Published);
+    assert!(h.state().debugger.history().is_empty());
+    h.get_by_label("Step").click();
+    h.run();
+    assert_eq!(status(&h, 0), SlotStatus::Done);
+    assert_eq!(h.state().debugger.state().control()[160], 4);
+    assert_eq!(h.state().debugger.history().len(), 1, "one plot point");
+    let serial = h.state().changed_serial;
+    assert!(serial > 0);
+    assert_eq!(
+        h.state().changed[0],
+        serial,
+        "slot 0 is highlighted as changed"
+    );
+    assert_ne!(h.state().changed[10], serial);
+    h.get_by_label("Step").click();
+    h.run();
+    assert_eq!(h.state().debugger.history().len(), 2);
+}
+
+#[test]
+fn publish_form_rejects_bad_input_and_accepts_good_input() {
+    let mut h = harness(app());
+    h.run();
+    let slot = h.get_by_label("slot");
+    slot.focus();
+    slot.type_text("9999");
+    h.run();
+    assert!(
+        h.state().publish.slot.contains("9999"),
+        "typing reaches the field: {}",
+        h.state().publish.slot
+    );
+    assert!(
+        h.query_by_label_contains("slot 9999 is out of range")
+            .is_some(),
+        "an inline message"
+    );
+    h.get_by_label("Publish").click();
+    h.run();
+    assert_eq!(h.state().debugger.timeline().len(), 5, "nothing published");
+    h.state_mut().publish.slot = "2".into();
+    h.run();
+    assert!(h.query_by_label_contains("in flight").is_some());
+    h.state_mut().publish.slot = "7".into();
+    h.state_mut().publish.opcode = "LOAD_MISS".into();
+    h.run();
+    assert!(h.query_by_label_contains("cannot be published").is_some());
+    h.state_mut().publish.opcode = "store_u32".into();
+    h.state_mut().publish.args = "5, 161".into();
+    h.run();
+    h.get_by_label("Publish").click();
+    h.run();
+    assert_eq!(status(&h, 7), SlotStatus::Published);
+    assert_eq!(
+        &h.state().debugger.state().ring()[7 * 16 + 4..7 * 16 + 6],
+        &[5, 161]
+    );
+    assert_eq!(h.state().selection, Some(7));
+}
+
+#[test]
+fn space_runs_and_pauses() {
+    let mut h = harness(app());
+    h.run();
+    h.key_press(egui::Key::Space);
+    h.run_steps(5);
+    assert!(h.state().transport.running);
+    let d = h.state().debugger.dispatches();
+    assert!(d >= 3, "one dispatch per frame while running, got {d}");
+    h.key_press(egui::Key::Space);
+    h.run_steps(3);
+    assert!(!h.state().transport.running);
+    let paused = h.state().debugger.dispatches();
+    h.run_steps(3);
+    assert_eq!(
+        h.state().debugger.dispatches(),
+        paused,
+        "no dispatch while paused"
+    );
+}
+
+#[test]
+fn shortcuts_do_not_fire_while_typing() {
+    let mut h = harness(app());
+    h.run();
+    h.get_by_label("args").focus();
+    h.run();
+    h.key_press(egui::Key::Space);
+    h.key_press(egui::Key::ArrowRight);
+    h.run_steps(3);
+    assert!(!h.state().transport.running);
+    assert_eq!(h.state().debugger.dispatches(), 0);
+}
+
+#[test]
+fn colour_mode_switch() {
+    let mut h = harness(app());
+    h.run();
+    // "opcode" also labels the publish form's field: pick the colour-mode button
+    let button = h
+        .query_all_by_label("opcode")
+        .find(|n| n.accesskit_node().role() != egui::accesskit::Role::TextInput)
+        .expect("a colour-mode button");
+    button.click();
+    h.run();
+    assert_eq!(h.state().grid.mode, ColourMode::Opcode);
+    assert!(
+        h.query_by_label("ATOMIC_ADD").is_some(),
+        "the legend shows opcodes"
+    );
+    h.get_by_label("priority partition").click();
+    h.run();
+    assert_eq!(h.state().grid.mode, ColourMode::Priority);
+}
+
+#[test]
+fn step_back_restores_the_grid() {
+    let mut h = harness(app());
+    h.run();
+    let before = h.state().debugger.state().ring().to_vec();
+    h.key_press(egui::Key::ArrowRight);
+    h.run();
+    assert_eq!(status(&h, 0), SlotStatus::Done);
+    h.key_press(egui::Key::ArrowLeft);
+    h.run();
+    assert_eq!(h.state().debugger.state().ring(), &before[..]);
+    assert_eq!(h.state().debugger.dispatches(), 0);
+}
+
+#[test]
+fn breakpoint_stops_a_run_at_the_right_dispatch() {
+    let mut a = app();
+    // DONE_COUNT is 4 after the first dispatch; slot 50, published after it, makes it 5 in
+    // the second: the watchpoint `DONE_COUNT >= 5` must stop the run right there.
+    a.debugger.apply(Action::Dispatch { count: 1 }).unwrap();
+    a.debugger
+        .apply(Action::Publish {
+            slot: 50,
+            tenant: 0,
+            opcode: Opcode::PRINTF,
+            args: vec![9, 0, 0],
+            priority: None,
+        })
+        .unwrap();
+    a.debugger
+        .breakpoints_mut()
+        .push(Breakpoint::new(Condition::ControlCompare {
+            word: 1,
+            op: CompareOp::Ge,
+            value: 5,
+            mask: u32::MAX,
+        }));
+    let mut h = harness(a);
+    h.run();
+    h.get_by_label("Run to break").click();
+    h.run_steps(6);
+    assert!(!h.state().transport.running, "the run stopped");
+    assert_eq!(
+        h.state().debugger.dispatches(),
+        2,
+        "stopped right after the dispatch that ran slot 50"
+    );
+    assert!(
+        h.state().status_line.contains("stopped"),
+        "{}",
+        h.state().status_line
+    );
+    assert_eq!(h.state().debugger.breakpoints()[0].hits, 1);
+}
