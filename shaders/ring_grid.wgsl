@@ -86,7 +86,7 @@ fn offset(p: u32) -> u32 {
     return grid.offsets_hi[p - 4u];
 }
 
-fn partition(s: u32) -> u32 {
+fn partition_of(s: u32) -> u32 {
     for (var p = 0u; p < 5u; p++) {
         if (offset(p) <= s && s < offset(p + 1u)) { return p; }
     }
@@ -105,7 +105,7 @@ fn slot_colour(s: u32) -> vec4<f32> {
             return palette.tenant[word(s * 16u + 2u) % 12u];
         }
         case 3u: {
-            return palette.priority[partition(s)];
+            return palette.priority[partition_of(s)];
         }
         default: { return palette.status[st]; }
     }
@@ -140,16 +140,21 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
         }
         var c = slot_colour(s);
         let edge = min(min(within.x, within.y), min(grid.cell - within.x, grid.cell - within.y));
-        let ring_w = max(1.0, grid.cell * 0.18);
+        let ring_w = max(1.0, grid.cell * 0.07);
         if ((grid.flags & 1u) != 0u && grid.serial != 0u && s < arrayLength(&changed) && changed[s] == grid.serial) {
-            // changed by the last dispatch: a bright inner border and a lift
-            c = mix(c, palette.changed, 0.25);
-            if (edge < ring_w + grid.gap) { c = palette.changed; }
+            // changed by the last dispatch: a thin bright border and a slight lift
+            if (grid.cell >= 6.0) {
+                c = mix(c, palette.changed, 0.12);
+                if (edge < ring_w + grid.gap) { c = mix(c, palette.changed, 0.8); }
+            } else {
+                // too small for a border: lift the whole cell a little
+                c = mix(c, palette.changed, 0.3);
+            }
         }
         if (s == grid.hovered) {
             c = mix(c, vec4<f32>(1.0, 1.0, 1.0, 1.0), 0.3);
         }
-        if (s == grid.selected && edge < ring_w + grid.gap + 1.0) {
+        if (s == grid.selected && edge < max(2.0, grid.cell * 0.15) + grid.gap) {
             c = palette.selected;
         }
         return to_output(c);
@@ -179,7 +184,7 @@ fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
         return to_output(palette.background);
     }
     var c = slot_colour(best);
-    if ((grid.flags & 1u) != 0u && any_changed) { c = mix(c, palette.changed, 0.45); }
+    if ((grid.flags & 1u) != 0u && any_changed) { c = mix(c, palette.changed, 0.3); }
     if (any_selected) { c = palette.selected; }
     return to_output(c);
 }

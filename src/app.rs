@@ -97,7 +97,9 @@ impl App {
         };
         let mut app = MegascopeApp::new(debugger);
         if let Some(rs) = &cc.wgpu_render_state {
-            crate::ui::grid_render::install(rs);
+            if let Err(e) = crate::ui::grid_render::install(rs) {
+                app.toasts.error(format!("{e}; drawing the grid on the CPU instead"));
+            }
             let info = rs.adapter.get_info();
             let name = format!("{} ({:?})", info.name, info.backend);
             match GpuEngine::try_from_device(rs.device.clone(), rs.queue.clone(), name) {

@@ -282,19 +282,36 @@ impl egui_wgpu::CallbackTrait for GridCallback {
     }
 }
 
+/// Builds the renderer inside a validation error scope, so a device that cannot run the
+/// shader gives an error (and the app falls back to the CPU picture) instead of a panic.
+pub fn try_new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Result<GridRenderer, String> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let renderer = GridRenderer::new(device, target_format);
+    match pollster::block_on(scope.pop()) {
+        None => Ok(renderer),
+        Some(e) => Err(format!("the ring grid's GPU renderer failed to build: {e}")),
+    }
+}
+
 /// Installs the renderer into eframe's wgpu render state.
-pub fn install(render_state: &egui_wgpu::RenderState) {
-    let renderer = GridRenderer::new(&render_state.device, render_state.target_format);
-    render_state
-        .renderer
-        .write()
-        .callback_resources
-        .insert(renderer);
+pub fn install(render_state: &egui_wgpu::RenderState) -> Result<(), String> {
+    let renderer = try_new(&render_state.device, render_state.target_format)?;
+    render_state.renderer.write().callback_resources.insert(renderer);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_grid_pipeline_builds_on_a_real_device() {
+        let engine = crate::engine::gpu::GpuEngine::new_headless().expect("a wgpu adapter (lavapipe in CI)");
+        for format in [wgpu::TextureFormat::Bgra8Unorm, wgpu::TextureFormat::Rgba8UnormSrgb] {
+            let r = try_new(engine.device(), format).unwrap();
+            assert_eq!(r.srgb_target, format.is_srgb());
+        }
+    }
 
     #[test]
     fn uniform_layouts_match_the_shader() {

@@ -302,7 +302,7 @@ pub fn rasterise(
             if let Some(s) = layout.slot_at(p) {
                 let mut c = slot_colour(mode, src.ring, src.control, s);
                 if serial != 0 && src.changed.get(s as usize) == Some(&serial) {
-                    c = c.lerp_to_gamma(palette::CHANGED, 0.35);
+                    c = c.lerp_to_gamma(palette::CHANGED, 0.2);
                 }
                 if Some(s) == hovered {
                     c = c.lerp_to_gamma(Color32::WHITE, 0.3);

@@ -489,6 +489,7 @@ impl MegascopeApp {
                 variant: self.debugger.config().variant,
                 pass_budget: self.debugger.config().pass_budget,
                 fps: self.fps,
+                running: self.transport.running,
                 last_dispatch_ms: self
                     .debugger
                     .last_report()
@@ -690,7 +691,7 @@ impl MegascopeApp {
                     ui.label(format!("selected slot {s}"));
                 }
             });
-            let gpu_paint = render.is_some();
+            let gpu_paint = render.is_some_and(|rs| rs.renderer.read().callback_resources.get::<super::grid_render::GridRenderer>().is_some());
             let device_buffers = self.debugger.grid_device_buffers();
             if let (Some(rs), None) = (render, &device_buffers) {
                 self.upload_host_grid(rs);

@@ -65,6 +65,7 @@ pub struct BarInfo<'a> {
     pub variant: Variant,
     pub pass_budget: u32,
     pub fps: f32,
+    pub running: bool,
     pub last_dispatch_ms: Option<f64>,
     pub dirty: bool,
     pub title: &'a str,
@@ -227,10 +228,8 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
     ui.horizontal(|ui| {
         let mut point = info.point;
         let max = info.points.saturating_sub(1);
-        let slider = ui.add_sized(
-            [ui.available_width().min(520.0).max(120.0), 18.0],
-            egui::Slider::new(&mut point, 0..=max.max(1)).show_value(false),
-        );
+        ui.spacing_mut().slider_width = (ui.available_width() * 0.4).clamp(120.0, 560.0);
+        let slider = ui.add(egui::Slider::new(&mut point, 0..=max.max(1)).show_value(false));
         if slider.changed() && point != info.point {
             out.push(BarAction::Seek(point.min(max)));
         }
@@ -249,7 +248,11 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
         };
         ui.label(d);
         ui.separator();
-        ui.label(format!("{:.0} fps", info.fps));
+        if info.running {
+            ui.label(format!("{:.0} fps", info.fps));
+        } else {
+            ui.label(RichText::new("paused").weak());
+        }
         if let Some(ms) = info.last_dispatch_ms {
             ui.label(format!("last dispatch {ms:.2} ms"));
         }

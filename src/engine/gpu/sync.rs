@@ -12,3 +12,39 @@ impl GpuEngine {
         self.synced = Some(state.version());
     }
 }
+
+impl GpuEngine {
+    /// A device-side copy of the current ring (for benchmarks that need the same work
+    /// every round without a host upload).
+    pub fn copy_ring_on_device(&self) -> Option<wgpu::Buffer> {
+        let bufs = self.bufs.as_ref()?;
+        let copy = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("ring copy"),
+            size: bufs.ring.size(),
+            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&bufs.ring, 0, &copy, 0, bufs.ring.size());
+        self.queue.submit([enc.finish()]);
+        Some(copy)
+    }
+
+    /// Restores the device ring from a [`GpuEngine::copy_ring_on_device`] copy, on the
+    /// device (queued; no host traffic). The host mirror, if any, no longer matches.
+    pub fn restore_ring_on_device(&mut self, from: &wgpu::Buffer) {
+        if let Some(bufs) = self.bufs.as_ref()
+            && from.size() == bufs.ring.size()
+        {
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(from, 0, &bufs.ring, 0, from.size());
+            self.queue.submit([enc.finish()]);
+            self.synced = None;
+        }
+    }
+
+    /// Waits until the device has finished everything submitted.
+    pub fn wait_idle(&self) {
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+    }
+}
