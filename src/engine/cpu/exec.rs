@@ -20,6 +20,34 @@ pub(crate) struct Call {
     pub a2: u32,
 }
 
+/// Many lanes adding 1 to one word in the same step: the total and the first two distinct
+/// slots, which is all the race analysis keeps of adders. Adding in bulk gives the same word
+/// and the same analysis as adding lane by lane, without a tracker call per lane.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SlotTally {
+    n: u32,
+    first: u32,
+    second: u32,
+}
+
+impl SlotTally {
+    pub const EMPTY: SlotTally = SlotTally {
+        n: 0,
+        first: u32::MAX,
+        second: u32::MAX,
+    };
+
+    #[inline]
+    pub fn count(&mut self, slot: u32) {
+        self.n += 1;
+        if self.first == u32::MAX {
+            self.first = slot;
+        } else if self.second == u32::MAX && slot != self.first {
+            self.second = slot;
+        }
+    }
+}
+
 /// Counters one dispatch accumulates.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Counters {
@@ -128,6 +156,26 @@ impl<T: AccessTracker> Mem<'_, T> {
         }
     }
 
+    /// Adds a tally's count to word `i` (always in range: METRICS and DONE_COUNT), telling
+    /// the tracker about its first two distinct slots with the whole amount.
+    #[inline]
+    pub fn add_tally(&mut self, i: u32, t: &SlotTally) {
+        if t.n == 0 {
+            return;
+        }
+        let w = &mut self.control[i as usize];
+        let old = *w;
+        *w = old.wrapping_add(t.n);
+        if T::ENABLED {
+            if t.second == u32::MAX {
+                self.trk.add(i, t.first, old, t.n);
+            } else {
+                self.trk.add(i, t.first, old, 1);
+                self.trk.add(i, t.second, old.wrapping_add(1), t.n - 1);
+            }
+        }
+    }
+
     /// Compare-and-swap; success is `old == expected`.
     #[inline]
     pub fn cas(&mut self, slot: u32, i: u32, expected: u32, new: u32) -> u32 {
@@ -209,9 +257,10 @@ impl<T: AccessTracker> Mem<'_, T> {
         inner: bool,
     ) {
         let mut present = 0u32;
+        let mut metrics = [SlotTally::EMPTY; 32];
         for c in calls {
             if c.op < 32 {
-                self.add(c.slot, METRICS as u32 + c.op, 1);
+                metrics[c.op as usize].count(c.slot);
             }
             present |= match Opcode(c.op) {
                 Opcode::STORE_U32 => 1 << 1,
@@ -228,6 +277,9 @@ impl<T: AccessTracker> Mem<'_, T> {
                     0
                 }
             };
+        }
+        for (op, t) in metrics.iter().enumerate() {
+            self.add_tally(METRICS as u32 + op as u32, t);
         }
         if present & (1 << 1) != 0 {
             for c in calls.iter().filter(|c| c.op == Opcode::STORE_U32.0) {
@@ -465,9 +517,11 @@ impl<T: AccessTracker> Mem<'_, T> {
             }
         }
         // step 5 and 6
+        let mut done = SlotTally::EMPTY;
         for c in calls.iter() {
-            self.add(c.slot, DONE_COUNT as u32, 1);
+            done.count(c.slot);
         }
+        self.add_tally(DONE_COUNT as u32, &done);
         for c in calls.iter() {
             self.ring[c.slot as usize * SLOT_WORDS + W_STATUS] = status::DONE;
         }
