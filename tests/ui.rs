@@ -222,3 +222,103 @@ fn breakpoint_stops_a_run_at_the_right_dispatch() {
     );
     assert_eq!(h.state().debugger.breakpoints()[0].hits, 1);
 }
+
+#[test]
+fn unsaved_changes_prompt_guards_new() {
+    let mut h = harness(app());
+    h.run();
+    h.get_by_label("Step").click();
+    h.run();
+    assert!(h.state().files.dirty, "a dispatch is an unsaved change");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::N);
+    h.run();
+    assert!(
+        h.query_by_label_contains("has changes that are not saved")
+            .is_some()
+    );
+    h.get_by_label("Cancel").click();
+    h.run();
+    assert!(h.state().new_dialog.is_none(), "cancel keeps the state");
+    assert_eq!(h.state().debugger.dispatches(), 1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::N);
+    h.run();
+    h.get_by_label("Discard").click();
+    h.run();
+    assert!(h.state().new_dialog.is_some(), "discard goes on to New");
+}
+
+#[test]
+fn save_as_then_open_through_the_path_prompt() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("ui.ron");
+    let mut h = harness(app());
+    h.run();
+    h.get_by_label("Step").click();
+    h.run();
+    let saved = h.state().debugger.state().clone();
+    h.key_press_modifiers(
+        egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+        egui::Key::S,
+    );
+    h.run();
+    let field = h.get_by_label("path");
+    field.focus();
+    field.type_text(path.to_str().unwrap());
+    h.run();
+    h.get_by_label("Save").click();
+    h.run();
+    assert!(path.exists(), "the session was written");
+    assert!(!h.state().files.dirty);
+    assert_eq!(h.state().files.recent.first(), Some(&path));
+    // change the state, then open the saved file again
+    h.get_by_label("Step").click();
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::O);
+    h.run();
+    h.get_by_label("Discard").click();
+    h.run();
+    let field = h.get_by_label("path");
+    field.focus();
+    field.type_text(path.to_str().unwrap());
+    h.run();
+    h.get_by_label("Open").click();
+    for _ in 0..200 {
+        h.step();
+        if h.state().debugger.dispatches() == 1 && !h.state().files.is_loading() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        h.state().debugger.state(),
+        &saved,
+        "the reopened session is the saved state"
+    );
+}
+
+#[test]
+fn a_bad_file_shows_an_error_and_the_app_keeps_running() {
+    let t = tempfile::tempdir().unwrap();
+    let bad = t.path().join("bad.ron");
+    std::fs::write(&bad, "(version: 99)").unwrap();
+    let mut h = harness(app());
+    h.run();
+    h.state_mut().files.open_path(bad);
+    for _ in 0..200 {
+        h.step();
+        if h.state().toasts.last_error().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let e = h
+        .state()
+        .toasts
+        .last_error()
+        .expect("an error toast")
+        .to_string();
+    assert!(e.contains("version 99") && e.contains("upgrade"), "{e}");
+    h.get_by_label("Step").click();
+    h.run();
+    assert_eq!(h.state().debugger.dispatches(), 1, "still usable");
+}
