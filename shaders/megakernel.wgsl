@@ -2,11 +2,18 @@
 // four buffers, with every control and debug index guarded (out-of-range loads read 0,
 // stores are dropped, and both are counted) instead of relying on robust access.
 //
-// One dispatch of `pass_main` is one pass: one iteration of every workgroup that has not
-// returned. The host encodes passes back to back; `pass_gate.wgsl` runs between them and
-// zeroes the indirect arguments once the dispatch has ended, so no host round trip is needed
-// per pass. The constants (RS_*, DIAG_*, ABI words) are prepended by the host from
-// `src/engine/gpu/run_state.rs`, the single source of the run-state layout.
+// One dispatch of `pass_direct` (once, persistent) or `pass_priority` is one pass: one
+// iteration of every workgroup that has not returned. The host encodes passes back to back;
+// `pass_gate.wgsl` runs between them and zeroes the indirect arguments once the dispatch has
+// ended, so no host round trip is needed per pass. The constants (RS_*, DIAG_*, ABI words)
+// are prepended by the host from `src/engine/gpu/run_state.rs`, the single source of the
+// run-state layout.
+//
+// Style: hot paths nest `if`s instead of returning early. A software driver (lavapipe)
+// runs lanes in SIMD groups with masks and lowers an early return into a predicate on every
+// later statement; nesting lets a group skip a whole body with one test. `pass_direct` has no
+// barrier at all (barriers make lavapipe run each workgroup as coroutines, several times
+// slower); only the priority scan needs them.
 
 override WG: u32 = 64u;
 
@@ -28,44 +35,37 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> changed: array<u32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-// bit 0: the workgroup runs this pass; bit 1: the priority scan is starving
-var<workgroup> wg_flags: u32;
-var<workgroup> wg_claims: atomic<u32>;
-var<workgroup> wg_executed: atomic<u32>;
+// priority scan: claims per level in this workgroup (wgpu zeroes workgroup memory)
 var<workgroup> wg_levels: array<atomic<u32>, 5>;
-
-// the pass being run (0-based), stamped on diagnostics
-var<private> cur_pass: u32;
 
 // ---- diagnostics ---------------------------------------------------------------------
 
 // Counts `count` occurrences of diagnostic `kind` (a 64-bit count in two words); the first
 // lane to get here records its slot, word, extra value and pass.
 fn note(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
-    if (count == 0u) {
-        return;
-    }
     let b = RS_DIAG + kind * DIAG_WORDS;
     let old = atomicAdd(&run[b + D_COUNT_LO], count);
     if (old > 0xFFFFFFFFu - count) {
         atomicAdd(&run[b + D_COUNT_HI], 1u);
     }
-    if (atomicExchange(&run[b + D_TAKEN], 1u) == 0u) {
+    if (count != 0u && atomicExchange(&run[b + D_TAKEN], 1u) == 0u) {
         atomicStore(&run[b + D_SLOT], slot);
         atomicStore(&run[b + D_WORD], word);
         atomicStore(&run[b + D_EXTRA], extra);
-        atomicStore(&run[b + D_PASS], cur_pass);
+        atomicStore(&run[b + D_PASS], atomicLoad(&run[RS_PASSES]));
     }
 }
 
 // ---- guarded control access (ABI.md §9) --------------------------------------------------
 
 fn c_load(slot: u32, i: u32) -> u32 {
+    var v = 0u;
     if (i < arrayLength(&control)) {
-        return atomicLoad(&control[i]);
+        v = atomicLoad(&control[i]);
+    } else {
+        note(DK_OOB_LOAD, slot, i, 0u, 1u);
     }
-    note(DK_OOB_LOAD, slot, i, 0u, 1u);
-    return 0u;
+    return v;
 }
 
 fn c_store(slot: u32, i: u32, v: u32) {
@@ -87,27 +87,31 @@ fn c_add(slot: u32, i: u32, v: u32) {
 // A strong compare-and-swap: success is `old == expected`, as in vyre (a spurious failure of
 // the weak form is retried so the store happens whenever the value matched).
 fn c_cas(slot: u32, i: u32, expected: u32, new_value: u32) -> u32 {
-    if (i >= arrayLength(&control)) {
-        note(DK_OOB_LOAD, slot, i, 0u, 1u);
-        return 0u;
-    }
-    loop {
-        let r = atomicCompareExchangeWeak(&control[i], expected, new_value);
-        if (r.exchanged || r.old_value != expected) {
-            return r.old_value;
+    var old = 0u;
+    if (i < arrayLength(&control)) {
+        loop {
+            let r = atomicCompareExchangeWeak(&control[i], expected, new_value);
+            old = r.old_value;
+            if (r.exchanged || r.old_value != expected) {
+                break;
+            }
         }
+    } else {
+        note(DK_OOB_LOAD, slot, i, 0u, 1u);
     }
-    return 0u;
+    return old;
 }
 
 fn ring_cas(i: u32, expected: u32, new_value: u32) -> u32 {
+    var old = 0u;
     loop {
         let r = atomicCompareExchangeWeak(&ring[i], expected, new_value);
+        old = r.old_value;
         if (r.exchanged || r.old_value != expected) {
-            return r.old_value;
+            break;
         }
     }
-    return 0u;
+    return old;
 }
 
 fn tenant_mask(slot: u32, tenant: u32) -> u32 {
@@ -148,10 +152,7 @@ fn effective_steps(start: u32, count: u32, len: u32) -> Steps {
 }
 
 fn first_out_of_range(start: u32, len: u32) -> u32 {
-    if (start >= len) {
-        return start;
-    }
-    return len;
+    return select(len, start, start >= len);
 }
 
 fn copy_word(a0: u32, a1: u32, i: u32, len: u32) {
@@ -268,27 +269,55 @@ fn execute(slot: u32) {
     }
     c_add(slot, DONE_COUNT, 1u);
     atomicStore(&ring[b + W_STATUS], ST_DONE);
-    atomicAdd(&wg_executed, 1u);
+    atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
 }
 
 // ---- direct variants (ABI.md §5.2): lane i owns slot i ------------------------------------
 
 fn direct_lane(slot: u32) -> bool {
+    var claimed = false;
     let b = slot * SLOT_WORDS;
-    if (atomicLoad(&ring[b + W_STATUS]) != ST_PUBLISHED) {
-        return false;
+    if (atomicLoad(&ring[b + W_STATUS]) == ST_PUBLISHED) {
+        let tenant = atomicLoad(&ring[b + W_TENANT]);
+        if (tenant_mask(slot, tenant) != 0u) {
+            if (ring_cas(b + W_STATUS, ST_PUBLISHED, ST_CLAIMED) == ST_PUBLISHED) {
+                note_if_aliased(slot, tenant);
+                changed[slot] = params.serial;
+                execute(slot);
+                claimed = true;
+            }
+        }
     }
-    let tenant = atomicLoad(&ring[b + W_TENANT]);
-    if (tenant_mask(slot, tenant) == 0u) {
-        return false;
+    return claimed;
+}
+
+// One pass of a workgroup of the direct variants. Each lane checks the workgroup's returned
+// flag and (looping variants, or `once` with the check) SHUTDOWN itself: no barrier. On a
+// race-free workload the lanes of a workgroup agree, as SHUTDOWN only changes when nothing
+// else runs.
+@compute @workgroup_size(WG)
+fn pass_direct(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let g = wid.x + wid.y * nwg.x;
+    if (g < params.groups) {
+        var live = atomicLoad(&run[RS_RETURNED_FLAGS + g]) == 0u;
+        if (live && params.checks_shutdown != 0u) {
+            if (atomicLoad(&control[SHUTDOWN]) != 0u) {
+                live = false;
+                if (atomicExchange(&run[RS_RETURNED_FLAGS + g], 1u) == 0u) {
+                    atomicAdd(&run[RS_RETURNED], 1u);
+                }
+            }
+        }
+        if (live) {
+            if (direct_lane(g * WG + lid)) {
+                atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
+            }
+        }
     }
-    if (ring_cas(b + W_STATUS, ST_PUBLISHED, ST_CLAIMED) != ST_PUBLISHED) {
-        return false;
-    }
-    note_if_aliased(slot, tenant);
-    changed[slot] = params.serial;
-    execute(slot);
-    return true;
 }
 
 // ---- priority variant (ABI.md §5.4) -----------------------------------------------------
@@ -297,33 +326,34 @@ struct Claim {
     won: bool,
     slot: u32,
     tenant: u32,
+    level: u32,
 }
 
-// Probes slot i at level p: schedulable (PUBLISHED, YIELD, REQUEUE) with a non-zero mask,
-// then CAS from the observed status to CLAIMED and the winner's counter updates.
-fn try_claim(i: u32, p: u32) -> Claim {
+// Probes slot i: schedulable (PUBLISHED, YIELD, REQUEUE) with a non-zero mask, then CAS from
+// the observed status to CLAIMED.
+fn try_claim(i: u32) -> Claim {
     let b = i * SLOT_WORDS;
     let st = atomicLoad(&ring[b + W_STATUS]);
     let tenant = atomicLoad(&ring[b + W_TENANT]);
     let mask = tenant_mask(i, tenant);
     let schedulable = st == ST_PUBLISHED || st == ST_YIELD || st == ST_REQUEUE;
     if (!schedulable || mask == 0u) {
-        return Claim(false, 0u, 0u);
+        return Claim(false, 0u, 0u, 0u);
     }
     if (ring_cas(b + W_STATUS, st, ST_CLAIMED) != st) {
-        return Claim(false, 0u, 0u);
+        return Claim(false, 0u, 0u, 0u);
     }
     note_if_aliased(i, tenant);
     changed[i] = params.serial;
-    if (p <= 1u) {
-        c_add(i, STARVATION, 1u);
-    } else {
-        c_store(i, STARVATION, 0u);
-    }
-    c_add(i, TENANT_FAIRNESS + tenant % 32u, 1u);
-    c_add(i, PRIORITY_FAIRNESS + p, 1u);
-    atomicAdd(&wg_levels[p], 1u);
-    return Claim(true, i, tenant);
+    return Claim(true, i, tenant, 0u);
+}
+
+// A winner's commutative counter updates: tenant and priority fairness. (The starvation
+// counter is updated in `pass_priority`, between barriers.)
+fn winner_fairness(c: Claim) {
+    c_add(c.slot, TENANT_FAIRNESS + c.tenant % 32u, 1u);
+    c_add(c.slot, PRIORITY_FAIRNESS + c.level, 1u);
+    atomicAdd(&wg_levels[c.level], 1u);
 }
 
 // The slot lane `lm` probes in round k of partition [start, start + len) with stride s.
@@ -336,18 +366,18 @@ fn probe_slot(start: u32, len: u32, lm: u32, k: u32, s: u32) -> u32 {
 // rounds only the rounds that land below n are visited (as `probe_hits` in the CPU engine):
 // for every round but the last the probed slot is start + lm + k*s (mod 2^32), which climbs
 // by s and falls below n once per wrap of 2^32.
-fn probe_partition(start: u32, len: u32, probes: u32, lm: u32, s: u32, n: u32, p: u32) -> Claim {
+fn probe_partition(start: u32, len: u32, probes: u32, lm: u32, s: u32, n: u32) -> Claim {
     if (probes <= 64u) {
         for (var k = 0u; k < probes; k++) {
             let i = probe_slot(start, len, lm, k, s);
             if (i < n) {
-                let c = try_claim(i, p);
+                let c = try_claim(i);
                 if (c.won) {
                     return c;
                 }
             }
         }
-        return Claim(false, 0u, 0u);
+        return Claim(false, 0u, 0u, 0u);
     }
     let last = probes - 1u;
     var k = 0u;
@@ -357,7 +387,7 @@ fn probe_partition(start: u32, len: u32, probes: u32, lm: u32, s: u32, n: u32, p
             break;
         }
         if (v < n) {
-            let c = try_claim(v, p);
+            let c = try_claim(v);
             if (c.won) {
                 return c;
             }
@@ -372,56 +402,41 @@ fn probe_partition(start: u32, len: u32, probes: u32, lm: u32, s: u32, n: u32, p
     }
     let i = probe_slot(start, len, lm, last, s);
     if (i < n) {
-        return try_claim(i, p);
+        return try_claim(i);
     }
-    return Claim(false, 0u, 0u);
+    return Claim(false, 0u, 0u, 0u);
 }
 
-fn priority_lane(lane: u32, starving: bool) -> bool {
+// One iteration of the scan for one lane: levels 0 to 4 (0 and 1 skipped when starving), the
+// first claim wins. Counter updates are left to the caller.
+fn priority_scan(lane: u32, starving: bool) -> Claim {
     let n = params.n;
     let s = n;
-    var claim = Claim(false, 0u, 0u);
-    var level = 0u;
+    var claim = Claim(false, 0u, 0u, 0u);
     for (var p = 0u; p < 5u; p++) {
-        if (starving && p <= 1u) {
-            continue;
-        }
-        let start = c_load(SCHEDULER, PRIORITY_OFFSETS + p);
-        let end = c_load(SCHEDULER, PRIORITY_OFFSETS + p + 1u);
-        let len = end - start;
-        if (len == 0u) {
-            continue;
-        }
-        let probes = (len + s - 1u) / s;
-        if (probes == 0u) {
-            continue;
-        }
-        let lm = lane % s;
-        if (lm >= len) {
-            continue;
-        }
-        claim = probe_partition(start, len, probes, lm, s, n, p);
-        if (claim.won) {
-            level = p;
-            break;
+        if (!(starving && p <= 1u) && !claim.won) {
+            let start = c_load(SCHEDULER, PRIORITY_OFFSETS + p);
+            let end = c_load(SCHEDULER, PRIORITY_OFFSETS + p + 1u);
+            let len = end - start;
+            let probes = (len + s - 1u) / s;
+            let lm = lane % s;
+            if (len != 0u && probes != 0u && lm < len) {
+                claim = probe_partition(start, len, probes, lm, s, n);
+                claim.level = p;
+            }
         }
     }
-    if (!claim.won) {
-        return false;
-    }
-    // after the scan: re-read control[2] and the mask, execute only if still non-zero
-    if (tenant_mask(claim.slot, claim.tenant) == 0u) {
-        note(DK_STUCK_CLAIMED, claim.slot, 0u, claim.tenant, 1u);
-        return true;
-    }
-    execute(claim.slot);
-    return true;
+    return claim;
 }
 
-// ---- one pass ----------------------------------------------------------------------------
-
+// One pass of a workgroup of the priority variant (ABI.md §5.4). The CPU engine's lockstep
+// order is kept within a workgroup with three barriers: every lane reads SHUTDOWN and the
+// starvation counter and scans before any lane writes (barrier 1); level-0/1 winners add to
+// the starvation counter before level-2..4 winners reset it (barrier 2), as the level-by-level
+// updates would leave it; the claimed slots execute after all updates (barrier 3). So a
+// workgroup ends the same whatever order its lanes run in.
 @compute @workgroup_size(WG)
-fn pass_main(
+fn pass_priority(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -430,63 +445,46 @@ fn pass_main(
     if (g >= params.groups) {
         return;
     }
-    cur_pass = atomicLoad(&run[RS_PASSES]);
-    if (lid == 0u) {
-        atomicStore(&wg_claims, 0u);
-        atomicStore(&wg_executed, 0u);
-        for (var p = 0u; p < 5u; p++) {
-            atomicStore(&wg_levels[p], 0u);
-        }
-        var flags = 1u;
-        if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) != 0u) {
-            flags = 0u;
-        } else if (params.checks_shutdown != 0u && atomicLoad(&control[SHUTDOWN]) != 0u) {
-            // the workgroup returns for the rest of the dispatch
-            atomicStore(&run[RS_RETURNED_FLAGS + g], 1u);
+    var claim = Claim(false, 0u, 0u, 0u);
+    var live = atomicLoad(&run[RS_RETURNED_FLAGS + g]) == 0u;
+    if (live && atomicLoad(&control[SHUTDOWN]) != 0u) {
+        // the workgroup returns for the rest of the dispatch
+        live = false;
+        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], 1u) == 0u) {
             atomicAdd(&run[RS_RETURNED], 1u);
-            if (cur_pass == 0u) {
-                atomicAdd(&run[RS_RETURNED_FIRST], 1u);
-            }
-            flags = 0u;
         }
-        if (flags != 0u && params.variant == VARIANT_PRIORITY) {
-            // read once per iteration, at its start
-            if (atomicLoad(&control[STARVATION]) >= STARVATION_THRESHOLD) {
-                flags |= 2u;
-            }
+    }
+    if (live) {
+        let starving = atomicLoad(&control[STARVATION]) >= STARVATION_THRESHOLD;
+        claim = priority_scan(g * WG + lid, starving);
+        if (claim.won) {
+            winner_fairness(claim);
         }
-        wg_flags = flags;
     }
-    let flags = workgroupUniformLoad(&wg_flags);
-    if ((flags & 1u) == 0u) {
-        return;
+    workgroupBarrier();
+    if (claim.won && claim.level <= 1u) {
+        c_add(claim.slot, STARVATION, 1u);
     }
-    let lane = g * WG + lid;
-    var claimed = false;
-    if (params.variant == VARIANT_PRIORITY) {
-        claimed = priority_lane(lane, (flags & 2u) != 0u);
-    } else {
-        claimed = direct_lane(lane);
-    }
-    if (claimed) {
-        atomicAdd(&wg_claims, 1u);
+    workgroupBarrier();
+    if (claim.won && claim.level >= 2u) {
+        c_store(claim.slot, STARVATION, 0u);
     }
     workgroupBarrier();
     if (lid == 0u) {
-        let c = atomicLoad(&wg_claims);
-        if (c != 0u) {
-            atomicAdd(&run[RS_PASS_CLAIMS], c);
-            atomicAdd(&run[RS_CLAIMED], c);
-        }
-        let e = atomicLoad(&wg_executed);
-        if (e != 0u) {
-            atomicAdd(&run[RS_EXECUTED], e);
-        }
         for (var p = 0u; p < 5u; p++) {
             let l = atomicLoad(&wg_levels[p]);
             if (l != 0u) {
                 atomicAdd(&run[RS_LEVELS + p], l);
             }
+        }
+    }
+    if (claim.won) {
+        atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
+        // after the scan: re-read control[2] and the mask, execute only if still non-zero
+        if (tenant_mask(claim.slot, claim.tenant) != 0u) {
+            execute(claim.slot);
+        } else {
+            note(DK_STUCK_CLAIMED, claim.slot, 0u, claim.tenant, 1u);
         }
     }
 }

@@ -1,10 +1,13 @@
-// End-of-dispatch scan of the ring, on the device so only a few words come back: the status
+// Ring scans on the device, so only a few words come back. `histogram` is the end-of-dispatch
+// scan: the status
 // histogram (eight named statuses and one bucket for every other value) and the waiting-slot
 // diagnostics the CPU engine's end scan gives (stuck behind a zero tenant mask, outside every
 // priority partition, abandoned by SHUTDOWN, starving, CLAIMED forever). Each of those keeps
 // a count and the lowest slot; `finalize` then fills in the stuck tenant and its mask word.
 // Runs through indirect arguments the pass gate arms when the dispatch ends (or directly
-// when the host ends a dispatch early).
+// when the host ends a dispatch early). `gather_status` copies every slot's status word into
+// a dense array: the kernels write nothing else in the ring, so a host copy that was equal
+// before the dispatches needs only those words back (a sixteenth of the ring).
 
 struct Params {
     n: u32,
@@ -21,6 +24,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> ring: array<u32>;
 @group(0) @binding(2) var<storage, read_write> run: array<atomic<u32>>;
 @group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(4) var<storage, read_write> statuses: array<u32>;
 
 var<workgroup> hist: array<atomic<u32>, 9>;
 
@@ -97,5 +101,17 @@ fn finalize() {
         let tenant = ring[slot * SLOT_WORDS + W_TENANT];
         atomicStore(&run[b + D_EXTRA], tenant);
         atomicStore(&run[b + D_WORD], c_word(TENANT_BASE) + tenant);
+    }
+}
+
+@compute @workgroup_size(256)
+fn gather_status(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let s = (wid.x + wid.y * nwg.x) * 256u + lid;
+    if (s < arrayLength(&statuses) && s < arrayLength(&ring) / SLOT_WORDS) {
+        statuses[s] = ring[s * SLOT_WORDS + W_STATUS];
     }
 }

@@ -1,7 +1,8 @@
 //! CPU oracle against the GPU engine on random **race-free** workloads (DESIGN.md §6): every
 //! opcode (PACKED_SLOT with clamped and skipped inner ops, PRINTF, MEMCPY with huge counts,
 //! COMPARE_SWAP, BATCH_FENCE, DFA_STEP, user opcodes, SHUTDOWN where it cannot race,
-//! out-of-range loads and stores), several tenants (some disabled), YIELD/REQUEUE slots, all
+//! out-of-range loads and stores), several tenants (some disabled), slots left YIELD, REQUEUE,
+//! WAIT_IO, FAULT or with an invalid status, all
 //! three variants, several dispatches, one and several workgroups. After every dispatch the
 //! two engines must hold the same bytes (debug records as a multiset, same cursor), report
 //! the same counters, status histogram and diagnostic totals, and the CPU must see no race —
@@ -58,7 +59,14 @@ const OBS: u32 = 256;
 /// Control words: 160 + OBS.
 const LEN: u32 = 160 + OBS;
 /// (slot count, workgroup size): one workgroup, several, and non-power-of-two sizes.
-const SHAPES: [(u32, u32); 6] = [(16, 16), (64, 16), (96, 32), (100, 4), (256, 256), (384, 96)];
+const SHAPES: [(u32, u32); 6] = [
+    (16, 16),
+    (64, 16),
+    (96, 32),
+    (100, 4),
+    (256, 256),
+    (384, 96),
+];
 
 fn is_pool(w: u32) -> bool {
     (32..=63).contains(&w) || (141..=159).contains(&w) || (161..LEN).contains(&w)
@@ -159,7 +167,8 @@ struct Item {
     slot: u32,
     tenant: u32,
     publish: Publish,
-    /// A raw status written after publishing (YIELD or REQUEUE).
+    /// A raw status written after publishing: YIELD or REQUEUE (the priority variant claims
+    /// them), WAIT_IO, FAULT or a value no rule produces (nothing claims them).
     status: Option<u32>,
 }
 
@@ -244,7 +253,7 @@ impl OpBuilder<'_> {
 
     /// An observable destination `160 + a1` (wrapping): a writable pool word or out of range.
     fn observable_dst(&mut self, pick: u32) -> Option<u32> {
-        let w = if pick % 5 == 0 {
+        let w = if pick.is_multiple_of(5) {
             LEN + pick % 777
         } else {
             self.find(pick, |r, w| r.writable(w))?
@@ -258,7 +267,7 @@ impl OpBuilder<'_> {
     fn op(&mut self, kind: u8, p: [u32; 4]) -> Option<(Opcode, Vec<u32>)> {
         Some(match kind {
             1 => {
-                let w = if p[1] % 6 == 0 {
+                let w = if p[1].is_multiple_of(6) {
                     LEN + p[1] % 50
                 } else {
                     self.find(p[1], |r, w| r.writable(w))?
@@ -269,7 +278,7 @@ impl OpBuilder<'_> {
             2 => {
                 let shared = self.res.added.iter().copied().min();
                 let w = match shared {
-                    Some(w) if p[1] % 2 == 0 => w,
+                    Some(w) if p[1].is_multiple_of(2) => w,
                     _ => self.find(p[1], |r, w| r.addable(w))?,
                 };
                 self.res.add(w);
@@ -288,7 +297,7 @@ impl OpBuilder<'_> {
                 let ok = |r: &Reserve, w: u32| {
                     w < LEN && r.writable(w) && (w + 160 >= LEN || r.writable(w + 160))
                 };
-                let target = if p[0] % 7 == 0 {
+                let target = if p[0].is_multiple_of(7) {
                     5000 + p[0] % 100
                 } else {
                     self.find(p[0], ok)?
@@ -296,7 +305,7 @@ impl OpBuilder<'_> {
                 self.res.write(target);
                 self.res.read(target);
                 self.res.write(target.wrapping_add(160));
-                let expected = if p[1] % 2 == 0 { 0 } else { 1_000_000 };
+                let expected = if p[1].is_multiple_of(2) { 0 } else { 1_000_000 };
                 (Opcode::COMPARE_SWAP, vec![target, expected, p[2]])
             }
             5 => self.memcpy(p)?,
@@ -334,7 +343,9 @@ impl OpBuilder<'_> {
         if dst < LEN && !(0..2.min(count)).all(|i| self.res.writable(dst + i)) {
             return None;
         }
-        let src = if p[0] % 9 == 0 {
+        // `src_len` is how many source words the in-range steps read; a source at 2^32 - 2
+        // reads two out-of-range words, then would wrap into words 0 and 1
+        let src = if p[0].is_multiple_of(9) && src_len <= 2 {
             u32::MAX - 1
         } else {
             let s = self.readable_word(p[0])?;
@@ -371,13 +382,21 @@ impl OpBuilder<'_> {
             12 => self.raw_packed(p)?,
             13 => {
                 // a load from out of range (reads 0)
-                let src = if p[0] % 2 == 0 { u32::MAX } else { LEN + p[0] % 5000 };
+                let src = if p[0].is_multiple_of(2) {
+                    u32::MAX
+                } else {
+                    LEN + p[0] % 5000
+                };
                 let a1 = self.observable_dst(p[1])?;
                 Publish::Slot(Opcode::LOAD_U32, vec![src, a1])
             }
             14 => {
                 // a store out of range (dropped)
-                let dst = if p[1] % 2 == 0 { u32::MAX } else { LEN + p[1] % 5000 };
+                let dst = if p[1].is_multiple_of(2) {
+                    u32::MAX
+                } else {
+                    LEN + p[1] % 5000
+                };
                 Publish::Slot(Opcode::STORE_U32, vec![p[0], dst])
             }
             _ => Publish::Slot(Opcode::NOP, vec![]),
@@ -435,12 +454,17 @@ impl OpBuilder<'_> {
                 adds.push(i);
             }
         }
-        for k in 10..16 {
-            bytes[k] = (p[2] >> k) as u8;
+        for (k, b) in bytes.iter_mut().enumerate().skip(10) {
+            *b = (p[2] >> k) as u8;
         }
         let mut args = [0u32; 12];
         for (j, w) in args.iter_mut().enumerate().take(4) {
-            *w = u32::from_le_bytes([bytes[4 * j], bytes[4 * j + 1], bytes[4 * j + 2], bytes[4 * j + 3]]);
+            *w = u32::from_le_bytes([
+                bytes[4 * j],
+                bytes[4 * j + 1],
+                bytes[4 * j + 2],
+                bytes[4 * j + 3],
+            ]);
         }
         for i in adds {
             let w = self.find(p[1].wrapping_add(i as u32), |r, w| r.addable(w))?;
@@ -481,7 +505,9 @@ fn build(raw: &RawCase) -> Workload {
                 let p = levels.start as usize;
                 (offsets[p]..offsets[p + 1]).find(|&s| !used[s as usize])
             } else {
-                (0..n).map(|i| (it.picks[3] % n + i) % n).find(|&s| !used[s as usize])
+                (0..n)
+                    .map(|i| (it.picks[3] % n + i) % n)
+                    .find(|&s| !used[s as usize])
             };
             if let Some(slot) = slot {
                 used[slot as usize] = true;
@@ -503,12 +529,20 @@ fn build(raw: &RawCase) -> Workload {
         }
         for it in raw_items {
             let tenant = it.tenant as u32 % (raw.tenant_count + 1);
-            let status = match it.status % 10 {
+            let status = match it.status % 12 {
                 0 => Some(status::YIELD),
                 1 => Some(status::REQUEUE),
+                2 => Some(status::WAIT_IO),
+                3 => Some(status::FAULT),
+                4 => Some(8 + it.picks[2] % 1000),
                 _ => None,
             };
-            let runs = !shut_down && enabled(tenant) && (priority || status.is_none());
+            let schedulable = match status {
+                None => true,
+                Some(status::YIELD | status::REQUEUE) => priority,
+                Some(_) => false,
+            };
+            let runs = !shut_down && enabled(tenant) && schedulable;
             if runs && priority && *low && starvation + running >= 15 {
                 continue;
             }
@@ -594,7 +628,8 @@ fn publish(m: &mut ResidentBuffers, items: &[Item]) {
         match &it.publish {
             Publish::Slot(op, args) => m.publish_slot(slot, it.tenant, *op, args).expect("publish"),
             Publish::Packed(ops) => {
-                m.publish_packed_slot(slot, it.tenant, ops).expect("publish packed");
+                m.publish_packed_slot(slot, it.tenant, ops)
+                    .expect("publish packed");
             }
             Publish::RawPacked(args) => m
                 .publish_slot(slot, it.tenant, Opcode::PACKED_SLOT, args)
@@ -623,7 +658,11 @@ fn options(w: &Workload, d: usize) -> DispatchOptions {
 /// Diagnostic counts by kind (races excluded: the GPU engine does not look for them).
 fn diag_totals(r: &DispatchReport) -> BTreeMap<&'static str, u64> {
     let mut m = BTreeMap::new();
-    for d in r.diagnostics.iter().filter(|d| d.kind != DiagnosticKind::Race) {
+    for d in r
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind != DiagnosticKind::Race)
+    {
         *m.entry(d.kind.name()).or_insert(0) += d.count;
     }
     m
@@ -645,7 +684,10 @@ fn same_words(what: &str, gpu: &[u32], cpu: &[u32]) -> Result<(), TestCaseError>
         .take(8)
         .map(|i| format!("[{i}] gpu {:#x} cpu {:#x}", gpu[i], cpu[i]))
         .collect();
-    Err(TestCaseError::fail(format!("{what} differs: {}", bad.join(", "))))
+    Err(TestCaseError::fail(format!(
+        "{what} differs: {}",
+        bad.join(", ")
+    )))
 }
 
 fn same_state(
@@ -683,12 +725,21 @@ fn same_report(when: &str, g: &DispatchReport, c: &DispatchReport) -> Result<(),
         )
     };
     prop_assert_eq!(project(g), project(c), "{}: report (gpu, cpu)", when);
-    prop_assert_eq!(diag_totals(g), diag_totals(c), "{}: diagnostic totals (gpu, cpu)", when);
+    prop_assert_eq!(
+        diag_totals(g),
+        diag_totals(c),
+        "{}: diagnostic totals (gpu, cpu)",
+        when
+    );
     Ok(())
 }
 
 fn no_race(when: &str, c: &DispatchReport) -> Result<(), TestCaseError> {
-    if let Some(d) = c.diagnostics.iter().find(|d| d.kind == DiagnosticKind::Race) {
+    if let Some(d) = c
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == DiagnosticKind::Race)
+    {
         return Err(TestCaseError::fail(format!(
             "{when}: the generator made a racy workload: {}",
             d.message
@@ -718,14 +769,15 @@ fn run_case(gpu: &mut GpuEngine, w: &Workload) -> Result<(), TestCaseError> {
                     gpu_state.debug_log(),
                     &cpu_state,
                 )?;
-                same_words(&format!("{when}: io"), gpu_state.io_queue(), cpu_state.io_queue())?;
+                same_words(
+                    &format!("{when}: io"),
+                    gpu_state.io_queue(),
+                    cpu_state.io_queue(),
+                )?;
                 same_report(&when, &g, &c)?;
             }
             Mode::Resident => {
-                if d > 0 {
-                    gpu.download_into(&mut gpu_state).map_err(fail)?;
-                    prop_assert!(gpu.is_synced_with(&gpu_state));
-                }
+                // the mirror was brought up to date after the previous dispatch
                 publish(&mut gpu_state, items);
                 prop_assert!(!gpu.is_synced_with(&gpu_state) || items.is_empty());
                 gpu.upload(&gpu_state).map_err(fail)?;
@@ -736,6 +788,25 @@ fn run_case(gpu: &mut GpuEngine, w: &Workload) -> Result<(), TestCaseError> {
                 same_report(&when, &g, &c)?;
                 let ring = gpu.read_ring_slots(0..w.n).map_err(fail)?;
                 same_words(&format!("{when}: ring slots"), &ring, cpu_state.ring())?;
+                // into the uploaded mirror only the status words travel; into another mirror
+                // the whole ring does
+                if d % 2 == 1 {
+                    gpu_state = initial_state(w);
+                }
+                gpu.download_into(&mut gpu_state).map_err(fail)?;
+                prop_assert!(gpu.is_synced_with(&gpu_state));
+                same_state(
+                    &format!("{when}: downloaded"),
+                    gpu_state.control(),
+                    Some(gpu_state.ring()),
+                    gpu_state.debug_log(),
+                    &cpu_state,
+                )?;
+                same_words(
+                    &format!("{when}: io"),
+                    gpu_state.io_queue(),
+                    cpu_state.io_queue(),
+                )?;
             }
             Mode::Stepped => {
                 publish(&mut gpu_state, items);
@@ -806,7 +877,8 @@ fn every_op_kind_in_every_variant() {
                         kind as u32 * 5 + 2,
                     ],
                     tenant: kind % 3,
-                    status: 2 + kind % 9,
+                    // kinds 2, 5, 8, 11, 14 are left YIELD, REQUEUE, WAIT_IO, FAULT, invalid
+                    status: if kind % 3 == 2 { kind / 3 } else { 5 + kind },
                 })
                 .collect();
             let raw = RawCase {
@@ -836,15 +908,20 @@ fn changed_buffer_marks_the_slots_each_dispatch_claimed() {
     let mut gpu = engine();
     let mut m = ResidentBuffers::new(64, 1, 0).expect("state");
     m.publish_slot(3, 0, Opcode::NOP, &[]).expect("publish");
-    m.publish_slot(40, 0, Opcode::ATOMIC_ADD, &[1, 50]).expect("publish");
-    m.publish_slot(41, 1, Opcode::NOP, &[]).expect("publish (tenant 1 is disabled)");
+    m.publish_slot(40, 0, Opcode::ATOMIC_ADD, &[1, 50])
+        .expect("publish");
+    m.publish_slot(41, 1, Opcode::NOP, &[])
+        .expect("publish (tenant 1 is disabled)");
     gpu.upload(&m).expect("upload");
     let opts = DispatchOptions::default();
     let (r, control, _) = gpu.dispatch_resident(&opts).expect("dispatch");
     assert_eq!((r.claimed, r.executed, control[50]), (2, 2, 1));
     let first = gpu.dispatch_serial();
     assert!(first >= 1);
-    assert!(!gpu.is_synced_with(&m), "the device moved on without the mirror");
+    assert!(
+        !gpu.is_synced_with(&m),
+        "the device moved on without the mirror"
+    );
     gpu.download_into(&mut m).expect("download");
     m.publish_slot(3, 0, Opcode::NOP, &[]).expect("republish");
     gpu.upload(&m).expect("upload");
@@ -857,8 +934,67 @@ fn changed_buffer_marks_the_slots_each_dispatch_claimed() {
     assert_eq!(changed[41], 0);
     assert_eq!(changed[0], 0);
     let slots = gpu.read_ring_slots(40..42).expect("ring slots");
-    assert_eq!((slots.len(), slots[0], slots[16]), (32, status::DONE, status::PUBLISHED));
+    assert_eq!(
+        (slots.len(), slots[0], slots[16]),
+        (32, status::DONE, status::PUBLISHED)
+    );
     assert!(gpu.read_ring_slots(60..65).is_err(), "past the ring");
+}
+
+/// The starvation rule (ABI.md §5.4): with control[135] ≥ 16 the scan skips levels 0 and 1,
+/// a level-2 claim stores 0, and the next pass claims levels 0 and 1 again. One workgroup
+/// reads the counter once per iteration, so the order is defined (the CPU race analysis
+/// still flags the store meeting the adds, which is why the random cases avoid it).
+#[test]
+fn starvation_skips_levels_zero_and_one_until_a_normal_claim() {
+    let mut gpu = engine();
+    let mut cpu = CpuEngine::new();
+    for preset in [15u32, 16, 40] {
+        let mut c = ResidentBuffers::new(16, 1, 8).expect("state");
+        c.write_control(135, preset).expect("counter");
+        // partitions [0,3) [3,6) [6,10) [10,13) [13,16): lanes 0 and 1 have work at levels
+        // 0, 1 and 2; lane 2 only at level 4
+        for slot in [0u64, 1, 3, 4, 6, 7, 15] {
+            c.publish_slot(
+                slot,
+                0,
+                Opcode::ATOMIC_ADD,
+                &[1 + slot as u32, 160 + slot as u32],
+            )
+            .expect("publish");
+        }
+        let mut g = c.clone();
+        let opts = DispatchOptions::with_variant(Variant::Priority);
+        cpu.begin_dispatch(&mut c, &opts).expect("cpu begin");
+        gpu.begin_dispatch(&mut g, &opts).expect("gpu begin");
+        for pass in 0..8 {
+            let c_end = cpu.run_passes(&mut c, 1).expect("cpu pass");
+            let g_end = gpu.run_passes(&mut g, 1).expect("gpu pass");
+            assert_eq!(
+                g.control(),
+                c.control(),
+                "preset {preset} pass {pass}: control"
+            );
+            assert_eq!(g.ring(), c.ring(), "preset {preset} pass {pass}: ring");
+            assert_eq!(g_end, c_end, "preset {preset} pass {pass}: ended");
+            if c_end {
+                break;
+            }
+        }
+        let rc = cpu.finish_dispatch(&mut c).expect("cpu finish");
+        let rg = gpu.finish_dispatch(&mut g).expect("gpu finish");
+        assert_eq!(
+            (rg.passes, rg.claims_per_level, rg.end),
+            (rc.passes, rc.claims_per_level, rc.end),
+            "preset {preset}"
+        );
+        if preset >= 16 {
+            assert_eq!(
+                rc.claims_per_level[2], 2,
+                "the first pass claims level 2 only"
+            );
+        }
+    }
 }
 
 /// An empty ring dispatches (nothing runs) in every variant.
@@ -886,7 +1022,9 @@ fn read_buffer(gpu: &GpuEngine, buf: &wgpu::Buffer, words: u64) -> Vec<u32> {
     let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
     enc.copy_buffer_to_buffer(buf, 0, &staging, 0, words * 4);
     gpu.queue().submit([enc.finish()]);
-    staging.slice(..).map_async(wgpu::MapMode::Read, |r| r.expect("map"));
+    staging
+        .slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.expect("map"));
     device
         .poll(wgpu::PollType::wait_indefinitely())
         .expect("poll");

@@ -24,12 +24,15 @@ pub struct DeviceBuffers {
     pub changed: wgpu::Buffer,
     pub params: wgpu::Buffer,
     pub indirect: wgpu::Buffer,
+    /// u32 per slot: the status words, gathered for a status-only readback.
+    pub statuses: wgpu::Buffer,
     pub pass_bg: wgpu::BindGroup,
     pub gate_bg: wgpu::BindGroup,
     pub hist_bg: wgpu::BindGroup,
     pub stage_header: wgpu::Buffer,
     pub stage_control: wgpu::Buffer,
     pub stage_debug: wgpu::Buffer,
+    pub stage_statuses: wgpu::Buffer,
     /// Grown on demand for ring readbacks.
     pub stage_ring: Option<wgpu::Buffer>,
 }
@@ -88,7 +91,9 @@ impl DeviceBuffers {
             let debug_log = storage("debug log", bytes_of(DEBUG_LOG_WORDS as u64), none);
             let run_words = HEADER_WORDS as u64 + (slot_count as u64).max(1);
             let run = storage("run state", bytes_of(run_words), none);
-            let changed = storage("changed serials", bytes_of((slot_count as u64).max(1)), none);
+            let slot_words = bytes_of((slot_count as u64).max(1));
+            let changed = storage("changed serials", slot_words, none);
+            let statuses = storage("gathered statuses", slot_words, none);
             let indirect = storage(
                 "indirect arguments",
                 bytes_of(INDIRECT_WORDS as u64),
@@ -121,7 +126,7 @@ impl DeviceBuffers {
             let hist_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("status histogram"),
                 layout: &kernels.hist_bgl,
-                entries: &entries(&[&control, &ring, &run, &params]),
+                entries: &entries(&[&control, &ring, &run, &params, &statuses]),
             });
             Ok(DeviceBuffers {
                 slot_count,
@@ -129,6 +134,7 @@ impl DeviceBuffers {
                 stage_header: staging("header readback", bytes_of(HEADER_WORDS as u64)),
                 stage_control: staging("control readback", control_bytes),
                 stage_debug: staging("debug log readback", bytes_of(DEBUG_LOG_WORDS as u64)),
+                stage_statuses: staging("status readback", slot_words),
                 stage_ring: None,
                 control,
                 ring,
@@ -137,6 +143,7 @@ impl DeviceBuffers {
                 changed,
                 params,
                 indirect,
+                statuses,
                 pass_bg,
                 gate_bg,
                 hist_bg,

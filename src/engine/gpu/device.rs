@@ -12,7 +12,8 @@ pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String), EngineError> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     // Our indirect arguments are written by our own kernels and always within the limits,
     // so wgpu's extra validation dispatch per indirect call buys nothing.
-    desc.flags.remove(wgpu::InstanceFlags::VALIDATION_INDIRECT_CALL);
+    desc.flags
+        .remove(wgpu::InstanceFlags::VALIDATION_INDIRECT_CALL);
     let instance = wgpu::Instance::new(desc);
     let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
         power_preference: wgpu::PowerPreference::HighPerformance,
@@ -57,11 +58,12 @@ pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String), EngineError> {
 /// WebGPU's default limits, with storage buffers as large as the adapter allows (a
 /// 1,048,576-slot ring is 64 MiB).
 fn wanted_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
-    let mut l = wgpu::Limits::default();
-    l.max_storage_buffer_binding_size = adapter.max_storage_buffer_binding_size;
-    l.max_buffer_size = adapter.max_buffer_size;
-    l.max_compute_workgroups_per_dimension = adapter.max_compute_workgroups_per_dimension;
-    l
+    wgpu::Limits {
+        max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
+        max_buffer_size: adapter.max_buffer_size,
+        max_compute_workgroups_per_dimension: adapter.max_compute_workgroups_per_dimension,
+        ..wgpu::Limits::default()
+    }
 }
 
 /// Runs `f` inside validation and out-of-memory error scopes; a captured error becomes
@@ -145,14 +147,18 @@ pub fn read_mapped(
     Ok(())
 }
 
-/// Little-endian bytes into `out` (cleared first).
+/// Little-endian bytes into `out` (cleared first, capacity kept): a plain copy when the
+/// bytes are aligned, as mapped ranges are.
 pub fn words_into(bytes: &[u8], out: &mut Vec<u32>) {
     out.clear();
-    out.extend(
-        bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-    );
+    match bytemuck::try_cast_slice::<u8, u32>(bytes) {
+        Ok(words) if cfg!(target_endian = "little") => out.extend_from_slice(words),
+        _ => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -160,16 +166,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_decode_little_endian() {
+    fn words_decode_little_endian_aligned_or_not() {
+        let words = [1u32.to_le(), 256u32.to_le(), u32::MAX];
+        let aligned: &[u8] = bytemuck::cast_slice(&words);
         let mut v = vec![9];
-        words_into(&[1, 0, 0, 0, 0, 1, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF], &mut v);
+        words_into(aligned, &mut v);
+        assert_eq!(v, vec![1, 256, u32::MAX]);
+        let mut shifted = vec![0u8; 13];
+        shifted[1..].copy_from_slice(aligned);
+        words_into(&shifted[1..], &mut v);
         assert_eq!(v, vec![1, 256, u32::MAX]);
     }
 
     #[test]
     fn limits_keep_webgpu_defaults_but_allow_big_storage() {
-        let mut adapter = wgpu::Limits::default();
-        adapter.max_storage_buffer_binding_size = 1 << 30;
+        let adapter = wgpu::Limits {
+            max_storage_buffer_binding_size: 1 << 30,
+            ..wgpu::Limits::default()
+        };
         let l = wanted_limits(&adapter);
         assert_eq!(l.max_storage_buffer_binding_size, 1 << 30);
         assert_eq!(

@@ -1,6 +1,7 @@
 //! The three compute kernels and their bind-group layouts: the megakernel pass
-//! (`shaders/megakernel.wgsl`, one pipeline per workgroup size through the `WG` override
-//! constant, built on first use and cached), the one-thread pass gate
+//! (`shaders/megakernel.wgsl`: entry point `pass_direct` for `once` and `persistent`,
+//! `pass_priority` for the partition scan; one pipeline per entry point and workgroup size
+//! through the `WG` override constant, built on first use and cached), the one-thread pass gate
 //! (`shaders/pass_gate.wgsl`) and the end-of-dispatch status histogram
 //! (`shaders/status_histogram.wgsl`).
 
@@ -48,12 +49,17 @@ pub struct Kernels {
     pub pass_bgl: wgpu::BindGroupLayout,
     /// control (read), run state, indirect arguments.
     pub gate_bgl: wgpu::BindGroupLayout,
-    /// control (read), ring (read), run state, params.
+    /// control (read), ring (read), run state, params, dense statuses.
     pub hist_bgl: wgpu::BindGroupLayout,
     pub gate: wgpu::ComputePipeline,
+    /// Notes SHUTDOWN as the dispatch found it (same layout as the gate).
+    pub start: wgpu::ComputePipeline,
     pub histogram: wgpu::ComputePipeline,
     pub finalize: wgpu::ComputePipeline,
-    passes: HashMap<u32, wgpu::ComputePipeline>,
+    /// Copies every slot's status word into the dense statuses buffer.
+    pub gather: wgpu::ComputePipeline,
+    /// Keyed by (workgroup size, priority scan).
+    passes: HashMap<(u32, bool), wgpu::ComputePipeline>,
 }
 
 impl Kernels {
@@ -81,6 +87,7 @@ impl Kernels {
                     storage(1, true),
                     storage(2, false),
                     uniform(3),
+                    storage(4, false),
                 ],
             });
             let layout = |label: &str, bgl: &wgpu::BindGroupLayout| {
@@ -117,8 +124,20 @@ impl Kernels {
                 module: module("megakernel.wgsl", MEGAKERNEL),
                 pass_layout: layout("megakernel pass", &pass_bgl),
                 gate: pipeline("pass gate", &gate_layout, &gate_module, "pass_gate"),
+                start: pipeline(
+                    "dispatch start",
+                    &gate_layout,
+                    &gate_module,
+                    "dispatch_start",
+                ),
                 histogram: pipeline("status histogram", &hist_layout, &hist_module, "histogram"),
                 finalize: pipeline("histogram finalize", &hist_layout, &hist_module, "finalize"),
+                gather: pipeline(
+                    "gather statuses",
+                    &hist_layout,
+                    &hist_module,
+                    "gather_status",
+                ),
                 pass_bgl,
                 gate_bgl,
                 hist_bgl,
@@ -127,30 +146,44 @@ impl Kernels {
         })
     }
 
-    /// The megakernel pipeline for workgroup size `wg`, built on first use.
+    /// The megakernel pipeline for workgroup size `wg` (the priority scan's or the direct
+    /// variants'), built on first use.
     pub fn pass_pipeline(
         &mut self,
         device: &wgpu::Device,
         wg: u32,
+        priority: bool,
     ) -> Result<&wgpu::ComputePipeline, EngineError> {
-        if !self.passes.contains_key(&wg) {
-            let p = scoped(device, &format!("building the megakernel for workgroup size {wg}"), || {
-                Ok(device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("megakernel pass"),
-                    layout: Some(&self.pass_layout),
-                    module: &self.module,
-                    entry_point: Some("pass_main"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &[("WG", wg as f64)],
-                        zero_initialize_workgroup_memory: true,
-                    },
-                    cache: None,
-                }))
-            })?;
-            self.passes.insert(wg, p);
+        let key = (wg, priority);
+        if !self.passes.contains_key(&key) {
+            let entry = if priority {
+                "pass_priority"
+            } else {
+                "pass_direct"
+            };
+            let p = scoped(
+                device,
+                &format!("building the megakernel ({entry}) for workgroup size {wg}"),
+                || {
+                    Ok(
+                        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                            label: Some(entry),
+                            layout: Some(&self.pass_layout),
+                            module: &self.module,
+                            entry_point: Some(entry),
+                            compilation_options: wgpu::PipelineCompilationOptions {
+                                constants: &[("WG", wg as f64)],
+                                zero_initialize_workgroup_memory: true,
+                            },
+                            cache: None,
+                        }),
+                    )
+                },
+            )?;
+            self.passes.insert(key, p);
         }
         self.passes
-            .get(&wg)
+            .get(&key)
             .ok_or_else(|| EngineError::Gpu(format!("no megakernel for workgroup size {wg}")))
     }
 }

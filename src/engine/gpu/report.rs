@@ -8,8 +8,8 @@ use crate::abi::layout::{DEBUG_LOG_WORDS, IO_SLOT_WORDS, IO_SLOTS};
 use crate::abi::opcode::Opcode;
 use crate::abi::slot::PACKED_MAX_OPS;
 use crate::abi::status::StatusCounts;
-use crate::engine::diagnostics::{Diagnostic, DiagnosticKind, DiagnosticSink};
 use crate::engine::Variant;
+use crate::engine::diagnostics::{Diagnostic, DiagnosticKind, DiagnosticSink};
 
 /// One diagnostic record of the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +39,7 @@ impl Header<'_> {
         self.w(RS_CLAIMED) as u64
     }
     pub fn executed(&self) -> u64 {
-        self.w(RS_EXECUTED) as u64
+        (0..SHARDS).map(|i| self.w(RS_EXECUTED + i) as u64).sum()
     }
     pub fn claims_per_level(&self) -> [u64; 5] {
         std::array::from_fn(|p| self.w(RS_LEVELS + p) as u64)
@@ -50,10 +50,10 @@ impl Header<'_> {
     pub fn debug_dropped(&self) -> u64 {
         self.w(RS_DEBUG_DROPPED) as u64
     }
-    /// Every workgroup returned in the first pass: SHUTDOWN was set before the dispatch.
-    pub fn shutdown_was_set(&self) -> bool {
-        let groups = self.w(RS_GROUPS);
-        groups > 0 && self.w(RS_RETURNED_FIRST) >= groups
+    /// SHUTDOWN was set before the first pass of a dispatch that checks it: every lane
+    /// returned at once.
+    pub fn shutdown_was_set(&self, checks_shutdown: bool) -> bool {
+        checks_shutdown && self.w(RS_GROUPS) > 0 && self.w(RS_SHUTDOWN_AT_START) != 0
     }
     pub fn status_counts(&self) -> StatusCounts {
         StatusCounts(std::array::from_fn(|i| self.w(RS_HIST + i) as u64))
@@ -78,6 +78,8 @@ impl Header<'_> {
 pub struct DiagContext<'a> {
     pub dispatch_index: u64,
     pub variant: Variant,
+    /// The lanes read SHUTDOWN (looping variants, or `once` with the check).
+    pub checks_shutdown: bool,
     pub passes: u32,
     /// The control buffer after the dispatch.
     pub control: &'a [u32],
@@ -93,11 +95,11 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64) {
     let mut sink = DiagnosticSink::new(cx.dispatch_index);
     let len = cx.control.len();
     let view = ControlView(cx.control);
-    if h.shutdown_was_set() {
-        let v = view.shutdown();
+    if h.shutdown_was_set(cx.checks_shutdown) {
+        let v = h.0.get(RS_SHUTDOWN_AT_START).copied().unwrap_or(0);
         sink.note(DiagnosticKind::ShutdownSet, 0, 1, || {
             (Some(0), None, Some(SHUTDOWN as u64), format!(
-                "SHUTDOWN (control[0]) was already set ({v} now), so every lane returned at once and nothing ran; write 0 to control[0] to run again"
+                "SHUTDOWN (control[0]) is already {v}, so every lane returns at once and nothing runs; write 0 to control[0] to run again"
             ))
         });
     }
@@ -175,10 +177,16 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64) {
         });
     } else if let Some(r) = h.record(DK_CLAIMED_AT_END) {
         sink.note(DiagnosticKind::StuckClaimed, 0, r.count, || {
-            (None, r.slot, None, format!(
-                "{} is CLAIMED after the dispatch ({} slots); no lane will finish it",
-                slot_text(r.slot), r.count
-            ))
+            (
+                None,
+                r.slot,
+                None,
+                format!(
+                    "{} is CLAIMED after the dispatch ({} slots); no lane will finish it",
+                    slot_text(r.slot),
+                    r.count
+                ),
+            )
         });
     }
     if let Some(r) = h.record(DK_STUCK_TENANT) {
@@ -256,13 +264,7 @@ mod tests {
     use super::*;
 
     fn header() -> Vec<u32> {
-        let plan = RunPlan::new(
-            64,
-            64,
-            &crate::engine::DispatchOptions::default(),
-            1,
-            65535,
-        );
+        let plan = RunPlan::new(64, 64, &crate::engine::DispatchOptions::default(), 1, 65535);
         plan.initial_header()
     }
 
@@ -280,6 +282,7 @@ mod tests {
         DiagContext {
             dispatch_index: 4,
             variant: Variant::Once,
+            checks_shutdown: false,
             passes: 1,
             control,
             debug_log: debug,
@@ -310,28 +313,56 @@ mod tests {
         let mut debug = vec![0u32; 257];
         debug[0] = 280;
         let (d, _) = diagnostics(&Header(&h), &cx(&control, &debug, &[0; 512]));
-        let oob = d.iter().find(|d| d.kind == DiagnosticKind::OutOfRange).unwrap();
-        assert_eq!((oob.slot, oob.word, oob.count), (Some(7), Some(9999), (1 << 32) + 5));
-        assert!(oob.message.contains("stores to control[9999]"), "{}", oob.message);
-        let unk = d.iter().find(|d| d.kind == DiagnosticKind::UnknownOpcode).unwrap();
+        let oob = d
+            .iter()
+            .find(|d| d.kind == DiagnosticKind::OutOfRange)
+            .unwrap();
+        assert_eq!(
+            (oob.slot, oob.word, oob.count),
+            (Some(7), Some(9999), (1 << 32) + 5)
+        );
+        assert!(
+            oob.message.contains("stores to control[9999]"),
+            "{}",
+            oob.message
+        );
+        let unk = d
+            .iter()
+            .find(|d| d.kind == DiagnosticKind::UnknownOpcode)
+            .unwrap();
         assert_eq!((unk.slot, unk.count, unk.dispatch), (Some(3), 2, 4));
-        let stuck = d.iter().find(|d| d.kind == DiagnosticKind::StuckTenant).unwrap();
-        assert_eq!((stuck.slot, stuck.word, stuck.count), (Some(12), Some(4), 10));
-        let over = d.iter().find(|d| d.kind == DiagnosticKind::DebugOverflow).unwrap();
+        let stuck = d
+            .iter()
+            .find(|d| d.kind == DiagnosticKind::StuckTenant)
+            .unwrap();
+        assert_eq!(
+            (stuck.slot, stuck.word, stuck.count),
+            (Some(12), Some(4), 10)
+        );
+        let over = d
+            .iter()
+            .find(|d| d.kind == DiagnosticKind::DebugOverflow)
+            .unwrap();
         assert_eq!(over.count, 6);
         assert!(over.message.contains("cursor is at 280"));
     }
 
     #[test]
-    fn shutdown_set_needs_every_group_back_in_the_first_pass() {
+    fn shutdown_set_needs_a_variant_that_checks_it() {
         let mut h = header();
         h[RS_GROUPS] = 2;
-        h[RS_RETURNED_FIRST] = 1;
-        assert!(!Header(&h).shutdown_was_set());
-        h[RS_RETURNED_FIRST] = 2;
-        assert!(Header(&h).shutdown_was_set());
+        assert!(!Header(&h).shutdown_was_set(true));
+        h[RS_SHUTDOWN_AT_START] = 1;
+        assert!(Header(&h).shutdown_was_set(true));
+        assert!(
+            !Header(&h).shutdown_was_set(false),
+            "0.7.2's once ignores it"
+        );
         let control = vec![1u32; 160];
-        let (d, _) = diagnostics(&Header(&h), &cx(&control, &[0; 257], &[0; 512]));
+        let mut c = cx(&control, &[0; 257], &[0; 512]);
+        assert!(diagnostics(&Header(&h), &c).0.is_empty());
+        c.checks_shutdown = true;
+        let (d, _) = diagnostics(&Header(&h), &c);
         assert!(d.iter().any(|d| d.kind == DiagnosticKind::ShutdownSet));
     }
 

@@ -26,33 +26,38 @@ use crate::engine::{DispatchEnd, DispatchOptions, Variant};
 pub const RS_END: usize = 0;
 /// Passes run so far (the gate counts them).
 pub const RS_PASSES: usize = 1;
-/// Claims of the pass in progress (the gate reads and clears it).
-pub const RS_PASS_CLAIMS: usize = 2;
-pub const RS_CLAIMED: usize = 3;
-pub const RS_EXECUTED: usize = 4;
+/// Claims of the whole dispatch (the gate adds each pass's claims).
+pub const RS_CLAIMED: usize = 2;
 /// Claims per priority level, 5 words.
-pub const RS_LEVELS: usize = 5;
-pub const RS_DEBUG_RECORDS: usize = 10;
-pub const RS_DEBUG_DROPPED: usize = 11;
+pub const RS_LEVELS: usize = 3;
+pub const RS_DEBUG_RECORDS: usize = 8;
+pub const RS_DEBUG_DROPPED: usize = 9;
 /// Non-zero once a SHUTDOWN op ran in this dispatch.
-pub const RS_SHUTDOWN_RAN: usize = 12;
+pub const RS_SHUTDOWN_RAN: usize = 10;
 /// Workgroups that saw SHUTDOWN and returned.
-pub const RS_RETURNED: usize = 13;
-/// Workgroups that returned in the first pass (all of them: SHUTDOWN was already set).
-pub const RS_RETURNED_FIRST: usize = 14;
+pub const RS_RETURNED: usize = 11;
+/// SHUTDOWN (control word 0) as the dispatch found it, copied before the first pass.
+pub const RS_SHUTDOWN_AT_START: usize = 12;
 /// Passes this dispatch may run.
-pub const RS_ALLOWED: usize = 15;
+pub const RS_ALLOWED: usize = 13;
 /// Workgroups of a pass.
-pub const RS_GROUPS: usize = 16;
+pub const RS_GROUPS: usize = 14;
 /// 1 for the looping variants.
-pub const RS_LOOPING: usize = 17;
+pub const RS_LOOPING: usize = 15;
 /// The histogram's grid, which the gate copies into the indirect arguments at the end.
-pub const RS_HIST_X: usize = 18;
-pub const RS_HIST_Y: usize = 19;
+pub const RS_HIST_X: usize = 16;
+pub const RS_HIST_Y: usize = 17;
 /// The status histogram: 8 named statuses, then every other value.
 pub const RS_HIST: usize = 20;
+/// Counters every claiming lane bumps are split over [`SHARDS`] words (by workgroup or
+/// slot), so a million lanes do not all hit one address; the gate and the host sum them.
+pub const SHARDS: usize = 32;
+/// Claims of the pass in progress, sharded by workgroup (the gate sums and clears them).
+pub const RS_PASS_CLAIMS: usize = 32;
+/// Slots executed (DONE_COUNT increments), sharded by slot.
+pub const RS_EXECUTED: usize = RS_PASS_CLAIMS + SHARDS;
 /// Diagnostic records, [`DIAG_WORDS`] each, indexed by the `DK_*` kinds.
-pub const RS_DIAG: usize = 32;
+pub const RS_DIAG: usize = RS_EXECUTED + SHARDS;
 /// Words of one diagnostic record.
 pub const DIAG_WORDS: usize = 8;
 /// Record fields: a 64-bit count, a taken flag (first lane wins), slot, word, an extra value
@@ -83,11 +88,12 @@ pub const DK_CLAIMED_AT_END: usize = 12;
 pub const DIAG_KINDS: usize = 13;
 
 /// Words of the header (everything but the per-workgroup flags); a multiple of 4.
-pub const HEADER_WORDS: usize = 144;
+pub const HEADER_WORDS: usize = 208;
 /// One flag per workgroup follows the header.
 pub const RS_RETURNED_FLAGS: usize = HEADER_WORDS;
 
-const _: () = assert!(RS_HIST + 9 <= RS_DIAG);
+const _: () = assert!(RS_LEVELS + 5 <= RS_DEBUG_RECORDS);
+const _: () = assert!(RS_HIST_Y < RS_HIST && RS_HIST + 9 <= RS_PASS_CLAIMS);
 const _: () = assert!(RS_DIAG + DIAG_KINDS * DIAG_WORDS <= HEADER_WORDS);
 const _: () = assert!(HEADER_WORDS.is_multiple_of(4));
 
@@ -250,6 +256,7 @@ pub fn wgsl_constants() -> String {
         ("RS_END", RS_END),
         ("RS_PASSES", RS_PASSES),
         ("RS_PASS_CLAIMS", RS_PASS_CLAIMS),
+        ("SHARDS", SHARDS),
         ("RS_CLAIMED", RS_CLAIMED),
         ("RS_EXECUTED", RS_EXECUTED),
         ("RS_LEVELS", RS_LEVELS),
@@ -257,7 +264,7 @@ pub fn wgsl_constants() -> String {
         ("RS_DEBUG_DROPPED", RS_DEBUG_DROPPED),
         ("RS_SHUTDOWN_RAN", RS_SHUTDOWN_RAN),
         ("RS_RETURNED", RS_RETURNED),
-        ("RS_RETURNED_FIRST", RS_RETURNED_FIRST),
+        ("RS_SHUTDOWN_AT_START", RS_SHUTDOWN_AT_START),
         ("RS_ALLOWED", RS_ALLOWED),
         ("RS_GROUPS", RS_GROUPS),
         ("RS_LOOPING", RS_LOOPING),
@@ -371,7 +378,11 @@ mod tests {
         assert_eq!(next_chunk(64, 0, u32::MAX, 0), FIRST_CHUNK_PASSES);
         assert_eq!(next_chunk(64, 8, u32::MAX, 1), 16);
         assert_eq!(next_chunk(1 << 20, 56, u32::MAX, 3), CHUNK_PASSES);
-        assert_eq!(next_chunk(1 << 20, 1000, u32::MAX, 40), CHUNK_PASSES, "no shift overflow");
+        assert_eq!(
+            next_chunk(1 << 20, 1000, u32::MAX, 40),
+            CHUNK_PASSES,
+            "no shift overflow"
+        );
         assert_eq!(next_chunk(64, 10, 3, 0), 3);
         assert_eq!(next_chunk(64, 64, 3, 0), 0);
         assert_eq!(next_chunk(5, 7, 3, 0), 0, "never negative");
@@ -392,12 +403,27 @@ mod tests {
     fn plan_sets_shutdown_checks_per_variant() {
         let mut o = DispatchOptions::default();
         let p = RunPlan::new(512, 256, &o, 3, 65535);
-        assert_eq!((p.params.groups, p.params.checks_shutdown, p.allowed), (2, 0, 1));
+        assert_eq!(
+            (p.params.groups, p.params.checks_shutdown, p.allowed),
+            (2, 0, 1)
+        );
         assert_eq!(&p.initial_indirect()[..3], &[2, 1, 1]);
         o.once_checks_shutdown = true;
-        assert_eq!(RunPlan::new(512, 256, &o, 3, 65535).params.checks_shutdown, 1);
-        let pr = RunPlan::new(512, 64, &DispatchOptions::with_variant(Variant::Priority), 3, 65535);
-        assert_eq!((pr.params.groups, pr.params.looping, pr.allowed), (8, 1, 64));
+        assert_eq!(
+            RunPlan::new(512, 256, &o, 3, 65535).params.checks_shutdown,
+            1
+        );
+        let pr = RunPlan::new(
+            512,
+            64,
+            &DispatchOptions::with_variant(Variant::Priority),
+            3,
+            65535,
+        );
+        assert_eq!(
+            (pr.params.groups, pr.params.looping, pr.allowed),
+            (8, 1, 64)
+        );
         let h = pr.initial_header();
         assert_eq!(h[RS_DIAG + DK_STUCK_TENANT * DIAG_WORDS + D_SLOT], NO_SLOT);
         assert_eq!((h[RS_HIST_X], h[RS_HIST_Y]), (2, 1));
@@ -418,7 +444,9 @@ mod tests {
                 .join("\n");
             for word in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 let looks_const = word.len() > 2
-                    && word.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                    && word
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                     && word.contains('_');
                 if looks_const && word != "WG" {
                     assert!(

@@ -7,9 +7,16 @@ impl GpuEngine {
     /// Declares the mirror's current version equal to the device copy, without an upload.
     /// The caller has just copied into it what the device holds — the control words and
     /// debug log a resident dispatch returned, or slots read with `read_ring_slots` — and
-    /// keeps track itself of whether the rest of the mirror's ring lags.
+    /// keeps track itself of whether the rest of the mirror's ring lags. Its ring keeps its
+    /// relation to the device's: if it differed only in status words (nothing but dispatches
+    /// since the last upload or download of this mirror), a later `download_into` still
+    /// brings back only those.
     pub fn adopt_version(&mut self, state: &ResidentBuffers) {
+        let same_mirror = self
+            .ring_base
+            .is_some_and(|(id, _)| id == state.version().0);
         self.synced = Some(state.version());
+        self.ring_base = if same_mirror { self.synced } else { None };
     }
 }
 
@@ -40,6 +47,7 @@ impl GpuEngine {
             enc.copy_buffer_to_buffer(from, 0, &bufs.ring, 0, from.size());
             self.queue.submit([enc.finish()]);
             self.synced = None;
+            self.ring_base = None;
         }
     }
 

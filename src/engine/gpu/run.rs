@@ -1,0 +1,217 @@
+//! A dispatch in progress on the device: beginning it (the run-state header, indirect
+//! arguments and parameters), running its passes in chunks until the gate ends it, and
+//! finishing it into a [`DispatchReport`].
+
+use std::time::{Duration, Instant};
+
+use super::report::{self, DiagContext, Header};
+use super::run_state::{END_PASS_BUDGET, RS_END, RunPlan, next_chunk};
+use super::submit::{Passes, RingReadback, Targets, scoped_submit};
+use super::{GpuEngine, not_uploaded};
+use crate::engine::{Backend, DispatchEnd, DispatchOptions, DispatchReport, EngineError, Variant};
+
+/// A dispatch in progress.
+pub(super) struct GpuRun {
+    pub options: DispatchOptions,
+    pub workgroup_size: u32,
+    pub plan: RunPlan,
+    /// The run-state header, control buffer and debug log as last read back.
+    pub header: Vec<u32>,
+    pub control: Vec<u32>,
+    pub debug_log: Vec<u32>,
+    /// The readbacks reflect every command submitted since the dispatch began.
+    pub fresh: bool,
+    /// No submission has run yet (it clears the returned flags and notes SHUTDOWN).
+    pub first: bool,
+    /// Submissions that ran passes so far (chunks grow with it).
+    pub chunks: u32,
+    pub elapsed: Duration,
+}
+
+impl GpuRun {
+    pub fn header(&self) -> Header<'_> {
+        Header(&self.header)
+    }
+}
+
+impl GpuEngine {
+    /// Starts a dispatch on the device copy: parameters, run-state header and indirect
+    /// arguments are written (they reach the device with the next submission).
+    pub(super) fn begin_device(&mut self, options: &DispatchOptions) -> Result<(), EngineError> {
+        self.run = None;
+        let n = self.resident_slot_count().ok_or_else(not_uploaded)?;
+        let wg = options.resolve_workgroup_size(n)?;
+        let priority = options.variant == Variant::Priority;
+        self.kernels.pass_pipeline(&self.device, wg, priority)?;
+        let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
+        self.serial = self.serial.wrapping_add(1).max(1);
+        let plan = RunPlan::new(n, wg, options, self.serial, self.max_workgroups_per_dim);
+        let header = plan.initial_header();
+        let queue = &self.queue;
+        queue.write_buffer(&bufs.params, 0, bytemuck::bytes_of(&plan.params));
+        queue.write_buffer(&bufs.run, 0, bytemuck::cast_slice(&header));
+        let indirect = plan.initial_indirect();
+        queue.write_buffer(&bufs.indirect, 0, bytemuck::cast_slice(&indirect));
+        self.run = Some(GpuRun {
+            options: *options,
+            workgroup_size: wg,
+            first: plan.params.groups > 0,
+            plan,
+            header,
+            control: Vec::new(),
+            debug_log: Vec::new(),
+            fresh: false,
+            chunks: 0,
+            elapsed: Duration::ZERO,
+        });
+        Ok(())
+    }
+
+    /// Runs up to `max_passes` passes in chunks, reading back the header, control and debug
+    /// log after each — and the ring's status words into `ring_out`, a host ring equal to the
+    /// device's before the dispatch, when given. Returns whether the dispatch has ended.
+    pub(super) fn run_chunks(
+        &mut self,
+        max_passes: u32,
+        mut ring_out: Option<&mut Vec<u32>>,
+    ) -> Result<bool, EngineError> {
+        let mut left = max_passes;
+        loop {
+            let run = self.run.as_ref().ok_or(EngineError::NoDispatch)?;
+            let h = run.header();
+            if h.end().is_some() {
+                break;
+            }
+            let k = next_chunk(run.plan.allowed, h.passes(), left, run.chunks);
+            if k == 0 {
+                break;
+            }
+            // any chunk may end the dispatch, so each brings the statuses back
+            let ring = ring_out.as_deref_mut().map(RingReadback::Statuses);
+            self.submit_run(k, ring)?;
+            left -= k;
+        }
+        let run = self.run.as_ref().ok_or(EngineError::NoDispatch)?;
+        if !run.fresh {
+            self.submit_run(0, ring_out.map(RingReadback::Statuses))?;
+        }
+        let run = self.run.as_ref().ok_or(EngineError::NoDispatch)?;
+        Ok(run.header().end().is_some())
+    }
+
+    /// Submits `passes` passes of the dispatch in progress and reads back its header, control
+    /// and debug log (and the ring, as asked).
+    pub(super) fn submit_run(
+        &mut self,
+        passes: u32,
+        ring: Option<RingReadback<'_>>,
+    ) -> Result<(), EngineError> {
+        let t0 = Instant::now();
+        let mut run = self.run.take().ok_or(EngineError::NoDispatch)?;
+        let work = Passes {
+            passes,
+            workgroup_size: run.workgroup_size,
+            priority: run.options.variant == Variant::Priority,
+            first: run.first.then_some(run.plan.params.groups),
+        };
+        let out = self.submit(
+            Some(work),
+            Targets {
+                header: Some(&mut run.header),
+                control: Some(&mut run.control),
+                debug_log: Some(&mut run.debug_log),
+                ring,
+            },
+        );
+        if out.is_ok() {
+            run.fresh = true;
+            run.first = false;
+            run.chunks += (passes > 0) as u32;
+        }
+        run.elapsed += t0.elapsed();
+        self.run = Some(run);
+        out
+    }
+
+    /// Ends the dispatch in progress — if the gate has not, as PassBudget (as the CPU engine
+    /// does), after running the histogram — and reports it with the control words and debug
+    /// log it left.
+    pub(super) fn finish_device(
+        &mut self,
+    ) -> Result<(DispatchReport, Vec<u32>, Vec<u32>), EngineError> {
+        let run = self.run.as_ref().ok_or(EngineError::NoDispatch)?;
+        if run.header().end().is_none() {
+            self.force_end()?;
+        } else if !run.fresh {
+            self.submit_run(0, None)?;
+        }
+        let run = self.run.take().ok_or(EngineError::NoDispatch)?;
+        let h = run.header();
+        let end = h.end().unwrap_or(DispatchEnd::PassBudget);
+        let (diagnostics, diagnostics_omitted) = report::diagnostics(
+            &h,
+            &DiagContext {
+                dispatch_index: run.options.dispatch_index,
+                variant: run.options.variant,
+                checks_shutdown: run.plan.params.checks_shutdown != 0,
+                passes: h.passes(),
+                control: &run.control,
+                debug_log: &run.debug_log,
+                io_queue: &self.io_queue,
+            },
+        );
+        let report = DispatchReport {
+            dispatch_index: run.options.dispatch_index,
+            backend: Backend::Gpu,
+            variant: run.options.variant,
+            workgroup_size: run.workgroup_size,
+            passes: h.passes(),
+            end,
+            claimed: h.claimed(),
+            executed: h.executed(),
+            claims_per_level: h.claims_per_level(),
+            debug_records: h.debug_records(),
+            debug_dropped: h.debug_dropped(),
+            status_counts: h.status_counts(),
+            diagnostics,
+            diagnostics_omitted,
+            elapsed: run.elapsed,
+        };
+        Ok((report, run.control, run.debug_log))
+    }
+
+    /// Marks the dispatch in progress ended by its pass budget, runs the histogram and
+    /// reads the header back.
+    fn force_end(&mut self) -> Result<(), EngineError> {
+        let t0 = Instant::now();
+        let mut run = self.run.take().ok_or(EngineError::NoDispatch)?;
+        let out = (|| {
+            let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
+            let end = END_PASS_BUDGET;
+            let offset = RS_END as u64 * 4;
+            self.queue
+                .write_buffer(&bufs.run, offset, bytemuck::bytes_of(&end));
+            let (hx, hy) = run.plan.hist_grid;
+            let kernels = &self.kernels;
+            scoped_submit(&self.device, &self.queue, |enc| {
+                let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("status histogram"),
+                    timestamp_writes: None,
+                });
+                cp.set_pipeline(&kernels.histogram);
+                cp.set_bind_group(0, &bufs.hist_bg, &[]);
+                if hx > 0 {
+                    cp.dispatch_workgroups(hx, hy, 1);
+                }
+                cp.set_pipeline(&kernels.finalize);
+                cp.set_bind_group(0, &bufs.hist_bg, &[]);
+                cp.dispatch_workgroups(1, 1, 1);
+            })
+        })();
+        run.fresh = false;
+        run.elapsed += t0.elapsed();
+        self.run = Some(run);
+        out?;
+        self.submit_run(0, None)
+    }
+}

@@ -1,0 +1,281 @@
+//! One submission to the device: the passes of the dispatch in progress (each the megakernel
+//! then the pass gate), the status histogram behind them, and the readbacks asked for, mapped
+//! and copied out after one wait.
+
+use std::ops::Range;
+
+use super::buffers::DeviceBuffers;
+use super::device::{self, scoped};
+use super::kernels::Kernels;
+use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, grid};
+use super::{GpuEngine, not_uploaded};
+use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS, W_STATUS};
+use crate::engine::EngineError;
+
+const SLOT_BYTES: u64 = SLOT_WORDS as u64 * 4;
+
+/// Passes a submission encodes for the dispatch in progress.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Passes {
+    pub passes: u32,
+    pub workgroup_size: u32,
+    /// The priority scan's kernel rather than the direct variants'.
+    pub priority: bool,
+    /// The dispatch's first submission: clear this many per-workgroup returned flags and
+    /// note SHUTDOWN as found, before the first pass.
+    pub first: Option<u32>,
+}
+
+/// How a submission brings the ring back.
+pub(super) enum RingReadback<'a> {
+    /// Slots `range`, 16 words each, into the vector (replacing its contents).
+    Slots(Range<u32>, &'a mut Vec<u32>),
+    /// Only every slot's status word, written into a host ring that equals the device's in
+    /// every other word: the kernels write nothing else in the ring, so a copy that was equal
+    /// before the dispatches needs a sixteenth of the ring back.
+    Statuses(&'a mut Vec<u32>),
+}
+
+/// Where a submission's readbacks go.
+#[derive(Default)]
+pub(super) struct Targets<'a> {
+    pub header: Option<&'a mut Vec<u32>>,
+    pub control: Option<&'a mut Vec<u32>>,
+    pub debug_log: Option<&'a mut Vec<u32>>,
+    pub ring: Option<RingReadback<'a>>,
+}
+
+/// Encodes with `f`, submits, and turns wgpu validation errors into [`EngineError::Gpu`].
+pub(super) fn scoped_submit(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    f: impl FnOnce(&mut wgpu::CommandEncoder),
+) -> Result<(), EngineError> {
+    scoped(device, "running a dispatch", || {
+        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("megascope"),
+        });
+        f(&mut enc);
+        queue.submit([enc.finish()]);
+        Ok(())
+    })
+}
+
+/// Encodes `passes` passes, then the histogram through its indirect arguments (it runs only
+/// once the gate has ended the dispatch) and the finalize step.
+fn encode_passes(
+    enc: &mut wgpu::CommandEncoder,
+    kernels: &Kernels,
+    bufs: &DeviceBuffers,
+    pipeline: Option<&wgpu::ComputePipeline>,
+    work: Passes,
+) {
+    if let Some(groups) = work.first {
+        enc.clear_buffer(
+            &bufs.run,
+            RS_RETURNED_FLAGS as u64 * 4,
+            Some(groups as u64 * 4),
+        );
+    }
+    if work.first.is_none() && pipeline.is_none() {
+        return;
+    }
+    let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("megakernel passes"),
+        timestamp_writes: None,
+    });
+    if work.first.is_some() {
+        cp.set_pipeline(&kernels.start);
+        cp.set_bind_group(0, &bufs.gate_bg, &[]);
+        cp.dispatch_workgroups(1, 1, 1);
+    }
+    let Some(pipeline) = pipeline else {
+        return;
+    };
+    for _ in 0..work.passes {
+        cp.set_pipeline(pipeline);
+        cp.set_bind_group(0, &bufs.pass_bg, &[]);
+        cp.dispatch_workgroups_indirect(&bufs.indirect, 0);
+        cp.set_pipeline(&kernels.gate);
+        cp.set_bind_group(0, &bufs.gate_bg, &[]);
+        cp.dispatch_workgroups(1, 1, 1);
+    }
+    cp.set_pipeline(&kernels.histogram);
+    cp.set_bind_group(0, &bufs.hist_bg, &[]);
+    cp.dispatch_workgroups_indirect(&bufs.indirect, IND_HIST as u64 * 4);
+    cp.set_pipeline(&kernels.finalize);
+    cp.set_bind_group(0, &bufs.hist_bg, &[]);
+    cp.dispatch_workgroups(1, 1, 1);
+}
+
+impl GpuEngine {
+    /// One submission: `work` (if any), then the readbacks of `targets`, one wait for all.
+    pub(super) fn submit(
+        &mut self,
+        work: Option<Passes>,
+        targets: Targets<'_>,
+    ) -> Result<(), EngineError> {
+        let pipeline = match work {
+            Some(w) if w.passes > 0 => Some(
+                self.kernels
+                    .pass_pipeline(&self.device, w.workgroup_size, w.priority)?
+                    .clone(),
+            ),
+            _ => None,
+        };
+        let max_per_dim = self.max_workgroups_per_dim;
+        let GpuEngine {
+            device,
+            queue,
+            kernels,
+            bufs,
+            ..
+        } = self;
+        let bufs = bufs.as_mut().ok_or_else(not_uploaded)?;
+        let n = bufs.slot_count;
+        let (slot_range, statuses) = match &targets.ring {
+            Some(RingReadback::Slots(r, _)) => (Some(r.clone()), false),
+            Some(RingReadback::Statuses(_)) => (None, n > 0),
+            None => (None, false),
+        };
+        let ring_bytes = slot_range
+            .as_ref()
+            .map_or(0, |r| (r.end - r.start) as u64 * SLOT_BYTES);
+        let stage_ring = (ring_bytes > 0).then(|| bufs.ring_staging(device, ring_bytes).clone());
+        let status_bytes = if statuses { n as u64 * 4 } else { 0 };
+        let control_bytes = bufs.control_words as u64 * 4;
+        let debug_bytes = DEBUG_LOG_WORDS as u64 * 4;
+        let header_bytes = HEADER_WORDS as u64 * 4;
+        let bufs = &*bufs;
+        scoped_submit(device, queue, |enc| {
+            if let Some(w) = work {
+                encode_passes(enc, kernels, bufs, pipeline.as_ref(), w);
+            }
+            if statuses {
+                let (x, y) = grid(n.div_ceil(256), max_per_dim);
+                let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("gather statuses"),
+                    timestamp_writes: None,
+                });
+                cp.set_pipeline(&kernels.gather);
+                cp.set_bind_group(0, &bufs.hist_bg, &[]);
+                cp.dispatch_workgroups(x, y, 1);
+            }
+            let copies = [
+                (
+                    targets.header.is_some(),
+                    &bufs.run,
+                    0,
+                    &bufs.stage_header,
+                    header_bytes,
+                ),
+                (
+                    targets.control.is_some(),
+                    &bufs.control,
+                    0,
+                    &bufs.stage_control,
+                    control_bytes,
+                ),
+                (
+                    targets.debug_log.is_some(),
+                    &bufs.debug_log,
+                    0,
+                    &bufs.stage_debug,
+                    debug_bytes,
+                ),
+                (
+                    statuses,
+                    &bufs.statuses,
+                    0,
+                    &bufs.stage_statuses,
+                    status_bytes,
+                ),
+            ];
+            for (wanted, src, offset, dst, bytes) in copies {
+                if wanted {
+                    enc.copy_buffer_to_buffer(src, offset, dst, 0, bytes);
+                }
+            }
+            if let (Some(r), Some(stage)) = (&slot_range, &stage_ring) {
+                let offset = r.start as u64 * SLOT_BYTES;
+                enc.copy_buffer_to_buffer(&bufs.ring, offset, stage, 0, ring_bytes);
+            }
+        })?;
+        let Targets {
+            mut header,
+            mut control,
+            mut debug_log,
+            mut ring,
+        } = targets;
+        let stage_ring = stage_ring.as_ref().unwrap_or(&bufs.stage_header);
+        let bytes_if = |wanted: bool, bytes: u64| if wanted { bytes } else { 0 };
+        let staging = [
+            (&bufs.stage_header, bytes_if(header.is_some(), header_bytes)),
+            (
+                &bufs.stage_control,
+                bytes_if(control.is_some(), control_bytes),
+            ),
+            (
+                &bufs.stage_debug,
+                bytes_if(debug_log.is_some(), debug_bytes),
+            ),
+            (stage_ring, ring_bytes),
+            (&bufs.stage_statuses, status_bytes),
+        ];
+        let mut gathered = Vec::new();
+        device::read_mapped(device, &staging, |i, bytes| {
+            let out = match i {
+                0 => header.as_deref_mut(),
+                1 => control.as_deref_mut(),
+                2 => debug_log.as_deref_mut(),
+                3 => match ring.as_mut() {
+                    Some(RingReadback::Slots(_, v)) => Some(&mut **v),
+                    _ => None,
+                },
+                _ => Some(&mut gathered),
+            };
+            if let Some(out) = out
+                && !bytes.is_empty()
+            {
+                device::words_into(bytes, out);
+            }
+        })?;
+        if let Some(RingReadback::Statuses(host)) = ring
+            && statuses
+        {
+            patch_statuses(host, &gathered);
+        }
+        Ok(())
+    }
+}
+
+/// Writes gathered status words into a host ring (16 words per slot).
+fn patch_statuses(ring: &mut [u32], statuses: &[u32]) {
+    for (slot, &st) in ring.chunks_exact_mut(SLOT_WORDS).zip(statuses) {
+        slot[W_STATUS] = st;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_patch_only_word_zero_of_each_slot() {
+        let mut ring = vec![7u32; 3 * SLOT_WORDS];
+        patch_statuses(&mut ring, &[1, 2, 3]);
+        for s in 0..3 {
+            assert_eq!(ring[s * SLOT_WORDS], s as u32 + 1);
+            assert!(
+                ring[s * SLOT_WORDS + 1..(s + 1) * SLOT_WORDS]
+                    .iter()
+                    .all(|&w| w == 7)
+            );
+        }
+    }
+
+    #[test]
+    fn slot_bytes_match_the_abi() {
+        assert_eq!(SLOT_BYTES, crate::abi::layout::SLOT_BYTES as u64);
+    }
+}
