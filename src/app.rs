@@ -46,7 +46,7 @@ struct App {
 }
 
 /// A state of `n` slots, every one PUBLISHED with ATOMIC_ADD (what the frame benchmark runs).
-fn stress_debugger(n: u32, variant: Variant) -> Result<Debugger, String> {
+pub fn stress_debugger(n: u32, variant: Variant) -> Result<Debugger, String> {
     let mut d = Debugger::new(
         Geometry {
             slot_count: n,
@@ -98,7 +98,8 @@ impl App {
         let mut app = MegascopeApp::new(debugger);
         if let Some(rs) = &cc.wgpu_render_state {
             if let Err(e) = crate::ui::grid_render::install(rs) {
-                app.toasts.error(format!("{e}; drawing the grid on the CPU instead"));
+                app.toasts
+                    .error(format!("{e}; drawing the grid on the CPU instead"));
             }
             let info = rs.adapter.get_info();
             let name = format!("{} ({:?})", info.name, info.backend);
@@ -175,6 +176,10 @@ impl App {
 }
 
 impl eframe::App for App {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        crate::ui::shell::background_colour(visuals)
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         if ctx.input(|i| i.viewport().close_requested())

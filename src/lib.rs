@@ -2,14 +2,14 @@
 //! ABI. Layers, from bytes up: [`abi`] → [`resident`] → [`engine`] → files and the app.
 
 pub mod abi;
+pub mod app;
+pub mod bench;
+pub mod cli;
 pub mod debugger;
 pub mod dump;
 pub mod engine;
+pub mod inspect;
 pub mod resident;
 pub mod scenario;
 pub mod session;
-pub mod inspect;
-pub mod bench;
-pub mod cli;
-pub mod app;
 pub mod ui;

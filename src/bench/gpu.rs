@@ -5,14 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::{bench_state, BenchArgs, BenchReport, Stats};
+use super::{BenchArgs, BenchReport, Stats, bench_state};
 use crate::abi::opcode::Opcode;
 use crate::engine::gpu::GpuEngine;
 use crate::engine::{DispatchOptions, Engine};
 
 /// vyre 0.7.2's own wgpu round trip measured with vyre-peer on an NVIDIA H200 (DESIGN.md §5),
 /// in ms, by slot count.
-pub const VYRE_H200_ROUND_TRIP_MS: [(u32, f64); 3] = [(4096, 0.19), (65_536, 1.05), (1 << 20, 51.0)];
+pub const VYRE_H200_ROUND_TRIP_MS: [(u32, f64); 3] =
+    [(4096, 0.19), (65_536, 1.05), (1 << 20, 51.0)];
 
 pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String> {
     for op_name in &args.opcodes {
@@ -23,18 +24,26 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
             let mut engine = GpuEngine::new_headless().map_err(|e| e.to_string())?;
             let init = t.elapsed();
             let adapter = engine.adapter_name().to_string();
-            let opts = DispatchOptions { race_analysis: false, ..Default::default() };
+            let opts = DispatchOptions {
+                race_analysis: false,
+                ..Default::default()
+            };
             // first dispatch: upload, pass pipeline for this workgroup size, dispatch, readback
             let t = Instant::now();
             engine.upload(&pristine).map_err(|e| e.to_string())?;
             let (first, _, _) = engine.dispatch_resident(&opts).map_err(|e| e.to_string())?;
             let first_ms = t.elapsed();
             if first.executed != slots as u64 {
-                return Err(format!("the first dispatch executed {} of {slots} slots", first.executed));
+                return Err(format!(
+                    "the first dispatch executed {} of {slots} slots",
+                    first.executed
+                ));
             }
             // resident: restore the ring on the device (untimed), then dispatch + control readback
             engine.upload(&pristine).map_err(|e| e.to_string())?;
-            let copy = engine.copy_ring_on_device().ok_or("no ring on the device")?;
+            let copy = engine
+                .copy_ring_on_device()
+                .ok_or("no ring on the device")?;
             let mut resident = Vec::new();
             for round in 0..args.rounds + 2 {
                 engine.restore_ring_on_device(&copy);
@@ -43,7 +52,10 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 let (r, control, _) = engine.dispatch_resident(&opts).map_err(|e| e.to_string())?;
                 let d = t.elapsed();
                 if r.executed != slots as u64 || control.len() < 160 {
-                    return Err(format!("a resident round executed {} of {slots} slots", r.executed));
+                    return Err(format!(
+                        "a resident round executed {} of {slots} slots",
+                        r.executed
+                    ));
                 }
                 if round >= 2 {
                     resident.push(d);
@@ -59,14 +71,20 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 let r = engine.dispatch(&mut m, &opts).map_err(|e| e.to_string())?;
                 let d = t.elapsed();
                 if r.executed != slots as u64 {
-                    return Err(format!("a round trip executed {} of {slots} slots", r.executed));
+                    return Err(format!(
+                        "a round trip executed {} of {slots} slots",
+                        r.executed
+                    ));
                 }
                 if round > 0 {
                     trip.push(d);
                 }
             }
             let (res, rt) = (Stats::of(&mut resident), Stats::of(&mut trip));
-            let vyre = VYRE_H200_ROUND_TRIP_MS.iter().find(|(n, _)| *n == slots).map(|(_, ms)| *ms);
+            let vyre = VYRE_H200_ROUND_TRIP_MS
+                .iter()
+                .find(|(n, _)| *n == slots)
+                .map(|(_, ms)| *ms);
             report.gpu.push(serde_json::json!({
                 "slots": slots,
                 "opcode": op.label(),

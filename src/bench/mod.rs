@@ -4,6 +4,7 @@
 mod gpu;
 mod session;
 mod timeline;
+pub mod ui;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -29,11 +30,13 @@ pub enum Section {
     Timeline,
     /// Saving and opening a session with a snapshot.
     Session,
+    /// The app's frames rendered offscreen while dispatching every frame.
+    Ui,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Sections to run (default: cpu, gpu, timeline, session).
+    /// Sections to run (default: cpu, gpu, timeline, session; ui on request).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Section>,
     /// Slot counts to measure.
@@ -105,6 +108,8 @@ pub struct BenchReport {
     pub timeline: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ui: Vec<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
 }
@@ -225,6 +230,7 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, Failure> {
             Section::Gpu => gpu::section(args, &mut report),
             Section::Timeline => timeline::section(args, &mut report),
             Section::Session => session::section(args, &mut report),
+            Section::Ui => ui::section(args, &mut report),
         };
         if let Err(e) = r {
             report.errors.push(format!("{s:?}: {e}"));
@@ -261,6 +267,9 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         }
         if let Some(t) = &report.session {
             writeln!(out, "session {t}").map_err(w)?;
+        }
+        for u in &report.ui {
+            writeln!(out, "ui   {u}").map_err(w)?;
         }
         for e in &report.errors {
             writeln!(out, "error: {e}").map_err(w)?;

@@ -284,7 +284,10 @@ impl egui_wgpu::CallbackTrait for GridCallback {
 
 /// Builds the renderer inside a validation error scope, so a device that cannot run the
 /// shader gives an error (and the app falls back to the CPU picture) instead of a panic.
-pub fn try_new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Result<GridRenderer, String> {
+pub fn try_new(
+    device: &wgpu::Device,
+    target_format: wgpu::TextureFormat,
+) -> Result<GridRenderer, String> {
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let renderer = GridRenderer::new(device, target_format);
     match pollster::block_on(scope.pop()) {
@@ -296,7 +299,11 @@ pub fn try_new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Res
 /// Installs the renderer into eframe's wgpu render state.
 pub fn install(render_state: &egui_wgpu::RenderState) -> Result<(), String> {
     let renderer = try_new(&render_state.device, render_state.target_format)?;
-    render_state.renderer.write().callback_resources.insert(renderer);
+    render_state
+        .renderer
+        .write()
+        .callback_resources
+        .insert(renderer);
     Ok(())
 }
 
@@ -306,8 +313,12 @@ mod tests {
 
     #[test]
     fn the_grid_pipeline_builds_on_a_real_device() {
-        let engine = crate::engine::gpu::GpuEngine::new_headless().expect("a wgpu adapter (lavapipe in CI)");
-        for format in [wgpu::TextureFormat::Bgra8Unorm, wgpu::TextureFormat::Rgba8UnormSrgb] {
+        let engine =
+            crate::engine::gpu::GpuEngine::new_headless().expect("a wgpu adapter (lavapipe in CI)");
+        for format in [
+            wgpu::TextureFormat::Bgra8Unorm,
+            wgpu::TextureFormat::Rgba8UnormSrgb,
+        ] {
             let r = try_new(engine.device(), format).unwrap();
             assert_eq!(r.srgb_target, format.is_srgb());
         }

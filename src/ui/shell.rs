@@ -477,58 +477,63 @@ impl MegascopeApp {
         let point_label = self.debugger.timeline().current().label.clone();
         let title = self.files.title();
         let recent = self.files.recent.clone();
-        egui::Panel::top("top bar").show(ui, |ui| {
-            let info = BarInfo {
-                dispatches: self.debugger.dispatches(),
-                in_progress,
-                point: self.debugger.timeline().cursor(),
-                points: self.debugger.timeline().len(),
-                point_label: &point_label,
-                backend: self.debugger.backend(),
-                gpu_available: self.debugger.has_gpu(),
-                variant: self.debugger.config().variant,
-                pass_budget: self.debugger.config().pass_budget,
-                fps: self.fps,
-                running: self.transport.running,
-                last_dispatch_ms: self
-                    .debugger
-                    .last_report()
-                    .map(|r| r.elapsed.as_secs_f64() * 1e3),
-                dirty: self.files.dirty,
-                title: &title,
-                recent: &recent,
-            };
-            actions.extend(top_bar::ui(ui, &mut self.transport, &info));
-        });
-        egui::Panel::bottom("status line").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label(RichText::new(&self.status_line).small());
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    let g = self.debugger.geometry();
-                    ui.label(
-                        RichText::new(format!(
-                            "{} slots · {} tenants · {} observable · {} backend{}",
-                            g.slot_count,
-                            g.tenant_count,
-                            g.observable_slots,
-                            self.debugger.backend().name(),
-                            self.debugger
-                                .gpu_adapter()
-                                .map(|a| format!(" ({a})"))
-                                .unwrap_or_default()
-                        ))
-                        .small()
-                        .weak(),
-                    );
+        egui::Panel::top("top bar")
+            .frame(bare_panel(ui))
+            .show(ui, |ui| {
+                let info = BarInfo {
+                    dispatches: self.debugger.dispatches(),
+                    in_progress,
+                    point: self.debugger.timeline().cursor(),
+                    points: self.debugger.timeline().len(),
+                    point_label: &point_label,
+                    backend: self.debugger.backend(),
+                    gpu_available: self.debugger.has_gpu(),
+                    variant: self.debugger.config().variant,
+                    pass_budget: self.debugger.config().pass_budget,
+                    fps: self.fps,
+                    running: self.transport.running,
+                    last_dispatch_ms: self
+                        .debugger
+                        .last_report()
+                        .map(|r| r.elapsed.as_secs_f64() * 1e3),
+                    dirty: self.files.dirty,
+                    title: &title,
+                    recent: &recent,
+                };
+                actions.extend(top_bar::ui(ui, &mut self.transport, &info));
+            });
+        egui::Panel::bottom("status line")
+            .frame(bare_panel(ui))
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(&self.status_line).small());
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        let g = self.debugger.geometry();
+                        ui.label(
+                            RichText::new(format!(
+                                "{} slots · {} tenants · {} observable · {} backend{}",
+                                g.slot_count,
+                                g.tenant_count,
+                                g.observable_slots,
+                                self.debugger.backend().name(),
+                                self.debugger
+                                    .gpu_adapter()
+                                    .map(|a| format!(" ({a})"))
+                                    .unwrap_or_default()
+                            ))
+                            .small()
+                            .weak(),
+                        );
+                    });
                 });
             });
-        });
         for a in actions {
             self.handle_bar(a, &ctx);
         }
 
         let mut left_actions: Vec<Action> = Vec::new();
         egui::Panel::left("publish panel")
+            .frame(bare_panel(ui))
             .resizable(true)
             .default_size(300.0)
             .show(ui, |ui| {
@@ -589,6 +594,7 @@ impl MegascopeApp {
 
         let mut inspector_req = None;
         egui::Panel::right("inspector")
+            .frame(bare_panel(ui))
             .resizable(true)
             .default_size(330.0)
             .show(ui, |ui| {
@@ -630,6 +636,7 @@ impl MegascopeApp {
 
         let mut select = None;
         egui::Panel::bottom("bottom panel")
+            .frame(bare_panel(ui))
             .resizable(true)
             .default_size(230.0)
             .show(ui, |ui| {
@@ -672,54 +679,62 @@ impl MegascopeApp {
             self.selection = Some(s);
         }
 
-        egui::CentralPanel::default_margins().show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label("colour by");
-                for m in crate::session::ColourMode::ALL {
-                    ui.selectable_value(&mut self.grid.mode, m, m.name());
+        egui::CentralPanel::default_margins()
+            .frame(egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT))
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.label("colour by");
+                    for m in crate::session::ColourMode::ALL {
+                        ui.selectable_value(&mut self.grid.mode, m, m.name());
+                    }
+                    ui.separator();
+                    ui.checkbox(&mut self.grid.highlight_changes, "highlight changes");
+                    if ui
+                        .button("fit")
+                        .on_hover_text("show every slot (F, double-click)")
+                        .clicked()
+                    {
+                        self.grid.fit();
+                    }
+                    if let Some(s) = self.selection {
+                        ui.label(format!("selected slot {s}"));
+                    }
+                });
+                let gpu_paint = render.is_some_and(|rs| {
+                    rs.renderer
+                        .read()
+                        .callback_resources
+                        .get::<super::grid_render::GridRenderer>()
+                        .is_some()
+                });
+                let device_buffers = self.debugger.grid_device_buffers();
+                if let (Some(rs), None) = (render, &device_buffers) {
+                    self.upload_host_grid(rs);
                 }
-                ui.separator();
-                ui.checkbox(&mut self.grid.highlight_changes, "highlight changes");
-                if ui
-                    .button("fit")
-                    .on_hover_text("show every slot (F, double-click)")
-                    .clicked()
-                {
-                    self.grid.fit();
-                }
-                if let Some(s) = self.selection {
-                    ui.label(format!("selected slot {s}"));
+                let serial = if device_buffers.is_some() {
+                    self.debugger.grid_serial()
+                } else {
+                    self.changed_serial
+                };
+                let state = self.debugger.state();
+                let src = GridSource {
+                    slot_count: state.slot_count(),
+                    ring: state.ring(),
+                    control: state.control(),
+                    changed: &self.changed,
+                    serial,
+                    device_buffers,
+                    gpu_paint,
+                };
+                let r = self.grid.show(ui, &src, self.selection);
+                if let Some(s) = r.clicked {
+                    self.selection = if self.selection == Some(s) {
+                        None
+                    } else {
+                        Some(s)
+                    };
                 }
             });
-            let gpu_paint = render.is_some_and(|rs| rs.renderer.read().callback_resources.get::<super::grid_render::GridRenderer>().is_some());
-            let device_buffers = self.debugger.grid_device_buffers();
-            if let (Some(rs), None) = (render, &device_buffers) {
-                self.upload_host_grid(rs);
-            }
-            let serial = if device_buffers.is_some() {
-                self.debugger.grid_serial()
-            } else {
-                self.changed_serial
-            };
-            let state = self.debugger.state();
-            let src = GridSource {
-                slot_count: state.slot_count(),
-                ring: state.ring(),
-                control: state.control(),
-                changed: &self.changed,
-                serial,
-                device_buffers,
-                gpu_paint,
-            };
-            let r = self.grid.show(ui, &src, self.selection);
-            if let Some(s) = r.clicked {
-                self.selection = if self.selection == Some(s) {
-                    None
-                } else {
-                    Some(s)
-                };
-            }
-        });
 
         if let Some(d) = &mut self.new_dialog {
             match d.ui(&ctx) {
@@ -822,4 +837,18 @@ impl MegascopeApp {
     pub fn open_initial(&mut self, path: PathBuf) {
         self.files.open_path(path);
     }
+}
+
+/// A side or top panel's frame without its fill: the window's clear colour
+/// ([`background_colour`]) is the panels' colour instead. On the software rasterizer every
+/// filled pixel costs tens of nanoseconds, and the panel fills painted the whole window a
+/// second time each frame — about half the frame time at 1600×1000 on lavapipe.
+fn bare_panel(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
+}
+
+/// The colour the renderer clears the window to: the panels' fill, which the panels no
+/// longer paint themselves (see [`bare_panel`]).
+pub fn background_colour(visuals: &egui::Visuals) -> [f32; 4] {
+    visuals.panel_fill.to_normalized_gamma_f32()
 }

@@ -1,0 +1,176 @@
+//! The app's frame rate without a window: the whole UI (every panel, the ring grid drawn by
+//! its paint callback, the plots) laid out, tessellated and rendered by egui-wgpu into an
+//! offscreen 1600×1000 texture each frame, while dispatching every frame — on any wgpu
+//! adapter, so the same measurement runs on lavapipe here and on a datacenter GPU with no
+//! display. Presentation to a screen is the one thing it leaves out; `megascope
+//! --bench-frames N` measures a real window.
+
+use std::iter::once;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui_wgpu::{self, wgpu};
+
+use super::{BenchArgs, BenchReport, Stats};
+use crate::debugger::Recording;
+use crate::engine::Backend;
+use crate::engine::gpu::GpuEngine;
+use crate::ui::MegascopeApp;
+
+pub const SIZE: [u32; 2] = [1600, 1000];
+
+/// A render state on the best adapter, with the app's device limits.
+pub fn render_state() -> Result<egui_wgpu::RenderState, String> {
+    let mut setup = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    setup
+        .instance_descriptor
+        .flags
+        .remove(wgpu::InstanceFlags::VALIDATION_INDIRECT_CALL);
+    setup.device_descriptor = Arc::new(|adapter: &wgpu::Adapter| wgpu::DeviceDescriptor {
+        label: Some("megascope bench device"),
+        required_limits: adapter.limits(),
+        ..Default::default()
+    });
+    let setup = egui_wgpu::WgpuSetup::CreateNew(setup);
+    let instance = pollster::block_on(setup.new_instance());
+    pollster::block_on(egui_wgpu::RenderState::create(
+        &egui_wgpu::WgpuConfiguration {
+            wgpu_setup: setup,
+            ..Default::default()
+        },
+        &instance,
+        None,
+        egui_wgpu::RendererOptions::default(),
+    ))
+    .map_err(|e| format!("no wgpu device for the UI benchmark: {e}"))
+}
+
+/// Renders `frames` frames of `app` offscreen; returns the frame times.
+pub fn run_frames(
+    app: &mut MegascopeApp,
+    rs: &egui_wgpu::RenderState,
+    frames: u32,
+    warmup: u32,
+) -> Result<Vec<Duration>, String> {
+    let ctx = egui::Context::default();
+    let texture = rs.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("bench frame"),
+        size: wgpu::Extent3d {
+            width: SIZE[0],
+            height: SIZE[1],
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: rs.target_format,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&Default::default());
+    let start = Instant::now();
+    let mut out = Vec::new();
+    for frame in 0..frames + warmup {
+        let t = Instant::now();
+        let input = egui::RawInput {
+            screen_rect: Some(egui::Rect::from_min_size(
+                egui::Pos2::ZERO,
+                egui::vec2(SIZE[0] as f32, SIZE[1] as f32),
+            )),
+            time: Some(start.elapsed().as_secs_f64()),
+            max_texture_side: Some(rs.device.limits().max_texture_dimension_2d as usize),
+            ..Default::default()
+        };
+        let output = ctx.run_ui(input, |ui| app.show(ui, Some(rs)));
+        // what eframe clears the window to (the panels leave their fill to it)
+        let [r, g, b, a] =
+            crate::ui::shell::background_colour(&ctx.global_style().visuals).map(f64::from);
+        let clear = wgpu::Color { r, g, b, a };
+        let screen = egui_wgpu::ScreenDescriptor {
+            size_in_pixels: SIZE,
+            pixels_per_point: output.pixels_per_point,
+        };
+        let prims = ctx.tessellate(output.shapes, output.pixels_per_point);
+        let mut renderer = rs.renderer.write();
+        for (id, deltas) in &output.textures_delta.set {
+            for delta in deltas {
+                renderer.update_texture(&rs.device, &rs.queue, *id, delta);
+            }
+        }
+        let mut encoder = rs.device.create_command_encoder(&Default::default());
+        let user = renderer.update_buffers(&rs.device, &rs.queue, &mut encoder, &prims, &screen);
+        {
+            let mut pass = encoder
+                .begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("bench frame"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &view,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(clear),
+                            store: wgpu::StoreOp::Store,
+                        },
+                        depth_slice: None,
+                    })],
+                    ..Default::default()
+                })
+                .forget_lifetime();
+            renderer.render(&mut pass, &prims, &screen);
+        }
+        rs.queue
+            .submit(user.into_iter().chain(once(encoder.finish())));
+        for id in &output.textures_delta.free {
+            renderer.free_texture(id);
+        }
+        drop(renderer);
+        rs.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| format!("waiting for the frame: {e}"))?;
+        if let Some(e) = app.toasts.last_error() {
+            return Err(format!("the app reported an error while benchmarking: {e}"));
+        }
+        if frame >= warmup {
+            out.push(t.elapsed());
+        }
+    }
+    Ok(out)
+}
+
+pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String> {
+    for &slots in &args.slots {
+        for backend in [Backend::Cpu, Backend::Gpu] {
+            let rs = render_state()?;
+            crate::ui::grid_render::install(&rs)?;
+            let info = rs.adapter.get_info();
+            let adapter = format!("{} ({:?})", info.name, info.backend);
+            let mut app = MegascopeApp::new(crate::app::stress_debugger(
+                slots,
+                crate::engine::Variant::Once,
+            )?);
+            let engine =
+                GpuEngine::try_from_device(rs.device.clone(), rs.queue.clone(), adapter.clone())
+                    .map_err(|e| e.to_string())?;
+            app.debugger.attach_gpu(engine);
+            app.debugger
+                .set_backend(backend)
+                .map_err(|e| e.to_string())?;
+            app.debugger.set_recording(Recording::Aggregated);
+            app.transport.running = true;
+            let mut frames = run_frames(&mut app, &rs, args.rounds.max(30), 5)?;
+            let dispatches = app.debugger.dispatches();
+            let stats = Stats::of(&mut frames);
+            report.ui.push(serde_json::json!({
+                "slots": slots,
+                "backend": backend.name(),
+                "adapter": adapter,
+                "window": SIZE,
+                "frames": frames.len(),
+                "dispatches": dispatches,
+                "frame": stats,
+                "fps_median": 1000.0 / stats.median_ms.max(1e-9),
+                "target_fps": if slots >= 1 << 20 { 60 } else { 30 },
+            }));
+        }
+    }
+    Ok(())
+}
