@@ -106,6 +106,58 @@ impl Vector {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
+
+    /// Every `*.json` vector of a directory with its file name, sorted by name, so reports
+    /// list them in a stable order.
+    pub fn load_dir(dir: &Path) -> Result<Vec<(String, Vector)>, String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let name = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                out.push((name, Vector::load(&path)?));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// How a state's control, ring and IO queue differ from the vector's final buffers
+    /// (empty when bit-identical). The debug log is left to the caller, which compares it
+    /// as a multiset where lane order decides record order.
+    pub fn final_differences(&self, state: &ResidentBuffers) -> Vec<String> {
+        let f = &self.final_;
+        [
+            word_differences("control", state.control(), &f.control),
+            word_differences("ring", state.ring(), &f.ring),
+            word_differences("io_queue", state.io_queue(), &f.io_queue),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// A one-line account of how two buffers differ — the lengths, or how many words and the
+/// first six of them — or `None` when they are equal.
+pub fn word_differences(name: &str, got: &[u32], want: &[u32]) -> Option<String> {
+    if got.len() != want.len() {
+        return Some(format!("{name}: length {} != {}", got.len(), want.len()));
+    }
+    let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
+    (!bad.is_empty()).then(|| {
+        let shown: Vec<String> = bad
+            .iter()
+            .take(6)
+            .map(|&i| format!("[{i}] got {} want {}", got[i], want[i]))
+            .collect();
+        format!("{name}: {} words differ: {}", bad.len(), shown.join(", "))
+    })
 }
 
 impl Scenario {
@@ -229,6 +281,65 @@ mod tests {
         let mut m = s.initial_state().unwrap();
         s.publish_for(&mut m, 0).unwrap();
         assert_eq!(&m.ring()[16..20], &[1, 0, 0, 4]);
+    }
+
+    #[test]
+    fn word_differences_name_the_buffer_and_the_words() {
+        assert_eq!(word_differences("ring", &[1, 2, 3], &[1, 2, 3]), None);
+        assert_eq!(
+            word_differences("ring", &[1, 2], &[1, 2, 3]).unwrap(),
+            "ring: length 2 != 3"
+        );
+        assert_eq!(
+            word_differences("control", &[1, 9, 3, 8], &[1, 2, 3, 4]).unwrap(),
+            "control: 2 words differ: [1] got 9 want 2, [3] got 8 want 4"
+        );
+    }
+
+    #[test]
+    fn final_differences_compare_control_ring_and_io() {
+        let s: Scenario =
+            serde_json::from_str(r#"{"slot_count": 4, "items": [{"slot": 1, "opcode": "NOP"}]}"#)
+                .unwrap();
+        let m = s.initial_state().unwrap();
+        let words = |m: &ResidentBuffers| Words {
+            control: m.control().to_vec(),
+            ring: m.ring().to_vec(),
+            debug_log: m.debug_log().to_vec(),
+            io_queue: m.io_queue().to_vec(),
+        };
+        let mut v = Vector {
+            scenario: s,
+            initial: Words::default(),
+            final_: words(&m),
+            done_count_after_each_dispatch: Vec::new(),
+        };
+        assert!(v.final_differences(&m).is_empty());
+        v.final_.ring[16] = 3;
+        v.final_.io_queue.pop();
+        let d = v.final_differences(&m);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].starts_with("ring: 1 words differ: [16]"), "{d:?}");
+        assert!(d[1].starts_with("io_queue: length"), "{d:?}");
+    }
+
+    #[test]
+    fn load_dir_reads_json_vectors_sorted_and_names_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let vector = r#"{"scenario": {"slot_count": 4, "items": []},
+            "final": {"control": [], "ring": [], "debug_log": [], "io_queue": []}}"#;
+        std::fs::write(dir.path().join("b.json"), vector).unwrap();
+        std::fs::write(dir.path().join("a.json"), vector).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a vector").unwrap();
+        let names: Vec<String> = Vector::load_dir(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["a.json", "b.json"]);
+        std::fs::write(dir.path().join("c.json"), "{").unwrap();
+        let e = Vector::load_dir(dir.path()).unwrap_err();
+        assert!(e.contains("c.json"), "{e}");
     }
 
     #[test]

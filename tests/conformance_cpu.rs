@@ -7,41 +7,19 @@ use std::path::PathBuf;
 
 use megascope::engine::cpu::CpuEngine;
 use megascope::engine::{DiagnosticKind, Variant};
-use megascope::scenario::{Vector, record_multiset};
+use megascope::scenario::{Vector, record_multiset, word_differences};
 
-fn vectors() -> Vec<PathBuf> {
+fn vectors() -> Vec<(String, Vector)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("tests/data/conformance exists")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    v.sort();
-    assert!(v.len() >= 40, "expected the 48 vectors, found {}", v.len());
+    let v = Vector::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert!(v.len() >= 48, "expected the 48 vectors, found {}", v.len());
     v
-}
-
-fn first_diff(name: &str, got: &[u32], want: &[u32]) -> Option<String> {
-    if got.len() != want.len() {
-        return Some(format!("{name}: length {} != {}", got.len(), want.len()));
-    }
-    let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
-    (!bad.is_empty()).then(|| {
-        let shown: Vec<String> = bad
-            .iter()
-            .take(6)
-            .map(|&i| format!("[{i}] got {} want {}", got[i], want[i]))
-            .collect();
-        format!("{name}: {} words differ: {}", bad.len(), shown.join(", "))
-    })
 }
 
 #[test]
 fn cpu_engine_reproduces_every_vector() {
     let mut failures = Vec::new();
-    for path in vectors() {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let v = Vector::load(&path).unwrap();
+    for (name, v) in vectors() {
         let mut engine = CpuEngine::new();
         let r = match v.scenario.replay(&mut engine) {
             Ok(r) => r,
@@ -50,21 +28,14 @@ fn cpu_engine_reproduces_every_vector() {
                 continue;
             }
         };
-        let mut diffs = Vec::new();
+        let mut diffs = v.final_differences(&r.state);
         if !v.initial.control.is_empty() {
-            diffs.extend(first_diff(
+            diffs.extend(word_differences(
                 "initial control",
                 &r.initial.control,
                 &v.initial.control,
             ));
         }
-        diffs.extend(first_diff("control", r.state.control(), &v.final_.control));
-        diffs.extend(first_diff("ring", r.state.ring(), &v.final_.ring));
-        diffs.extend(first_diff(
-            "io_queue",
-            r.state.io_queue(),
-            &v.final_.io_queue,
-        ));
         if v.scenario.variant() == Variant::Priority {
             if r.state.debug_log()[0] != v.final_.debug_log[0]
                 || record_multiset(r.state.debug_log()) != record_multiset(&v.final_.debug_log)
@@ -72,7 +43,7 @@ fn cpu_engine_reproduces_every_vector() {
                 diffs.push("debug_log: records differ as a multiset".into());
             }
         } else {
-            diffs.extend(first_diff(
+            diffs.extend(word_differences(
                 "debug_log",
                 r.state.debug_log(),
                 &v.final_.debug_log,

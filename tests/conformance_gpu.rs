@@ -40,21 +40,7 @@ fn engine() -> GpuEngine {
 
 fn all_vectors() -> Vec<(String, Vector)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
-    let mut v: Vec<(String, Vector)> = std::fs::read_dir(&dir)
-        .expect("tests/data/conformance exists")
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| {
-            let name = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            let vector = Vector::load(&p).unwrap_or_else(|e| panic!("{e}"));
-            (name, vector)
-        })
-        .collect();
-    v.sort_by(|a, b| a.0.cmp(&b.0));
+    let v = Vector::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
     assert!(v.len() >= 48, "expected the 48 vectors, found {}", v.len());
     v
 }
@@ -71,35 +57,13 @@ fn race_free(v: &Vector) -> bool {
         .any(|d| d.kind == DiagnosticKind::Race)
 }
 
-fn first_diff(name: &str, got: &[u32], want: &[u32]) -> Option<String> {
-    if got.len() != want.len() {
-        return Some(format!("{name}: length {} != {}", got.len(), want.len()));
-    }
-    let bad: Vec<usize> = (0..got.len()).filter(|&i| got[i] != want[i]).collect();
-    (!bad.is_empty()).then(|| {
-        let shown: Vec<String> = bad
-            .iter()
-            .take(6)
-            .map(|&i| format!("[{i}] got {} want {}", got[i], want[i]))
-            .collect();
-        format!("{name}: {} words differ: {}", bad.len(), shown.join(", "))
-    })
-}
-
 fn record_count(log: &[u32]) -> usize {
     record_multiset(log).len()
 }
 
 /// What differs between a GPU replay and the vector's final buffers.
 fn differences(name: &str, v: &Vector, r: &Replay) -> Vec<String> {
-    let mut diffs = Vec::new();
-    diffs.extend(first_diff("control", r.state.control(), &v.final_.control));
-    diffs.extend(first_diff("ring", r.state.ring(), &v.final_.ring));
-    diffs.extend(first_diff(
-        "io_queue",
-        r.state.io_queue(),
-        &v.final_.io_queue,
-    ));
+    let mut diffs = v.final_differences(&r.state);
     let (got, want) = (r.state.debug_log(), &v.final_.debug_log[..]);
     let reserved: u64 = r.reports.iter().map(|rep| rep.debug_records).sum();
     let dropped: u64 = r.reports.iter().map(|rep| rep.debug_dropped).sum();

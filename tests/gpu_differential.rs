@@ -711,6 +711,17 @@ fn same_state(
     Ok(())
 }
 
+/// Two whole mirrors agree: control, ring and IO queue word for word, debug records as a
+/// multiset.
+fn same_mirror(
+    when: &str,
+    gpu: &ResidentBuffers,
+    cpu: &ResidentBuffers,
+) -> Result<(), TestCaseError> {
+    same_state(when, gpu.control(), Some(gpu.ring()), gpu.debug_log(), cpu)?;
+    same_words(&format!("{when}: io"), gpu.io_queue(), cpu.io_queue())
+}
+
 fn same_report(when: &str, g: &DispatchReport, c: &DispatchReport) -> Result<(), TestCaseError> {
     let project = |r: &DispatchReport| {
         (
@@ -762,18 +773,7 @@ fn run_case(gpu: &mut GpuEngine, w: &Workload) -> Result<(), TestCaseError> {
                 let c = cpu_state.dispatch(&mut cpu, &opts).map_err(fail)?;
                 let g = gpu_state.dispatch(gpu, &opts).map_err(fail)?;
                 no_race(&when, &c)?;
-                same_state(
-                    &when,
-                    gpu_state.control(),
-                    Some(gpu_state.ring()),
-                    gpu_state.debug_log(),
-                    &cpu_state,
-                )?;
-                same_words(
-                    &format!("{when}: io"),
-                    gpu_state.io_queue(),
-                    cpu_state.io_queue(),
-                )?;
+                same_mirror(&when, &gpu_state, &cpu_state)?;
                 same_report(&when, &g, &c)?;
             }
             Mode::Resident => {
@@ -795,18 +795,7 @@ fn run_case(gpu: &mut GpuEngine, w: &Workload) -> Result<(), TestCaseError> {
                 }
                 gpu.download_into(&mut gpu_state).map_err(fail)?;
                 prop_assert!(gpu.is_synced_with(&gpu_state));
-                same_state(
-                    &format!("{when}: downloaded"),
-                    gpu_state.control(),
-                    Some(gpu_state.ring()),
-                    gpu_state.debug_log(),
-                    &cpu_state,
-                )?;
-                same_words(
-                    &format!("{when}: io"),
-                    gpu_state.io_queue(),
-                    cpu_state.io_queue(),
-                )?;
+                same_mirror(&format!("{when}: downloaded"), &gpu_state, &cpu_state)?;
             }
             Mode::Stepped => {
                 publish(&mut gpu_state, items);
@@ -816,13 +805,7 @@ fn run_case(gpu: &mut GpuEngine, w: &Workload) -> Result<(), TestCaseError> {
                     let c_end = cpu.run_passes(&mut cpu_state, 1).map_err(fail)?;
                     let g_end = gpu.run_passes(&mut gpu_state, 1).map_err(fail)?;
                     let at = format!("{when} pass {pass}");
-                    same_state(
-                        &at,
-                        gpu_state.control(),
-                        Some(gpu_state.ring()),
-                        gpu_state.debug_log(),
-                        &cpu_state,
-                    )?;
+                    same_mirror(&at, &gpu_state, &cpu_state)?;
                     prop_assert_eq!(g_end, c_end, "{}: ended (gpu, cpu)", at);
                     if c_end {
                         break;
