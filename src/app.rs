@@ -171,6 +171,9 @@ impl App {
         });
         println!("{report}");
         self.app.bench = None;
+        // the benchmark's dispatches are not the user's work: quit without the
+        // unsaved-changes prompt, which would otherwise keep the window open
+        self.app.files.allow_close = true;
         ctx.send_viewport_cmd(egui::ViewportCommand::Close);
     }
 }

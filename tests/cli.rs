@@ -9,11 +9,18 @@ use megascope::abi::opcode::Opcode;
 use megascope::resident::ResidentBuffers;
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_megascope"));
+    with_env(Command::new(env!("CARGO_BIN_EXE_megascope")))
+}
+
+/// winit wants a runtime directory; and wgpu-core's debug build captures a backtrace on
+/// every internal lock when library backtraces are on (CI sets RUST_BACKTRACE=1), which
+/// makes GPU calls many times slower.
+fn with_env(mut c: Command) -> Command {
     c.env(
         "XDG_RUNTIME_DIR",
         std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()),
-    );
+    )
+    .env("RUST_LIB_BACKTRACE", "0");
     c
 }
 
@@ -381,4 +388,84 @@ fn gpu_backend_matches_cpu_on_a_race_free_session() {
         megascope::scenario::record_multiset(a.debug_log()),
         megascope::scenario::record_multiset(b.debug_log())
     );
+}
+
+/// `bench --json`: the CPU, GPU and offscreen-UI sections measure what they claim — every
+/// slot executed, a dispatch per UI frame — and report it in one JSON document.
+#[test]
+fn bench_reports_cpu_gpu_and_ui_sections_as_json() {
+    let o = run(&[
+        "bench",
+        "--only",
+        "cpu,gpu,ui",
+        "--slots",
+        "256",
+        "--rounds",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&o);
+    let cpu = j["cpu"].as_array().expect("cpu section");
+    assert_eq!(cpu.len(), 2, "with and without race analysis: {cpu:?}");
+    for c in cpu {
+        assert_eq!(c["slots"], 256);
+        assert!(c["slot_executions_per_s"].as_f64().unwrap() > 0.0, "{c}");
+    }
+    let gpu = j["gpu"].as_array().expect("gpu section");
+    assert_eq!(gpu.len(), 1);
+    for key in ["first_dispatch_ms", "engine_init_ms"] {
+        assert!(gpu[0][key].as_f64().unwrap() > 0.0, "{key}: {}", gpu[0]);
+    }
+    assert!(
+        gpu[0]["resident_dispatch_with_control_readback"]["median_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let ui = j["ui"].as_array().expect("ui section");
+    let backends: Vec<&str> = ui.iter().map(|u| u["backend"].as_str().unwrap()).collect();
+    assert_eq!(backends, ["cpu", "gpu"]);
+    for u in ui {
+        let frames = u["frames"].as_u64().unwrap();
+        assert_eq!(frames, 30, "{u}");
+        // a dispatch every frame, warm-up frames included
+        assert!(u["dispatches"].as_u64().unwrap() >= frames, "{u}");
+        assert!(u["frame"]["median_ms"].as_f64().unwrap() > 0.0, "{u}");
+    }
+    assert!(
+        j.get("timeline").is_none_or(|t| t.is_null()),
+        "timeline was not asked for"
+    );
+}
+
+/// `megascope --bench-frames N` opens the real window (under Xvfb here), renders N frames
+/// while dispatching every frame, prints frame-time statistics as JSON and exits.
+#[test]
+fn bench_frames_opens_the_window_and_reports_frame_times() {
+    // a window that fails to close fails the test (exit 124) instead of hanging CI
+    let o = with_env(Command::new("timeout"))
+        .args(["300", "xvfb-run", "-a", "-s", "-screen 0 1600x1000x24"])
+        .arg(env!("CARGO_BIN_EXE_megascope"))
+        .args(["--bench-frames", "8", "--slots", "4096"])
+        .output()
+        .expect("timeout and xvfb-run are installed (apt-get install -y xvfb xauth; .ci/run does)");
+    assert!(
+        o.status.success(),
+        "exit {:?} (124: the window did not close): {}",
+        o.status.code(),
+        stderr(&o)
+    );
+    let line = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no JSON line: {}", stderr(&o)));
+    let j: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(j["frames"], 8, "{j}");
+    assert_eq!(j["slots"], 4096, "{j}");
+    assert!(j["dispatches"].as_u64().unwrap() >= 8, "{j}");
+    assert!(j["frame_ms"]["median"].as_f64().unwrap() > 0.0, "{j}");
+    assert!(j["fps_median"].as_f64().unwrap() > 0.0, "{j}");
 }

@@ -91,8 +91,9 @@ pub fn run_frames(
             pixels_per_point: output.pixels_per_point,
         };
         let prims = ctx.tessellate(output.shapes, output.pixels_per_point);
+        let mut textures = output.textures_delta;
         let mut renderer = rs.renderer.write();
-        for (id, deltas) in &output.textures_delta.set {
+        for (id, deltas) in &textures.set {
             for delta in deltas {
                 renderer.update_texture(&rs.device, &rs.queue, *id, delta);
             }
@@ -119,9 +120,11 @@ pub fn run_frames(
         }
         rs.queue
             .submit(user.into_iter().chain(once(encoder.finish())));
-        for id in &output.textures_delta.free {
+        for id in &textures.free {
             renderer.free_texture(id);
         }
+        // applied above (epaint checks that no delta is dropped unapplied)
+        textures.clear();
         drop(renderer);
         rs.device
             .poll(wgpu::PollType::wait_indefinitely())
