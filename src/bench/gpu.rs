@@ -80,6 +80,25 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                     trip.push(d);
                 }
             }
+            // the round trip's parts, each waited for: upload, dispatch + control, status download
+            let mut parts: [Vec<Duration>; 3] = Default::default();
+            for round in 0..args.rounds.min(10) + 1 {
+                let mut rb = pristine.snapshot_readback();
+                m.apply_readback(&mut rb);
+                let t = Instant::now();
+                engine.upload(&m).map_err(|e| e.to_string())?;
+                engine.wait_idle();
+                let up = t.elapsed();
+                engine.dispatch_resident(&opts).map_err(|e| e.to_string())?;
+                let disp = t.elapsed() - up;
+                engine.download_into(&mut m).map_err(|e| e.to_string())?;
+                if round > 0 {
+                    parts[0].push(up);
+                    parts[1].push(disp);
+                    parts[2].push(t.elapsed() - up - disp);
+                }
+            }
+            let [up, disp, down] = parts.map(|mut p| Stats::of(&mut p).median_ms);
             let (res, rt) = (Stats::of(&mut resident), Stats::of(&mut trip));
             let vyre = VYRE_H200_ROUND_TRIP_MS
                 .iter()
@@ -93,6 +112,7 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 "first_dispatch_ms": ms(first_ms),
                 "resident_dispatch_with_control_readback": res,
                 "round_trip": rt,
+                "round_trip_parts_median_ms": { "upload": up, "dispatch": disp, "download": down },
                 "vyre_h200_round_trip_ms": vyre,
                 "speedup_resident_vs_vyre_h200": vyre.map(|v| v / res.median_ms),
                 "speedup_round_trip_vs_vyre_h200": vyre.map(|v| v / rt.median_ms),
