@@ -35,6 +35,10 @@ pub struct DeviceBuffers {
     pub stage_statuses: wgpu::Buffer,
     /// Grown on demand for ring readbacks.
     pub stage_ring: Option<wgpu::Buffer>,
+    /// Ring uploads go through this buffer, kept from one upload to the next, so the copy
+    /// into it can be split across cores ([`super::par`]); `Queue::write_buffer` copies on
+    /// one thread into fresh staging memory each call.
+    pub stage_upload: Option<wgpu::Buffer>,
 }
 
 fn entries<'a>(bufs: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
@@ -136,6 +140,7 @@ impl DeviceBuffers {
                 stage_debug: staging("debug log readback", bytes_of(DEBUG_LOG_WORDS as u64)),
                 stage_statuses: staging("status readback", slot_words),
                 stage_ring: None,
+                stage_upload: None,
                 control,
                 ring,
                 debug_log,
@@ -152,6 +157,19 @@ impl DeviceBuffers {
     }
 
     /// A staging buffer able to hold `bytes` of ring.
+    /// The ring's upload staging buffer (one ring long), made on first use.
+    pub fn upload_staging(&mut self, device: &wgpu::Device) -> &wgpu::Buffer {
+        let bytes = self.ring.size();
+        self.stage_upload.get_or_insert_with(|| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("ring upload"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        })
+    }
+
     pub fn ring_staging(&mut self, device: &wgpu::Device, bytes: u64) -> &wgpu::Buffer {
         if self.stage_ring.as_ref().is_some_and(|b| b.size() < bytes) {
             self.stage_ring = None;

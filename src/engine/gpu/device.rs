@@ -1,6 +1,6 @@
 //! Getting a device (headless, for the CLI and tests) and talking to it: error scopes that
-//! turn wgpu validation and out-of-memory errors into [`EngineError::Gpu`], and blocking
-//! readbacks of staging buffers.
+//! turn wgpu validation and out-of-memory errors into [`EngineError::Gpu`], blocking
+//! readbacks of staging buffers, and uploads through a kept staging buffer.
 
 use std::sync::mpsc;
 
@@ -93,6 +93,54 @@ pub fn scoped<T>(
 
 /// Maps the first `bytes` of each staging buffer (all were copied into by work already
 /// submitted), waits, and hands each mapped range to `read` in order.
+/// Copies `bytes` to the start of `dst` through `stage` (MAP_WRITE | COPY_SRC, at least as
+/// long): maps it — which waits for the copy of the previous upload through it — writes,
+/// unmaps, and submits the device copy. Later submissions see the new contents.
+pub fn upload_via(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    stage: &wgpu::Buffer,
+    dst: &wgpu::Buffer,
+    bytes: &[u8],
+) -> Result<(), EngineError> {
+    let len = bytes.len() as u64;
+    if len == 0 {
+        return Ok(());
+    }
+    let lost = |what: String| {
+        EngineError::Gpu(format!(
+            "{what}; the device may have been lost — restart megascope or switch to the CPU backend"
+        ))
+    };
+    let slice = stage.slice(..len);
+    let (tx, rx) = mpsc::channel();
+    slice.map_async(wgpu::MapMode::Write, move |r| {
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| EngineError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+    match rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(lost(format!("mapping the upload buffer failed: {e}"))),
+        Err(_) => return Err(lost("mapping the upload buffer never completed".into())),
+    }
+    match slice.get_mapped_range_mut() {
+        Ok(mut view) => super::par::copy_into(view.slice(..), bytes),
+        Err(e) => {
+            stage.unmap();
+            return Err(lost(format!("the upload buffer could not be written: {e}")));
+        }
+    }
+    stage.unmap();
+    let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("ring upload"),
+    });
+    enc.copy_buffer_to_buffer(stage, 0, dst, 0, len);
+    queue.submit(std::iter::once(enc.finish()));
+    Ok(())
+}
+
 pub fn read_mapped(
     device: &wgpu::Device,
     staging: &[(&wgpu::Buffer, u64)],

@@ -63,6 +63,7 @@
 mod buffers;
 mod device;
 mod kernels;
+mod par;
 mod report;
 mod run;
 mod run_state;
@@ -199,13 +200,22 @@ impl GpuEngine {
             self.ring_base = None;
             self.bufs = Some(DeviceBuffers::new(&self.device, &self.kernels, n, words)?);
         }
-        let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
+        let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
         let queue = &self.queue;
+        // queued writes run at the start of the next submission (the ring copy's, below):
+        // every pass after it sees all three buffers
         queue.write_buffer(&bufs.control, 0, bytemuck::cast_slice(state.control()));
-        if n > 0 {
-            queue.write_buffer(&bufs.ring, 0, bytemuck::cast_slice(state.ring()));
-        }
         queue.write_buffer(&bufs.debug_log, 0, bytemuck::cast_slice(state.debug_log()));
+        if n > 0 {
+            let stage = bufs.upload_staging(&self.device).clone();
+            device::upload_via(
+                &self.device,
+                queue,
+                &stage,
+                &bufs.ring,
+                bytemuck::cast_slice(state.ring()),
+            )?;
+        }
         self.io_queue.clear();
         self.io_queue.extend_from_slice(state.io_queue());
         self.synced = Some(state.version());

@@ -9,7 +9,7 @@ use super::device::{self, scoped};
 use super::kernels::Kernels;
 use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, grid};
 use super::{GpuEngine, not_uploaded};
-use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS, W_STATUS};
+use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
 use crate::engine::EngineError;
 
 const SLOT_BYTES: u64 = SLOT_WORDS as u64 * 4;
@@ -243,36 +243,15 @@ impl GpuEngine {
         if let Some(RingReadback::Statuses(host)) = ring
             && statuses
         {
-            patch_statuses(host, &gathered);
+            super::par::patch_statuses(host, &gathered);
         }
         Ok(())
-    }
-}
-
-/// Writes gathered status words into a host ring (16 words per slot).
-fn patch_statuses(ring: &mut [u32], statuses: &[u32]) {
-    for (slot, &st) in ring.chunks_exact_mut(SLOT_WORDS).zip(statuses) {
-        slot[W_STATUS] = st;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_patch_only_word_zero_of_each_slot() {
-        let mut ring = vec![7u32; 3 * SLOT_WORDS];
-        patch_statuses(&mut ring, &[1, 2, 3]);
-        for s in 0..3 {
-            assert_eq!(ring[s * SLOT_WORDS], s as u32 + 1);
-            assert!(
-                ring[s * SLOT_WORDS + 1..(s + 1) * SLOT_WORDS]
-                    .iter()
-                    .all(|&w| w == 7)
-            );
-        }
-    }
 
     #[test]
     fn slot_bytes_match_the_abi() {

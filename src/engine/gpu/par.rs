@@ -1,0 +1,123 @@
+//! Host-side passes over a whole mirror, split across cores. At 1,048,576 slots a full round
+//! trip copies the 64 MiB ring into staging memory and writes a million status words back
+//! at a 64-byte stride: each pass is bound by one core's memory bandwidth (8–10 ms on an
+//! H200's host), far more than the dispatch itself. Small buffers stay on the calling
+//! thread, where spawning would cost more than it saves.
+
+use crate::abi::layout::{SLOT_WORDS, W_STATUS};
+
+/// Below this many bytes per thread a pass is not split.
+const MIN_CHUNK_BYTES: usize = 4 << 20;
+/// Memory bandwidth stops scaling well before the core count on big hosts.
+const MAX_THREADS: usize = 8;
+
+/// How many threads a pass over `bytes` bytes uses.
+fn threads_for(bytes: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (bytes / MIN_CHUNK_BYTES).clamp(1, cores.clamp(1, MAX_THREADS))
+}
+
+/// A part of a mapped range, moved to the thread that fills it.
+struct Part<'a>(wgpu::WriteOnly<'a, [u8]>);
+
+// SAFETY: a `WriteOnly<[u8]>` is an exclusive pointer to writable bytes, like `&mut [u8]`,
+// which is `Send`; wgpu-types declares `Send` only for sized targets (`T: Send` with the
+// implicit `Sized` bound), not for slices. The parts come from `split_at`, so no two overlap,
+// and the scope joins every thread before the mapped view is dropped.
+unsafe impl Send for Part<'_> {}
+
+impl Part<'_> {
+    /// Takes the whole part (a closure would capture only its unsendable field).
+    fn fill(self, src: &[u8]) {
+        let mut dst = self.0;
+        dst.copy_from_slice(src);
+    }
+}
+
+/// Copies `src` into a mapped buffer range of the same length.
+pub fn copy_into(dst: wgpu::WriteOnly<'_, [u8]>, src: &[u8]) {
+    let threads = threads_for(src.len());
+    let mut rest = dst;
+    if threads == 1 {
+        rest.copy_from_slice(src);
+        return;
+    }
+    let chunk = src.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for part in src.chunks(chunk) {
+            let (head, tail) = rest.split_at(part.len());
+            rest = tail;
+            let head = Part(head);
+            s.spawn(move || head.fill(part));
+        }
+    });
+}
+
+/// Writes gathered status words into a host ring (16 words per slot), one per slot; the
+/// other words of each slot are left as they are.
+pub fn patch_statuses(ring: &mut [u32], statuses: &[u32]) {
+    fn patch(ring: &mut [u32], statuses: &[u32]) {
+        for (slot, &st) in ring.chunks_exact_mut(SLOT_WORDS).zip(statuses) {
+            slot[W_STATUS] = st;
+        }
+    }
+    let threads = threads_for(ring.len() * 4);
+    if threads == 1 {
+        patch(ring, statuses);
+        return;
+    }
+    let slots = statuses.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (r, st) in ring
+            .chunks_mut(slots * SLOT_WORDS)
+            .zip(statuses.chunks(slots))
+        {
+            s.spawn(move || patch(r, st));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_patch_only_word_zero_of_each_slot() {
+        let mut ring = vec![7u32; 3 * SLOT_WORDS];
+        patch_statuses(&mut ring, &[1, 2, 3]);
+        for s in 0..3 {
+            assert_eq!(ring[s * SLOT_WORDS], s as u32 + 1);
+            assert!(
+                ring[s * SLOT_WORDS + 1..(s + 1) * SLOT_WORDS]
+                    .iter()
+                    .all(|&w| w == 7)
+            );
+        }
+    }
+
+    /// Large enough to be split across threads wherever there are two cores or more: every
+    /// slot, including the ones at chunk boundaries, gets its own status.
+    #[test]
+    fn split_patch_reaches_every_slot() {
+        let n = (3 * MIN_CHUNK_BYTES / (SLOT_WORDS * 4)) + 5;
+        let mut ring = vec![u32::MAX; n * SLOT_WORDS];
+        let statuses: Vec<u32> = (0..n as u32).collect();
+        patch_statuses(&mut ring, &statuses);
+        for (s, slot) in ring.chunks_exact(SLOT_WORDS).enumerate() {
+            assert_eq!(slot[W_STATUS], s as u32, "slot {s}");
+            assert!(slot[1..].iter().all(|&w| w == u32::MAX), "slot {s}");
+        }
+    }
+
+    #[test]
+    fn split_copy_is_exact() {
+        let len = 3 * MIN_CHUNK_BYTES + 12_345;
+        let src: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let mut dst = vec![0u8; len];
+        copy_into(wgpu::WriteOnly::from(&mut dst[..]), &src);
+        assert!(dst == src);
+        let mut small = [0u8; 5];
+        copy_into(wgpu::WriteOnly::from(&mut small[..]), &[1, 2, 3, 4, 5]);
+        assert_eq!(small, [1, 2, 3, 4, 5]);
+    }
+}
