@@ -994,6 +994,41 @@ fn zero_slots_dispatch_and_report_nothing() {
     }
 }
 
+/// With timestamps (lavapipe and the usual Vulkan drivers have them) the engine reports the
+/// kernels' own time: none before any dispatch, then a time no longer than the dispatch's
+/// wall time.
+#[test]
+fn kernel_time_comes_from_timestamps() {
+    let mut gpu = engine();
+    assert!(
+        gpu.device()
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY),
+        "the headless device asks for timestamps where the adapter has them ({})",
+        gpu.adapter_name()
+    );
+    assert_eq!(gpu.last_kernel_time(), None);
+    let mut m = ResidentBuffers::new(4096, 1, 0).expect("state");
+    for slot in 0..4096 {
+        m.publish_slot(slot, 0, Opcode::ATOMIC_ADD, &[1, 160])
+            .expect("publish");
+    }
+    gpu.upload(&m).expect("upload");
+    let t = std::time::Instant::now();
+    let (r, _, _) = gpu
+        .dispatch_resident(&DispatchOptions::default())
+        .expect("dispatch");
+    let wall = t.elapsed();
+    assert_eq!(r.executed, 4096);
+    let kernel = gpu
+        .last_kernel_time()
+        .expect("a kernel time after a dispatch");
+    assert!(
+        kernel > std::time::Duration::ZERO && kernel <= wall,
+        "kernel {kernel:?}, wall {wall:?}"
+    );
+}
+
 fn read_buffer(gpu: &GpuEngine, buf: &wgpu::Buffer, words: u64) -> Vec<u32> {
     let device = gpu.device();
     let staging = device.create_buffer(&wgpu::BufferDescriptor {

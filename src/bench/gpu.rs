@@ -45,6 +45,7 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 .copy_ring_on_device()
                 .ok_or("no ring on the device")?;
             let mut resident = Vec::new();
+            let mut kernel = Vec::new();
             for round in 0..args.rounds + 2 {
                 engine.restore_ring_on_device(&copy);
                 engine.wait_idle();
@@ -59,6 +60,7 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 }
                 if round >= 2 {
                     resident.push(d);
+                    kernel.extend(engine.last_kernel_time());
                 }
             }
             // round trip: upload everything, dispatch, read everything back
@@ -111,6 +113,8 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 "engine_init_ms": ms(init),
                 "first_dispatch_ms": ms(first_ms),
                 "resident_dispatch_with_control_readback": res,
+                // the GPU's own time for the passes (timestamps; null without them)
+                "kernel": (!kernel.is_empty()).then(|| Stats::of(&mut kernel)),
                 "round_trip": rt,
                 "round_trip_parts_median_ms": { "upload": up, "dispatch": disp, "download": down },
                 "vyre_h200_round_trip_ms": vyre,

@@ -39,9 +39,11 @@ pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String), EngineError> {
     let info = adapter.get_info();
     let name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
     let limits = wanted_limits(&adapter.limits());
+    // timestamps time the kernels apart from submission and readback (bench); optional
+    let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("megascope headless device"),
-        required_features: wgpu::Features::empty(),
+        required_features: features,
         required_limits: limits,
         experimental_features: wgpu::ExperimentalFeatures::disabled(),
         memory_hints: wgpu::MemoryHints::Performance,

@@ -69,6 +69,7 @@ mod run;
 mod run_state;
 mod submit;
 mod sync;
+mod timing;
 
 use std::ops::Range;
 
@@ -97,6 +98,10 @@ pub struct GpuEngine {
     ring_base: Option<(u64, u64)>,
     serial: u32,
     run: Option<GpuRun>,
+    /// Timestamps around each submission's passes, where the device has them.
+    timer: Option<timing::KernelTimer>,
+    /// The GPU time of the last submission that ran passes.
+    kernel_time: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for GpuEngine {
@@ -149,7 +154,10 @@ impl GpuEngine {
         adapter_name: String,
     ) -> Result<GpuEngine, EngineError> {
         let kernels = Kernels::new(&device)?;
+        let timer = timing::KernelTimer::new(&device, &queue);
         Ok(GpuEngine {
+            timer,
+            kernel_time: None,
             max_workgroups_per_dim: device.limits().max_compute_workgroups_per_dimension,
             device,
             queue,
@@ -162,6 +170,13 @@ impl GpuEngine {
             serial: 0,
             run: None,
         })
+    }
+
+    /// The GPU's own time for the passes of the last submission that ran any (the whole
+    /// dispatch when it ended in one submission, as the default budget's usual dispatch
+    /// does), from timestamps; `None` on a device without `TIMESTAMP_QUERY`.
+    pub fn last_kernel_time(&self) -> Option<std::time::Duration> {
+        self.kernel_time
     }
 
     pub fn adapter_name(&self) -> &str {

@@ -8,6 +8,7 @@ use super::buffers::DeviceBuffers;
 use super::device::{self, scoped};
 use super::kernels::Kernels;
 use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, grid};
+use super::timing::{KernelTimer, TIMER_BYTES};
 use super::{GpuEngine, not_uploaded};
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
 use crate::engine::EngineError;
@@ -69,7 +70,8 @@ fn encode_passes(
     bufs: &DeviceBuffers,
     pipeline: Option<&wgpu::ComputePipeline>,
     work: Passes,
-) {
+    timer: Option<&KernelTimer>,
+) -> bool {
     if let Some(groups) = work.first {
         enc.clear_buffer(
             &bufs.run,
@@ -78,11 +80,11 @@ fn encode_passes(
         );
     }
     if work.first.is_none() && pipeline.is_none() {
-        return;
+        return false;
     }
     let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
         label: Some("megakernel passes"),
-        timestamp_writes: None,
+        timestamp_writes: timer.map(KernelTimer::writes),
     });
     if work.first.is_some() {
         cp.set_pipeline(&kernels.start);
@@ -90,7 +92,7 @@ fn encode_passes(
         cp.dispatch_workgroups(1, 1, 1);
     }
     let Some(pipeline) = pipeline else {
-        return;
+        return true;
     };
     for _ in 0..work.passes {
         cp.set_pipeline(pipeline);
@@ -106,6 +108,7 @@ fn encode_passes(
     cp.set_pipeline(&kernels.finalize);
     cp.set_bind_group(0, &bufs.hist_bg, &[]);
     cp.dispatch_workgroups(1, 1, 1);
+    true
 }
 
 impl GpuEngine {
@@ -129,6 +132,8 @@ impl GpuEngine {
             queue,
             kernels,
             bufs,
+            timer,
+            kernel_time,
             ..
         } = self;
         let bufs = bufs.as_mut().ok_or_else(not_uploaded)?;
@@ -147,9 +152,13 @@ impl GpuEngine {
         let debug_bytes = DEBUG_LOG_WORDS as u64 * 4;
         let header_bytes = HEADER_WORDS as u64 * 4;
         let bufs = &*bufs;
+        let mut timed = false;
         scoped_submit(device, queue, |enc| {
             if let Some(w) = work {
-                encode_passes(enc, kernels, bufs, pipeline.as_ref(), w);
+                timed = encode_passes(enc, kernels, bufs, pipeline.as_ref(), w, timer.as_ref());
+                if timed && let Some(t) = timer {
+                    t.resolve(enc);
+                }
             }
             if statuses {
                 let (x, y) = grid(n.div_ceil(256), max_per_dim);
@@ -221,9 +230,19 @@ impl GpuEngine {
             ),
             (stage_ring, ring_bytes),
             (&bufs.stage_statuses, status_bytes),
+            (
+                timer.as_ref().map_or(&bufs.stage_header, |t| &t.stage),
+                bytes_if(timed && timer.is_some(), TIMER_BYTES),
+            ),
         ];
         let mut gathered = Vec::new();
         device::read_mapped(device, &staging, |i, bytes| {
+            if i == 5 {
+                if let (Some(t), false) = (timer.as_ref(), bytes.is_empty()) {
+                    *kernel_time = t.elapsed(bytes);
+                }
+                return;
+            }
             let out = match i {
                 0 => header.as_deref_mut(),
                 1 => control.as_deref_mut(),
