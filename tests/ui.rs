@@ -54,8 +54,13 @@ fn step_changes_the_grid_data_and_adds_plot_points() {
     h.run();
     assert_eq!(status(&h, 0), SlotStatus::Published);
     assert!(h.state().debugger.history().is_empty());
+    assert!(
+        h.query_by_label_contains("no dispatches yet").is_some(),
+        "an empty plot says how to fill it"
+    );
     h.get_by_label("Step").click();
     h.run();
+    assert!(h.query_by_label_contains("no dispatches yet").is_none());
     assert_eq!(status(&h, 0), SlotStatus::Done);
     assert_eq!(h.state().debugger.state().control()[160], 4);
     assert_eq!(h.state().debugger.history().len(), 1, "one plot point");

@@ -163,6 +163,15 @@ impl Plots {
             PlotKind::DebugLog => "records",
             PlotKind::Claims => "claims",
         };
+        if history.is_empty() {
+            // an empty plot shows a meaningless default axis; say what will appear instead
+            ui.centered_and_justified(|ui| {
+                ui.weak(
+                    "no dispatches yet: Step (Right arrow) or Run (Space) and the plot fills in",
+                );
+            });
+            return;
+        }
         let lines = plot_series(self.kind, history);
         Plot::new(("plot", self.kind as u8))
             .legend(Legend::default())
