@@ -17,16 +17,7 @@
 
 override WG: u32 = 64u;
 
-struct Params {
-    n: u32,
-    groups: u32,
-    variant: u32,
-    checks_shutdown: u32,
-    serial: u32,
-    starvation_passes: u32,
-    looping: u32,
-    _pad: u32,
-}
+// struct Params: generated from src/engine/gpu/run_state.rs (shader_source)
 
 @group(0) @binding(0) var<storage, read_write> control: array<atomic<u32>>;
 @group(0) @binding(1) var<storage, read_write> ring: array<atomic<u32>>;

@@ -9,16 +9,7 @@
 // a dense array: the kernels write nothing else in the ring, so a host copy that was equal
 // before the dispatches needs only those words back (a sixteenth of the ring).
 
-struct Params {
-    n: u32,
-    groups: u32,
-    variant: u32,
-    checks_shutdown: u32,
-    serial: u32,
-    starvation_passes: u32,
-    looping: u32,
-    _pad: u32,
-}
+// struct Params: generated from src/engine/gpu/run_state.rs (shader_source)
 
 @group(0) @binding(0) var<storage, read> control: array<u32>;
 @group(0) @binding(1) var<storage, read> ring: array<u32>;

@@ -134,6 +134,20 @@ pub struct Params {
     pub _pad: u32,
 }
 
+/// [`Params`] as WGSL, prepended to every shader by [`shader_source`] so the kernels share one
+/// declaration, written next to the Rust struct it must match field for field.
+const PARAMS_WGSL: &str = "struct Params {
+    n: u32,
+    groups: u32,
+    variant: u32,
+    checks_shutdown: u32,
+    serial: u32,
+    starvation_passes: u32,
+    looping: u32,
+    _pad: u32,
+}
+";
+
 pub fn variant_code(v: Variant) -> u32 {
     match v {
         Variant::Once => VARIANT_ONCE,
@@ -350,9 +364,11 @@ pub fn wgsl_constants() -> String {
     s
 }
 
-/// A shader's full source: the generated constants, then the file.
+/// A shader's full source: the generated constants, the uniform block, then the file.
 pub fn shader_source(body: &str) -> String {
     let mut s = wgsl_constants();
+    s.push('\n');
+    s.push_str(PARAMS_WGSL);
     s.push('\n');
     s.push_str(body);
     s
@@ -361,6 +377,43 @@ pub fn shader_source(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The WGSL block declares one u32 per word of the Rust struct, in the same order.
+    #[test]
+    fn wgsl_params_match_the_rust_struct() {
+        let fields: Vec<&str> = PARAMS_WGSL
+            .lines()
+            .filter_map(|l| l.trim().strip_suffix(": u32,"))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "n",
+                "groups",
+                "variant",
+                "checks_shutdown",
+                "serial",
+                "starvation_passes",
+                "looping",
+                "_pad"
+            ]
+        );
+        assert_eq!(fields.len() * 4, std::mem::size_of::<Params>());
+        let p = Params {
+            n: 1,
+            groups: 2,
+            variant: 3,
+            checks_shutdown: 4,
+            serial: 5,
+            starvation_passes: 6,
+            looping: 7,
+            _pad: 8,
+        };
+        assert_eq!(
+            bytemuck::cast::<Params, [u32; 8]>(p),
+            [1, 2, 3, 4, 5, 6, 7, 8]
+        );
+    }
 
     #[test]
     fn grid_covers_every_group_within_the_limit() {
