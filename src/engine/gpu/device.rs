@@ -93,8 +93,21 @@ pub fn scoped<T>(
     out
 }
 
-/// Maps the first `bytes` of each staging buffer (all were copied into by work already
-/// submitted), waits, and hands each mapped range to `read` in order.
+/// A mapping that failed or never completed: the device is most likely gone.
+fn device_lost(what: &str) -> EngineError {
+    EngineError::Gpu(format!(
+        "{what}; the device may have been lost — restart megascope or switch to the CPU backend"
+    ))
+}
+
+/// Waits until the device has done everything submitted (and mapping callbacks have run).
+fn wait_all(device: &wgpu::Device) -> Result<(), EngineError> {
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map(drop)
+        .map_err(|e| EngineError::Gpu(format!("waiting for the GPU failed: {e}")))
+}
+
 /// Copies `bytes` to the start of `dst` through `stage` (MAP_WRITE | COPY_SRC, at least as
 /// long): maps it — which waits for the copy of the previous upload through it — writes,
 /// unmaps, and submits the device copy. Later submissions see the new contents.
@@ -109,29 +122,28 @@ pub fn upload_via(
     if len == 0 {
         return Ok(());
     }
-    let lost = |what: String| {
-        EngineError::Gpu(format!(
-            "{what}; the device may have been lost — restart megascope or switch to the CPU backend"
-        ))
-    };
     let slice = stage.slice(..len);
     let (tx, rx) = mpsc::channel();
     slice.map_async(wgpu::MapMode::Write, move |r| {
         let _ = tx.send(r);
     });
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| EngineError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+    wait_all(device)?;
     match rx.recv() {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(lost(format!("mapping the upload buffer failed: {e}"))),
-        Err(_) => return Err(lost("mapping the upload buffer never completed".into())),
+        Ok(Err(e)) => {
+            return Err(device_lost(&format!(
+                "mapping the upload buffer failed: {e}"
+            )));
+        }
+        Err(_) => return Err(device_lost("mapping the upload buffer never completed")),
     }
     match slice.get_mapped_range_mut() {
         Ok(mut view) => super::par::copy_into(view.slice(..), bytes),
         Err(e) => {
             stage.unmap();
-            return Err(lost(format!("the upload buffer could not be written: {e}")));
+            return Err(device_lost(&format!(
+                "the upload buffer could not be written: {e}"
+            )));
         }
     }
     stage.unmap();
@@ -143,6 +155,8 @@ pub fn upload_via(
     Ok(())
 }
 
+/// Maps the first `bytes` of each staging buffer (all were copied into by work already
+/// submitted), waits, and hands each mapped range to `read` in order.
 pub fn read_mapped(
     device: &wgpu::Device,
     staging: &[(&wgpu::Buffer, u64)],
@@ -162,9 +176,7 @@ pub fn read_mapped(
         pending += 1;
     }
     drop(tx);
-    device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| EngineError::Gpu(format!("waiting for the GPU failed: {e}")))?;
+    wait_all(device)?;
     let mut failed = None;
     for _ in 0..pending {
         match rx.recv() {
@@ -177,9 +189,7 @@ pub fn read_mapped(
         for (buf, _) in staging {
             buf.unmap();
         }
-        return Err(EngineError::Gpu(format!(
-            "{msg}; the device may have been lost — restart megascope or switch to the CPU backend"
-        )));
+        return Err(device_lost(&msg));
     }
     for (i, (buf, bytes)) in staging.iter().enumerate() {
         if *bytes == 0 {
