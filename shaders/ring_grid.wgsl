@@ -1,40 +1,14 @@
-// The ring grid: one cell per slot, coloured straight from the ring storage buffer, so a
-// million slots draw without a readback or an egui shape per slot. Drawn by an egui_wgpu
-// paint callback into the grid's rect. Layout math mirrors src/ui/grid_layout.rs.
+// The ring grid: one cell per slot, so a million slots draw without a readback or an egui
+// shape per slot. Drawn by an egui_wgpu paint callback into the grid's rect, from the cell
+// texture the colour pass (grid_colour.wgsl) wrote from the ring storage buffer.
+//
+// How much detail cells get, and whether the target is sRGB, are pipeline constants: a
+// software rasterizer runs both sides of every branch, so each pipeline compiles only the
+// path it draws.
+override DETAIL: u32 = 1u;       // 0: cells under a pixel; 1: small cells; 2: gaps and borders
+override SRGB_OUT: bool = false; // the target is sRGB: convert the sRGB palette to linear
 
-struct Grid {
-    origin: vec2<f32>,   // the grid rect's top-left, framebuffer pixels
-    size: vec2<f32>,     // the grid rect's size, pixels
-    pan: vec2<f32>,      // content offset at the rect's top-left, pixels
-    cell: f32,           // cell size, pixels
-    gap: f32,            // gap between cells, pixels (0 when cells are small)
-    columns: u32,
-    slot_count: u32,
-    mode: u32,           // 0 status, 1 opcode, 2 tenant, 3 priority partition
-    selected: u32,       // 0xFFFFFFFF: none
-    hovered: u32,
-    serial: u32,         // highlight slots whose changed word equals this (0: none)
-    flags: u32,          // bit 0: highlight changes; bit 1: output is sRGB (convert)
-    _pad: u32,
-    offsets_lo: vec4<u32>, // priority offsets 0..3
-    offsets_hi: vec4<u32>, // priority offsets 4..5, then padding
-};
-
-struct Palette {
-    status: array<vec4<f32>, 9>,
-    opcode: array<vec4<f32>, 14>,
-    tenant: array<vec4<f32>, 12>,
-    priority: array<vec4<f32>, 6>,
-    background: vec4<f32>,
-    gap: vec4<f32>,
-    changed: vec4<f32>,
-    selected: vec4<f32>,
-};
-
-@group(0) @binding(0) var<uniform> grid: Grid;
-@group(0) @binding(1) var<uniform> palette: Palette;
-@group(0) @binding(2) var<storage, read> ring: array<u32>;
-@group(0) @binding(3) var<storage, read> changed: array<u32>;
+@group(0) @binding(2) var cells: texture_2d<f32>;
 
 @vertex
 fn vs_main(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
@@ -43,76 +17,8 @@ fn vs_main(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
     return vec4<f32>(uv * 2.0 - 1.0, 0.0, 1.0);
 }
 
-fn word(i: u32) -> u32 {
-    if (i < arrayLength(&ring)) {
-        return ring[i];
-    }
-    return 0u;
-}
-
-fn status_index(s: u32) -> u32 {
-    let st = word(s * 16u);
-    return select(8u, st, st < 8u);
-}
-
-// How much a status matters when several slots share one pixel: the rarest and most
-// alarming wins, so a single stuck or faulted slot among a million stays visible.
-fn importance(st: u32) -> u32 {
-    switch st {
-        case 8u: { return 9u; }  // invalid
-        case 7u: { return 8u; }  // FAULT
-        case 2u: { return 7u; }  // CLAIMED
-        case 1u: { return 6u; }  // PUBLISHED
-        case 4u: { return 5u; }  // WAIT_IO
-        case 5u: { return 4u; }  // YIELD
-        case 6u: { return 3u; }  // REQUEUE
-        case 3u: { return 2u; }  // DONE
-        default: { return 0u; }  // EMPTY
-    }
-}
-
-fn opcode_index(op: u32) -> u32 {
-    if (op <= 7u) { return op; }
-    if (op == 0xFFFDu) { return 8u; }
-    if (op == 0xFFFEu) { return 9u; }
-    if (op == 0x80000001u) { return 10u; }
-    if (op == 0xFFFFFFFFu) { return 11u; }
-    let system = (op & 0x80000000u) != 0u || (op >= 0xFFF0u && op <= 0xFFFFu);
-    return select(12u, 13u, system);
-}
-
-fn offset(p: u32) -> u32 {
-    if (p < 4u) { return grid.offsets_lo[p]; }
-    return grid.offsets_hi[p - 4u];
-}
-
-fn partition_of(s: u32) -> u32 {
-    for (var p = 0u; p < 5u; p++) {
-        if (offset(p) <= s && s < offset(p + 1u)) { return p; }
-    }
-    return 5u;
-}
-
-fn slot_colour(s: u32) -> vec4<f32> {
-    let st = status_index(s);
-    switch grid.mode {
-        case 1u: {
-            if (st == 0u) { return palette.status[0]; }
-            return palette.opcode[opcode_index(word(s * 16u + 1u))];
-        }
-        case 2u: {
-            if (st == 0u) { return palette.status[0]; }
-            return palette.tenant[word(s * 16u + 2u) % 12u];
-        }
-        case 3u: {
-            return palette.priority[partition_of(s)];
-        }
-        default: { return palette.status[st]; }
-    }
-}
-
 fn to_output(c: vec4<f32>) -> vec4<f32> {
-    if ((grid.flags & 2u) != 0u) {
+    if (SRGB_OUT) {
         // palette colours are sRGB-encoded; an sRGB target expects linear values
         let lo = c.rgb / 12.92;
         let hi = pow((c.rgb + 0.055) / 1.055, vec3<f32>(2.4));
@@ -121,70 +27,85 @@ fn to_output(c: vec4<f32>) -> vec4<f32> {
     return c;
 }
 
+// The cell at column `cx`, row `cy`: its colour and its flag byte (0 outside the grid).
+// Straight-line code, here and in fs_main's usual path: a software rasterizer pays for
+// every branch on every pixel, so choices are selects.
+struct Cell {
+    colour: vec4<f32>,
+    flags: u32,
+};
+
+fn cell_at(cx: u32, cy: u32) -> Cell {
+    let dims = textureDimensions(cells);
+    let inside = cx < dims.x && cy < dims.y;
+    let t = textureLoad(cells, vec2<i32>(vec2<u32>(min(cx, dims.x - 1u), min(cy, dims.y - 1u))), 0);
+    return Cell(vec4<f32>(t.rgb, 1.0), select(0u, u32(round(t.a * 255.0)), inside));
+}
+
 @fragment
 fn fs_main(@builtin(position) pos: vec4<f32>) -> @location(0) vec4<f32> {
     let local = pos.xy - grid.origin + grid.pan;
-    if (local.x < 0.0 || local.y < 0.0) {
-        return to_output(palette.background);
-    }
-    let cols = grid.columns;
-    if (grid.cell >= 1.0) {
+    let outside = local.x < 0.0 || local.y < 0.0;
+    if (DETAIL == 1u) {
+        // small cells: no gap, no border; the colour pass already lifted changed cells
         let cx = u32(floor(local.x / grid.cell));
         let cy = u32(floor(local.y / grid.cell));
-        if (cx >= cols) { return to_output(palette.background); }
-        let s = cy * cols + cx;
-        if (s >= grid.slot_count || cy > 0xFFFFu) { return to_output(palette.background); }
+        let cell = cell_at(cx, cy);
+        let s = cy * grid.columns + cx;
+        var c = mix(cell.colour, vec4<f32>(1.0), select(0.0, 0.3, s == grid.hovered));
+        c = select(c, palette.selected, s == grid.selected);
+        let empty = outside || (cell.flags & CELL_SLOT) == 0u;
+        return to_output(select(c, palette.background, empty));
+    }
+    if (DETAIL == 2u) {
+        let cx = u32(floor(local.x / grid.cell));
+        let cy = u32(floor(local.y / grid.cell));
+        let cell = cell_at(cx, cy);
+        let s = cy * grid.columns + cx;
         let within = local - vec2<f32>(f32(cx), f32(cy)) * grid.cell;
-        if (grid.gap > 0.0 && (within.x < grid.gap || within.y < grid.gap)) {
-            return to_output(palette.gap);
-        }
-        var c = slot_colour(s);
         let edge = min(min(within.x, within.y), min(grid.cell - within.x, grid.cell - within.y));
-        let ring_w = max(1.0, grid.cell * 0.07);
-        if ((grid.flags & 1u) != 0u && grid.serial != 0u && s < arrayLength(&changed) && changed[s] == grid.serial) {
-            // changed by the last dispatch: a thin bright border and a slight lift
-            if (grid.cell >= 6.0) {
-                c = mix(c, palette.changed, 0.12);
-                if (edge < ring_w + grid.gap) { c = mix(c, palette.changed, 0.8); }
-            } else {
-                // too small for a border: lift the whole cell a little
-                c = mix(c, palette.changed, 0.3);
-            }
-        }
-        if (s == grid.hovered) {
-            c = mix(c, vec4<f32>(1.0, 1.0, 1.0, 1.0), 0.3);
-        }
-        if (s == grid.selected && edge < max(2.0, grid.cell * 0.15) + grid.gap) {
-            c = palette.selected;
-        }
-        return to_output(c);
+        // changed by the last dispatch: a thin bright border and a slight lift
+        let border = edge < max(1.0, grid.cell * 0.07) + grid.gap;
+        let changed = (cell.flags & CELL_CHANGED) != 0u;
+        var c = mix(cell.colour, palette.changed, select(0.0, select(0.12, 0.824, border), changed));
+        c = mix(c, vec4<f32>(1.0), select(0.0, 0.3, s == grid.hovered));
+        let selected = s == grid.selected && edge < max(2.0, grid.cell * 0.15) + grid.gap;
+        c = select(c, palette.selected, selected);
+        let in_gap = grid.gap > 0.0 && (within.x < grid.gap || within.y < grid.gap);
+        c = select(c, palette.gap, in_gap);
+        let empty = outside || (cell.flags & CELL_SLOT) == 0u;
+        return to_output(select(c, palette.background, empty));
+    }
+    if (outside) {
+        return to_output(palette.background);
     }
     // Cells smaller than a pixel: look at every slot the pixel covers (at most 16 × 16) and
     // show the most important one.
-    let c0 = u32(floor(local.x / grid.cell));
-    let r0 = u32(floor(local.y / grid.cell));
-    let c1 = min(u32(floor((local.x + 1.0) / grid.cell)), c0 + 15u);
-    let r1 = min(u32(floor((local.y + 1.0) / grid.cell)), r0 + 15u);
-    var best = 0xFFFFFFFFu;
+    // The pixel spans [left, left + 1) (`pos` is its centre).
+    let left = max(local - vec2<f32>(0.5), vec2<f32>(0.0));
+    let c0 = u32(floor(left.x / grid.cell));
+    let r0 = u32(floor(left.y / grid.cell));
+    let c1 = clamp(u32(ceil((left.x + 1.0) / grid.cell)), c0 + 1u, c0 + 16u) - 1u;
+    let r1 = clamp(u32(ceil((left.y + 1.0) / grid.cell)), r0 + 1u, r0 + 16u) - 1u;
+    var best = vec4<f32>(0.0);
     var best_rank = 0u;
     var any_changed = false;
     var any_selected = false;
     for (var r = r0; r <= r1; r++) {
         for (var cc = c0; cc <= c1; cc++) {
-            if (cc >= cols) { continue; }
-            let s = r * cols + cc;
-            if (s >= grid.slot_count) { continue; }
-            let rank = importance(status_index(s)) + 1u;
-            if (rank > best_rank) { best_rank = rank; best = s; }
-            if (grid.serial != 0u && s < arrayLength(&changed) && changed[s] == grid.serial) { any_changed = true; }
-            if (s == grid.selected) { any_selected = true; }
+            let cell = cell_at(cc, r);
+            if ((cell.flags & CELL_SLOT) == 0u) { continue; }
+            let rank = (cell.flags & CELL_RANK) + 1u;
+            if (rank > best_rank) { best_rank = rank; best = cell.colour; }
+            if ((cell.flags & CELL_CHANGED) != 0u) { any_changed = true; }
+            if (r * grid.columns + cc == grid.selected) { any_selected = true; }
         }
     }
-    if (best == 0xFFFFFFFFu) {
+    if (best_rank == 0u) {
         return to_output(palette.background);
     }
-    var c = slot_colour(best);
-    if ((grid.flags & 1u) != 0u && any_changed) { c = mix(c, palette.changed, 0.3); }
+    var c = best;
+    if (any_changed) { c = mix(c, palette.changed, 0.3); }
     if (any_selected) { c = palette.selected; }
     return to_output(c);
 }

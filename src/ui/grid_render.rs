@@ -1,7 +1,13 @@
-//! Draws the ring grid on the GPU with an egui_wgpu paint callback that reads the ring
-//! storage buffer directly (`shaders/ring_grid.wgsl`). With the GPU backend that buffer is
-//! the engine's own resident ring; with the CPU backend the mirror's ring is uploaded here
-//! when it changes. Per frame only a small uniform block is written.
+//! Draws the ring grid on the GPU with an egui_wgpu paint callback, from the ring storage
+//! buffer itself: with the GPU backend that is the engine's own resident ring; with the CPU
+//! backend the mirror's ring is uploaded here when it changes. Per frame only a small
+//! uniform block is written.
+//!
+//! Two stages. A compute pass (`shaders/grid_colour.wgsl`) turns each slot into a texel of
+//! a columns × rows cell texture, and only when the ring, the colour mode or the highlighted
+//! dispatch changed; the fragment stage (`shaders/ring_grid.wgsl`) then does one texture
+//! load per pixel. Decoding the ring per pixel instead made the grid most of a frame's cost
+//! on a software rasterizer, where every pixel of every cell repeated the decode.
 
 use bytemuck::{Pod, Zeroable};
 use eframe::egui_wgpu::{self, wgpu};
@@ -29,7 +35,6 @@ pub struct GridUniforms {
 }
 
 pub const FLAG_HIGHLIGHT: u32 = 1;
-pub const FLAG_SRGB: u32 = 2;
 pub const NONE: u32 = u32::MAX;
 
 /// Mirrors `struct Palette` of the shader.
@@ -62,70 +67,248 @@ fn palette_uniforms() -> PaletteUniforms {
     }
 }
 
-/// The pipeline and buffers, kept in egui_wgpu's callback resources.
+/// The WGSL both stages start with.
+const COMMON_WGSL: &str = include_str!("../../shaders/grid_common.wgsl");
+
+/// Colour modes the colour pass knows (status, opcode, tenant, priority partition).
+const MODES: u32 = 4;
+
+/// The level of detail for cells of `cell_px` pixels, the shaders' `DETAIL`: 0 below a
+/// pixel (each pixel shows the most important of the slots it covers), 1 for small cells
+/// (flat colour), 2 from `DETAILED_CELL_PX` (gaps and change borders). `grid_colour.wgsl`
+/// tests the same bounds.
+pub fn detail_for(cell_px: f32) -> u32 {
+    if cell_px < 1.0 {
+        0
+    } else if cell_px < DETAILED_CELL_PX {
+        1
+    } else {
+        2
+    }
+}
+
+pub const DETAILED_CELL_PX: f32 = 6.0;
+
+/// Which specialisation of the colour pass a frame needs (its pipeline constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ColourPipelineKey {
+    mode: u32,
+    highlight: bool,
+}
+
+impl ColourPipelineKey {
+    fn of(u: &GridUniforms) -> ColourPipelineKey {
+        ColourPipelineKey {
+            mode: u.mode.min(MODES - 1),
+            highlight: u.flags & FLAG_HIGHLIGHT != 0,
+        }
+    }
+
+    /// Position in `GridRenderer::colour_pipelines`.
+    fn index(self) -> usize {
+        self.mode as usize * 2 + usize::from(self.highlight)
+    }
+}
+
+/// Everything the cell texture's content depends on; the colour pass runs when it changes.
+#[derive(Clone, Debug, PartialEq)]
+struct CellsKey {
+    ring: wgpu::Buffer,
+    changed: wgpu::Buffer,
+    content: ContentVersion,
+    pipeline: ColourPipelineKey,
+    /// The colour pass bakes the change lift into small cells.
+    detail: u32,
+    serial: u32,
+    columns: u32,
+    slot_count: u32,
+    offsets: [u32; 8],
+}
+
+/// Identifies what the ring and changed buffers hold: the mirror's version (id,
+/// generation) and the serial of the last dispatch, so a dispatch on the GPU, which leaves
+/// the mirror alone, still counts as a change.
+pub type ContentVersion = (u64, u64, u32);
+
+/// The cell texture and the bind groups that use it.
+struct Cells {
+    texture: wgpu::Texture,
+    render_group: wgpu::BindGroup,
+    /// The colour pass's bind group and the ring/changed buffers it binds.
+    colour_group: Option<(wgpu::Buffer, wgpu::Buffer, wgpu::BindGroup)>,
+}
+
+/// The pipelines and buffers, kept in egui_wgpu's callback resources.
 pub struct GridRenderer {
-    pipeline: wgpu::RenderPipeline,
-    layout: wgpu::BindGroupLayout,
+    /// One per `ColourPipelineKey::index`.
+    colour_pipelines: Vec<wgpu::ComputePipeline>,
+    /// One per level of detail (see `detail_for`).
+    draw_pipelines: [wgpu::RenderPipeline; 3],
+    colour_layout: wgpu::BindGroupLayout,
+    draw_layout: wgpu::BindGroupLayout,
     uniforms: wgpu::Buffer,
     palette: wgpu::Buffer,
+    cells: Option<Cells>,
+    /// What the cell texture was last coloured from.
+    coloured: Option<CellsKey>,
+    /// This frame's level of detail (`prepare` decides, `paint` draws).
+    detail: u32,
     /// The CPU backend's copy of the ring and of the changed-serial words.
     host_ring: Option<wgpu::Buffer>,
     host_changed: Option<wgpu::Buffer>,
-    bind_group: Option<(wgpu::Buffer, wgpu::Buffer, wgpu::BindGroup)>,
+    /// How many times the colour pass ran (tests check that unchanged frames skip it).
+    pub colour_passes: u64,
     pub srgb_target: bool,
+}
+
+fn layout_entry(
+    binding: u32,
+    visibility: wgpu::ShaderStages,
+    ty: wgpu::BindingType,
+) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility,
+        ty,
+        count: None,
+    }
+}
+
+fn buffer_entry(
+    binding: u32,
+    visibility: wgpu::ShaderStages,
+    ty: wgpu::BufferBindingType,
+) -> wgpu::BindGroupLayoutEntry {
+    layout_entry(
+        binding,
+        visibility,
+        wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+    )
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
 }
 
 impl GridRenderer {
     pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> GridRenderer {
-        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("ring_grid.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/ring_grid.wgsl").into()),
-        });
-        let entry = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::FRAGMENT,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
+        let module = |label: &str, source: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(format!("{COMMON_WGSL}\n{source}").into()),
+            })
         };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("ring grid"),
+        let colour_shader = module(
+            "grid_colour.wgsl",
+            include_str!("../../shaders/grid_colour.wgsl"),
+        );
+        let draw_shader = module(
+            "ring_grid.wgsl",
+            include_str!("../../shaders/ring_grid.wgsl"),
+        );
+        let compute = wgpu::ShaderStages::COMPUTE;
+        let fragment = wgpu::ShaderStages::FRAGMENT;
+        let uniform = wgpu::BufferBindingType::Uniform;
+        let storage = wgpu::BufferBindingType::Storage { read_only: true };
+        let colour_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ring grid: colour pass"),
             entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, wgpu::BufferBindingType::Uniform),
-                entry(2, wgpu::BufferBindingType::Storage { read_only: true }),
-                entry(3, wgpu::BufferBindingType::Storage { read_only: true }),
+                buffer_entry(0, compute, uniform),
+                buffer_entry(1, compute, uniform),
+                buffer_entry(2, compute, storage),
+                buffer_entry(3, compute, storage),
+                layout_entry(
+                    4,
+                    compute,
+                    wgpu::BindingType::StorageTexture {
+                        access: wgpu::StorageTextureAccess::WriteOnly,
+                        format: wgpu::TextureFormat::Rgba8Unorm,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                    },
+                ),
             ],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("ring grid"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
+        let draw_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ring grid: draw"),
+            entries: &[
+                buffer_entry(0, fragment, uniform),
+                buffer_entry(1, fragment, uniform),
+                layout_entry(
+                    2,
+                    fragment,
+                    wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                ),
+            ],
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("ring grid"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &shader,
-                entry_point: Some("vs_main"),
-                buffers: &[],
-                compilation_options: Default::default(),
-            },
-            fragment: Some(wgpu::FragmentState {
-                module: &shader,
-                entry_point: Some("fs_main"),
-                targets: &[Some(target_format.into())],
-                compilation_options: Default::default(),
-            }),
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            multiview_mask: None,
-            cache: None,
-        });
+        let pipeline_layout = |label: &str, layout: &wgpu::BindGroupLayout| {
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(layout)],
+                immediate_size: 0,
+            })
+        };
+        let colour_pipeline_layout = pipeline_layout("ring grid: colour pass", &colour_layout);
+        let draw_pipeline_layout = pipeline_layout("ring grid: draw", &draw_layout);
+        let colour_pipelines = (0..MODES * 2)
+            .map(|i| {
+                let key = ColourPipelineKey {
+                    mode: i / 2,
+                    highlight: i % 2 == 1,
+                };
+                debug_assert_eq!(key.index(), i as usize);
+                let constants = [
+                    ("MODE", f64::from(key.mode)),
+                    ("HIGHLIGHT", flag(key.highlight)),
+                ];
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("ring grid: colour pass"),
+                    layout: Some(&colour_pipeline_layout),
+                    module: &colour_shader,
+                    entry_point: Some("cs_main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        ..Default::default()
+                    },
+                    cache: None,
+                })
+            })
+            .collect();
+        let srgb = target_format.is_srgb();
+        let draw_pipeline = |detail: u32| {
+            let constants = [("DETAIL", f64::from(detail)), ("SRGB_OUT", flag(srgb))];
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("ring grid: draw"),
+                layout: Some(&draw_pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &draw_shader,
+                    entry_point: Some("vs_main"),
+                    buffers: &[],
+                    compilation_options: Default::default(),
+                },
+                fragment: Some(wgpu::FragmentState {
+                    module: &draw_shader,
+                    entry_point: Some("fs_main"),
+                    targets: &[Some(target_format.into())],
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        ..Default::default()
+                    },
+                }),
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
         let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ring grid uniforms"),
             size: std::mem::size_of::<GridUniforms>() as u64,
@@ -141,14 +324,19 @@ impl GridRenderer {
             },
         );
         GridRenderer {
-            pipeline,
-            layout,
+            colour_pipelines,
+            draw_pipelines: [draw_pipeline(0), draw_pipeline(1), draw_pipeline(2)],
+            colour_layout,
+            draw_layout,
             uniforms,
             palette,
+            cells: None,
+            coloured: None,
+            detail: 1,
             host_ring: None,
             host_changed: None,
-            bind_group: None,
-            srgb_target: target_format.is_srgb(),
+            colour_passes: 0,
+            srgb_target: srgb,
         }
     }
 
@@ -210,6 +398,122 @@ pub struct GridCallback {
     pub uniforms: GridUniforms,
     /// Ring and changed buffers to read; `None` = the renderer's host copies.
     pub buffers: Option<(wgpu::Buffer, wgpu::Buffer)>,
+    /// What those buffers hold, so an unchanged ring is not coloured again.
+    pub content: ContentVersion,
+}
+
+impl GridRenderer {
+    /// Makes the cell texture `columns × rows` (and the draw bind group that reads it).
+    fn ensure_cells(&mut self, device: &wgpu::Device, columns: u32, rows: u32) {
+        let size = wgpu::Extent3d {
+            width: columns.max(1),
+            height: rows.max(1),
+            depth_or_array_layers: 1,
+        };
+        if self
+            .cells
+            .as_ref()
+            .is_some_and(|c| c.texture.size() == size)
+        {
+            return;
+        }
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("ring grid cells"),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&Default::default());
+        let render_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("ring grid: draw"),
+            layout: &self.draw_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.uniforms.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: self.palette.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&view),
+                },
+            ],
+        });
+        self.cells = Some(Cells {
+            texture,
+            render_group,
+            colour_group: None,
+        });
+        self.coloured = None;
+    }
+
+    /// Records the colour pass into `encoder` when the cells' inputs changed.
+    fn colour_cells(
+        &mut self,
+        device: &wgpu::Device,
+        encoder: &mut wgpu::CommandEncoder,
+        key: CellsKey,
+    ) {
+        if self.coloured.as_ref() == Some(&key) {
+            return;
+        }
+        let Some(cells) = self.cells.as_mut() else {
+            return;
+        };
+        let stale = cells
+            .colour_group
+            .as_ref()
+            .is_none_or(|(r, c, _)| *r != key.ring || *c != key.changed);
+        if stale {
+            let view = cells.texture.create_view(&Default::default());
+            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("ring grid: colour pass"),
+                layout: &self.colour_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: self.uniforms.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: self.palette.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: key.ring.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: key.changed.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: wgpu::BindingResource::TextureView(&view),
+                    },
+                ],
+            });
+            cells.colour_group = Some((key.ring.clone(), key.changed.clone(), group));
+        }
+        let (_, _, group) = cells.colour_group.as_ref().expect("made above");
+        let size = cells.texture.size();
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("ring grid: colour pass"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.colour_pipelines[key.pipeline.index()]);
+        pass.set_bind_group(0, group, &[]);
+        pass.dispatch_workgroups(size.width.div_ceil(8), size.height.div_ceil(8), 1);
+        drop(pass);
+        self.colour_passes += 1;
+        self.coloured = Some(key);
+    }
 }
 
 impl egui_wgpu::CallbackTrait for GridCallback {
@@ -218,7 +522,7 @@ impl egui_wgpu::CallbackTrait for GridCallback {
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         _screen: &egui_wgpu::ScreenDescriptor,
-        _encoder: &mut wgpu::CommandEncoder,
+        encoder: &mut wgpu::CommandEncoder,
         resources: &mut egui_wgpu::CallbackResources,
     ) -> Vec<wgpu::CommandBuffer> {
         let Some(r) = resources.get_mut::<GridRenderer>() else {
@@ -227,40 +531,23 @@ impl egui_wgpu::CallbackTrait for GridCallback {
         let Some((ring, changed)) = self.buffers.clone().or_else(|| r.host_buffers()) else {
             return Vec::new();
         };
-        let mut u = self.uniforms;
-        if r.srgb_target {
-            u.flags |= FLAG_SRGB;
-        }
-        queue.write_buffer(&r.uniforms, 0, bytemuck::bytes_of(&u));
-        let stale = r
-            .bind_group
-            .as_ref()
-            .is_none_or(|(a, b, _)| *a != ring || *b != changed);
-        if stale {
-            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("ring grid"),
-                layout: &r.layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: r.uniforms.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: r.palette.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: ring.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: changed.as_entire_binding(),
-                    },
-                ],
-            });
-            r.bind_group = Some((ring, changed, bg));
-        }
+        let u = &self.uniforms;
+        queue.write_buffer(&r.uniforms, 0, bytemuck::bytes_of(u));
+        let columns = u.columns.max(1);
+        r.ensure_cells(device, columns, u.slot_count.div_ceil(columns));
+        r.detail = detail_for(u.cell);
+        let key = CellsKey {
+            detail: r.detail,
+            ring,
+            changed,
+            content: self.content,
+            pipeline: ColourPipelineKey::of(u),
+            serial: u.serial,
+            columns,
+            slot_count: u.slot_count,
+            offsets: u.offsets,
+        };
+        r.colour_cells(device, encoder, key);
         Vec::new()
     }
 
@@ -273,11 +560,14 @@ impl egui_wgpu::CallbackTrait for GridCallback {
         let Some(r) = resources.get::<GridRenderer>() else {
             return;
         };
-        let Some((_, _, bg)) = &r.bind_group else {
+        let Some(cells) = &r.cells else {
             return;
         };
-        pass.set_pipeline(&r.pipeline);
-        pass.set_bind_group(0, bg, &[]);
+        if r.coloured.is_none() {
+            return;
+        }
+        pass.set_pipeline(&r.draw_pipelines[r.detail as usize]);
+        pass.set_bind_group(0, &cells.render_group, &[]);
         pass.draw(0..3, 0..1);
     }
 }
@@ -322,6 +612,256 @@ mod tests {
             let r = try_new(engine.device(), format).unwrap();
             assert_eq!(r.srgb_target, format.is_srgb());
         }
+    }
+
+    /// Renders the grid for `u` into a `w × h` RGBA texture on a headless device (lavapipe
+    /// in CI) the way egui-wgpu does (prepare, then paint into a render pass) and reads the
+    /// pixels back.
+    struct Picture {
+        engine: crate::engine::gpu::GpuEngine,
+        resources: egui_wgpu::CallbackResources,
+    }
+
+    impl Picture {
+        fn new(ring: &[u32], changed: &[u32]) -> Picture {
+            let engine = crate::engine::gpu::GpuEngine::new_headless()
+                .expect("a wgpu adapter (lavapipe in CI)");
+            let mut r = try_new(engine.device(), wgpu::TextureFormat::Rgba8Unorm).unwrap();
+            r.upload_host(engine.device(), engine.queue(), ring, changed);
+            let mut resources = egui_wgpu::CallbackResources::default();
+            resources.insert(r);
+            Picture { engine, resources }
+        }
+
+        fn renderer(&self) -> &GridRenderer {
+            self.resources.get::<GridRenderer>().unwrap()
+        }
+
+        fn draw(
+            &mut self,
+            u: GridUniforms,
+            content: ContentVersion,
+            [w, h]: [u32; 2],
+        ) -> Vec<[u8; 4]> {
+            let (device, queue) = (self.engine.device(), self.engine.queue());
+            let target = device.create_texture(&wgpu::TextureDescriptor {
+                label: None,
+                size: wgpu::Extent3d {
+                    width: w,
+                    height: h,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+                view_formats: &[],
+            });
+            let view = target.create_view(&Default::default());
+            let callback = GridCallback {
+                uniforms: u,
+                buffers: None,
+                content,
+            };
+            let screen = egui_wgpu::ScreenDescriptor {
+                size_in_pixels: [w, h],
+                pixels_per_point: 1.0,
+            };
+            let mut encoder = device.create_command_encoder(&Default::default());
+            let extra = egui_wgpu::CallbackTrait::prepare(
+                &callback,
+                device,
+                queue,
+                &screen,
+                &mut encoder,
+                &mut self.resources,
+            );
+            assert!(extra.is_empty());
+            {
+                let mut pass = encoder
+                    .begin_render_pass(&wgpu::RenderPassDescriptor {
+                        label: None,
+                        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                            view: &view,
+                            resolve_target: None,
+                            ops: wgpu::Operations {
+                                load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                                store: wgpu::StoreOp::Store,
+                            },
+                            depth_slice: None,
+                        })],
+                        ..Default::default()
+                    })
+                    .forget_lifetime();
+                let rect =
+                    egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w as f32, h as f32));
+                let info = egui::PaintCallbackInfo {
+                    viewport: rect,
+                    clip_rect: rect,
+                    pixels_per_point: 1.0,
+                    screen_size_px: [w, h],
+                };
+                egui_wgpu::CallbackTrait::paint(&callback, info, &mut pass, &self.resources);
+            }
+            let row = (w * 4).next_multiple_of(256);
+            let readback = device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: u64::from(row * h),
+                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+                mapped_at_creation: false,
+            });
+            encoder.copy_texture_to_buffer(
+                target.as_image_copy(),
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &readback,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(row),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::Extent3d {
+                    width: w,
+                    height: h,
+                    depth_or_array_layers: 1,
+                },
+            );
+            queue.submit([encoder.finish()]);
+            readback
+                .slice(..)
+                .map_async(wgpu::MapMode::Read, |r| r.unwrap());
+            device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+            let bytes = readback.slice(..).get_mapped_range().expect("mapped above");
+            (0..h)
+                .flat_map(|y| (0..w).map(move |x| (y, x)))
+                .map(|(y, x)| {
+                    let i = (y * row + x * 4) as usize;
+                    [bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]
+                })
+                .collect()
+        }
+    }
+
+    fn uniforms(
+        cell: f32,
+        columns: u32,
+        slot_count: u32,
+        mode: u32,
+        highlight: bool,
+    ) -> GridUniforms {
+        GridUniforms {
+            origin: [0.0, 0.0],
+            size: [0.0, 0.0],
+            pan: [0.0, 0.0],
+            cell,
+            gap: if cell >= DETAILED_CELL_PX { 1.0 } else { 0.0 },
+            columns,
+            slot_count,
+            mode,
+            selected: NONE,
+            hovered: NONE,
+            serial: 7,
+            flags: if highlight { FLAG_HIGHLIGHT } else { 0 },
+            _pad: 0,
+            offsets: [0; 8],
+        }
+    }
+
+    fn rgba(c: egui::Color32) -> [u8; 4] {
+        [c.r(), c.g(), c.b(), 255]
+    }
+
+    fn close(a: [u8; 4], b: [u8; 4]) -> bool {
+        a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 1)
+    }
+
+    /// 64 slots in 8 columns: slot 3 PUBLISHED, 10 DONE (changed by dispatch 7), 20 FAULT
+    /// with opcode ATOMIC_ADD, the rest EMPTY.
+    fn sample_ring() -> (Vec<u32>, Vec<u32>) {
+        let mut ring = vec![0u32; 64 * 16];
+        ring[3 * 16] = 1;
+        ring[10 * 16] = 3;
+        ring[20 * 16] = 7;
+        ring[20 * 16 + 1] = 1;
+        let mut changed = vec![0u32; 64];
+        changed[10] = 7;
+        (ring, changed)
+    }
+
+    #[test]
+    fn small_cells_show_each_slot_in_its_colour_and_lift_changed_ones() {
+        let (ring, changed) = sample_ring();
+        let mut p = Picture::new(&ring, &changed);
+        // 4-pixel cells: 8 columns × 8 rows in a 40 × 40 target
+        let px = p.draw(uniforms(4.0, 8, 64, 0, true), (1, 1, 7), [40, 40]);
+        let at = |s: u32| px[((s / 8) * 4 + 2) as usize * 40 + ((s % 8) * 4 + 2) as usize];
+        assert!(close(at(3), rgba(palette::STATUS[1])), "{:?}", at(3));
+        assert!(close(at(20), rgba(palette::STATUS[7])), "{:?}", at(20));
+        assert!(close(at(0), rgba(palette::STATUS[0])), "{:?}", at(0));
+        let lifted = palette::STATUS[3].lerp_to_gamma(palette::CHANGED, 0.3);
+        assert!(close(at(10), rgba(lifted)), "{:?} vs {:?}", at(10), lifted);
+        // right of the 8 columns: background
+        assert!(
+            close(px[2 * 40 + 35], rgba(palette::BACKGROUND)),
+            "{:?}",
+            px[2 * 40 + 35]
+        );
+        // the same frame again does not colour the cells again; a new dispatch does
+        assert_eq!(p.renderer().colour_passes, 1);
+        p.draw(uniforms(4.0, 8, 64, 0, true), (1, 1, 7), [40, 40]);
+        assert_eq!(p.renderer().colour_passes, 1);
+        p.draw(uniforms(4.0, 8, 64, 0, true), (1, 1, 8), [40, 40]);
+        assert_eq!(p.renderer().colour_passes, 2);
+    }
+
+    #[test]
+    fn colour_modes_and_highlight_switch_are_pipeline_constants_that_take_effect() {
+        let (ring, changed) = sample_ring();
+        let mut p = Picture::new(&ring, &changed);
+        let at = |px: &[[u8; 4]], s: u32| {
+            px[((s / 8) * 4 + 2) as usize * 40 + ((s % 8) * 4 + 2) as usize]
+        };
+        let opcode = p.draw(uniforms(4.0, 8, 64, 1, false), (1, 1, 7), [40, 40]);
+        assert!(
+            close(at(&opcode, 20), rgba(palette::OPCODE[1])),
+            "{:?}",
+            at(&opcode, 20)
+        );
+        // highlight off: the changed DONE slot shows plain DONE
+        let plain = p.draw(uniforms(4.0, 8, 64, 0, false), (1, 1, 7), [40, 40]);
+        assert!(
+            close(at(&plain, 10), rgba(palette::STATUS[3])),
+            "{:?}",
+            at(&plain, 10)
+        );
+        assert_eq!(p.renderer().colour_passes, 2);
+    }
+
+    #[test]
+    fn big_cells_have_gaps_and_sub_pixel_cells_keep_the_rarest_status() {
+        let (ring, changed) = sample_ring();
+        let mut p = Picture::new(&ring, &changed);
+        // 10-pixel cells: a one-pixel gap at each cell's top-left, colour in the middle
+        // (FAULT slot 20 is row 2, column 4: pixels 40-49, 20-29)
+        let big = p.draw(uniforms(10.0, 8, 64, 0, false), (1, 1, 7), [80, 80]);
+        assert!(
+            close(big[25 * 80 + 45], rgba(palette::STATUS[7])),
+            "{:?}",
+            big[25 * 80 + 45]
+        );
+        assert!(
+            close(big[20 * 80 + 30], rgba(palette::GAP)),
+            "{:?}",
+            big[20 * 80 + 30]
+        );
+        // quarter-pixel cells: a pixel covers 4 × 4 slots. Pixel (0, 0) has columns 0-3 of
+        // rows 0-3: PUBLISHED slot 3 outranks DONE slot 10. Pixel (1, 0) has FAULT slot 20
+        // (row 2, column 4). Pixel (0, 1), rows 4-7, is all EMPTY.
+        let small = p.draw(uniforms(0.25, 8, 64, 0, false), (1, 1, 7), [2, 2]);
+        assert!(close(small[0], rgba(palette::STATUS[1])), "{:?}", small[0]);
+        assert!(close(small[1], rgba(palette::STATUS[7])), "{:?}", small[1]);
+        assert!(close(small[2], rgba(palette::STATUS[0])), "{:?}", small[2]);
     }
 
     #[test]

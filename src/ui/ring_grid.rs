@@ -7,7 +7,7 @@
 use egui::{Color32, Pos2, Rect, Sense, Vec2};
 
 use super::grid_layout::GridLayout;
-use super::grid_render::{FLAG_HIGHLIGHT, GridCallback, GridUniforms, NONE};
+use super::grid_render::{ContentVersion, FLAG_HIGHLIGHT, GridCallback, GridUniforms, NONE};
 use super::palette;
 use crate::abi::control::ControlView;
 use crate::abi::opcode::{Opcode, Priority};
@@ -30,6 +30,8 @@ pub struct GridSource<'a> {
     pub device_buffers: Option<(eframe::wgpu::Buffer, eframe::wgpu::Buffer)>,
     /// Whether a wgpu renderer is available for the paint callback.
     pub gpu_paint: bool,
+    /// What the ring and changed words hold (the GPU picture is recoloured when it moves).
+    pub content: ContentVersion,
 }
 
 /// What happened in the grid this frame.
@@ -207,6 +209,7 @@ impl RingGrid {
                     GridCallback {
                         uniforms,
                         buffers: src.device_buffers.clone(),
+                        content: src.content,
                     },
                 ));
         } else {
@@ -441,6 +444,7 @@ mod tests {
             serial: 0,
             device_buffers: None,
             gpu_paint: false,
+            content: (0, 0, 0),
         };
         let layout = GridLayout::new(16, 10.0);
         let img = rasterise(

@@ -717,6 +717,7 @@ impl MegascopeApp {
                     self.changed_serial
                 };
                 let state = self.debugger.state();
+                let (id, generation) = state.version();
                 let src = GridSource {
                     slot_count: state.slot_count(),
                     ring: state.ring(),
@@ -725,6 +726,7 @@ impl MegascopeApp {
                     serial,
                     device_buffers,
                     gpu_paint,
+                    content: (id, generation, serial),
                 };
                 let r = self.grid.show(ui, &src, self.selection);
                 if let Some(s) = r.clicked {
