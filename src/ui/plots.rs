@@ -173,16 +173,25 @@ impl Plots {
             return;
         }
         let lines = plot_series(self.kind, history);
-        Plot::new(("plot", self.kind as u8))
+        // No filled background, only its outline: the panel behind already has that colour,
+        // and on a software rasterizer the fill was 40 % of all the pixels egui drew.
+        let plot = Plot::new(("plot", self.kind as u8))
             .legend(Legend::default())
             .x_axis_label("dispatch")
             .y_axis_label(y_label)
             .allow_scroll(false)
+            .show_background(false)
             .show(ui, |p| {
                 for (name, colour, ys) in lines {
                     p.line(series(&name, colour, ys));
                 }
             });
+        ui.painter().rect_stroke(
+            plot.response.rect,
+            2,
+            ui.visuals().widgets.noninteractive.bg_stroke,
+            egui::StrokeKind::Inside,
+        );
     }
 }
 
