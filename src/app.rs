@@ -102,6 +102,7 @@ impl App {
                     .error(format!("{e}; drawing the grid on the CPU instead"));
             }
             let info = rs.adapter.get_info();
+            crate::ui::shell::tune_for_adapter(&cc.egui_ctx, info.device_type);
             let name = format!("{} ({:?})", info.name, info.backend);
             match GpuEngine::try_from_device(rs.device.clone(), rs.queue.clone(), name) {
                 Ok(engine) => app.debugger.attach_gpu(engine),

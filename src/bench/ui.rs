@@ -1,6 +1,6 @@
 //! The app's frame rate without a window: the whole UI (every panel, the ring grid drawn by
 //! its paint callback, the plots) laid out, tessellated and rendered by egui-wgpu into an
-//! offscreen 1600×1000 texture each frame, while dispatching every frame — on any wgpu
+//! offscreen 1600×1000 BGRA texture each frame, while dispatching every frame — on any wgpu
 //! adapter, so the same measurement runs on lavapipe here and on a datacenter GPU with no
 //! display. Presentation to a screen is the one thing it leaves out; `megascope
 //! --bench-frames N` measures a real window.
@@ -33,17 +33,30 @@ pub fn render_state() -> Result<egui_wgpu::RenderState, String> {
     });
     let setup = egui_wgpu::WgpuSetup::CreateNew(setup);
     let instance = pollster::block_on(setup.new_instance());
-    pollster::block_on(egui_wgpu::RenderState::create(
+    let options = egui_wgpu::RendererOptions::default();
+    let mut rs = pollster::block_on(egui_wgpu::RenderState::create(
         &egui_wgpu::WgpuConfiguration {
             wgpu_setup: setup,
             ..Default::default()
         },
         &instance,
         None,
-        egui_wgpu::RendererOptions::default(),
+        options,
     ))
-    .map_err(|e| format!("no wgpu device for the UI benchmark: {e}"))
+    .map_err(|e| format!("no wgpu device for the UI benchmark: {e}"))?;
+    // Without a surface egui-wgpu renders RGBA; a window on X11 gets BGRA (on lavapipe and
+    // on NVIDIA), which a software rasterizer writes at a different speed. Measure that.
+    rs.target_format = TARGET_FORMAT;
+    rs.renderer = Arc::new(egui::mutex::RwLock::new(egui_wgpu::Renderer::new(
+        &rs.device,
+        TARGET_FORMAT,
+        options,
+    )));
+    Ok(rs)
 }
+
+/// The format of an X11 window's frames.
+pub const TARGET_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Bgra8Unorm;
 
 /// Renders `frames` frames of `app` offscreen; returns the frame times.
 pub fn run_frames(
@@ -53,6 +66,7 @@ pub fn run_frames(
     warmup: u32,
 ) -> Result<Vec<Duration>, String> {
     let ctx = egui::Context::default();
+    crate::ui::shell::tune_for_adapter(&ctx, rs.adapter.get_info().device_type);
     let texture = rs.device.create_texture(&wgpu::TextureDescriptor {
         label: Some("bench frame"),
         size: wgpu::Extent3d {
