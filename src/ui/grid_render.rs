@@ -403,6 +403,35 @@ pub struct GridCallback {
 }
 
 impl GridRenderer {
+    /// A bind group of `layout`: the uniforms and the palette at bindings 0 and 1 (both
+    /// stages declare them in grid_common.wgsl), then `rest` from binding 2 on.
+    fn bind_group<const N: usize>(
+        &self,
+        device: &wgpu::Device,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        rest: [wgpu::BindingResource<'_>; N],
+    ) -> wgpu::BindGroup {
+        let shared = [
+            self.uniforms.as_entire_binding(),
+            self.palette.as_entire_binding(),
+        ];
+        let entries: Vec<wgpu::BindGroupEntry> = shared
+            .into_iter()
+            .chain(rest)
+            .enumerate()
+            .map(|(binding, resource)| wgpu::BindGroupEntry {
+                binding: binding as u32,
+                resource,
+            })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout,
+            entries: &entries,
+        })
+    }
+
     /// Makes the cell texture `columns × rows` (and the draw bind group that reads it).
     fn ensure_cells(&mut self, device: &wgpu::Device, columns: u32, rows: u32) {
         let size = wgpu::Extent3d {
@@ -428,24 +457,12 @@ impl GridRenderer {
             view_formats: &[],
         });
         let view = texture.create_view(&Default::default());
-        let render_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("ring grid: draw"),
-            layout: &self.draw_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: self.uniforms.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: self.palette.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-            ],
-        });
+        let render_group = self.bind_group(
+            device,
+            "ring grid: draw",
+            &self.draw_layout,
+            [wgpu::BindingResource::TextureView(&view)],
+        );
         self.cells = Some(Cells {
             texture,
             render_group,
@@ -464,7 +481,7 @@ impl GridRenderer {
         if self.coloured.as_ref() == Some(&key) {
             return;
         }
-        let Some(cells) = self.cells.as_mut() else {
+        let Some(cells) = &self.cells else {
             return;
         };
         let stale = cells
@@ -473,34 +490,20 @@ impl GridRenderer {
             .is_none_or(|(r, c, _)| *r != key.ring || *c != key.changed);
         if stale {
             let view = cells.texture.create_view(&Default::default());
-            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("ring grid: colour pass"),
-                layout: &self.colour_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: self.uniforms.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: self.palette.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: key.ring.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: key.changed.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: wgpu::BindingResource::TextureView(&view),
-                    },
+            let group = self.bind_group(
+                device,
+                "ring grid: colour pass",
+                &self.colour_layout,
+                [
+                    key.ring.as_entire_binding(),
+                    key.changed.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&view),
                 ],
-            });
+            );
+            let cells = self.cells.as_mut().expect("checked above");
             cells.colour_group = Some((key.ring.clone(), key.changed.clone(), group));
         }
+        let cells = self.cells.as_ref().expect("checked above");
         let (_, _, group) = cells.colour_group.as_ref().expect("made above");
         let size = cells.texture.size();
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
