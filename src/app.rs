@@ -68,10 +68,7 @@ pub fn stress_debugger(n: u32, variant: Variant) -> Result<Debugger, String> {
         tenants: vec![0],
         opcodes: vec![Opcode::ATOMIC_ADD],
         priorities: vec![],
-        args: vec![
-            ArgExpr::literal(1),
-            ArgExpr::parse("160 + slot % 16").map_err(|e| e)?,
-        ],
+        args: vec![ArgExpr::literal(1), ArgExpr::parse("160 + slot % 16")?],
     }))
     .map_err(|e| e.to_string())?;
     Ok(d)
@@ -122,10 +119,10 @@ impl App {
                 app.grid.mode = m;
             }
         }
-        if let Some(b) = opts.backend {
-            if let Err(e) = app.debugger.set_backend(b) {
-                app.toasts.error(e.to_string());
-            }
+        if let Some(b) = opts.backend
+            && let Err(e) = app.debugger.set_backend(b)
+        {
+            app.toasts.error(e.to_string());
         }
         if let Some(frames) = opts.bench_frames {
             app.bench = Some(FrameBench::new(frames.max(1)));

@@ -335,7 +335,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     debugger.sync()?;
     let state = debugger.state();
     if let Some(dir) = &args.out {
-        crate::dump::write_dump(dir, state).map_err(|e| Failure::input(e))?;
+        crate::dump::write_dump(dir, state).map_err(Failure::input)?;
     }
     let log = DebugLogView::decode(state.debug_log());
     let view = state.control_view();
@@ -356,7 +356,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     };
     let w = |e: std::io::Error| Failure::runtime(format!("cannot write the output: {e}"));
     if args.json {
-        serde_json::to_writer(&mut *out, &summary).map_err(|e| Failure::runtime(e))?;
+        serde_json::to_writer(&mut *out, &summary).map_err(Failure::runtime)?;
         writeln!(out).map_err(w)?;
     } else {
         writeln!(
@@ -413,7 +413,7 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Failure> 
     let report = StateReport::new(loaded.debugger.state());
     let w = |e: std::io::Error| Failure::runtime(format!("cannot write the output: {e}"));
     if args.json {
-        serde_json::to_writer(&mut *out, &report).map_err(|e| Failure::runtime(e))?;
+        serde_json::to_writer(&mut *out, &report).map_err(Failure::runtime)?;
         writeln!(out).map_err(w)?;
     } else {
         write!(out, "{}", report.to_text(if args.all { 0 } else { 20 })).map_err(w)?;

@@ -299,7 +299,7 @@ impl ResidentBuffers {
     }
 
     fn check_ring_aligned(&self) -> Result<(), PublishError> {
-        if self.ring.len() % SLOT_WORDS != 0 {
+        if !self.ring.len().is_multiple_of(SLOT_WORDS) {
             return Err(PublishError::RingMisaligned {
                 bytes: self.ring.len() * 4,
             });

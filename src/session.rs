@@ -452,7 +452,7 @@ pub fn save_with(
         SaveMode::Snapshot => {
             let name = format!("{stem}.snapshot-{unique}");
             let target = dir.join(&name);
-            write_snapshot(&target, d.state(), write).map_err(|m| err(m))?;
+            write_snapshot(&target, d.state(), write).map_err(&err)?;
             (Some(name), Vec::new(), None)
         }
         SaveMode::Script => {
@@ -470,7 +470,7 @@ pub fn save_with(
                 None
             } else {
                 let name = format!("{stem}.snapshot-{unique}");
-                write_snapshot(&dir.join(&name), &base, write).map_err(|m| err(m))?;
+                write_snapshot(&dir.join(&name), &base, write).map_err(&err)?;
                 Some(name)
             };
             let at_end = d.timeline().at_end();
@@ -488,7 +488,7 @@ pub fn save_with(
         snapshot: snapshot_dir.clone().map(Snapshot::Dump),
         timeline_position: position,
     };
-    let text = to_ron(&file).map_err(|m| err(m))?;
+    let text = to_ron(&file).map_err(&err)?;
     if let Err(m) = write(path, text.as_bytes()) {
         if let Some(name) = &snapshot_dir {
             let _ = fs::remove_dir_all(dir.join(name));

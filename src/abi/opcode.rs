@@ -231,6 +231,43 @@ impl Priority {
     }
 }
 
+/// Opcodes are stored by name (`"ATOMIC_ADD"`) or as hex (`"0x1234"`) so session files read
+/// like the ABI tables; numbers are accepted on input too.
+impl serde::Serialize for Opcode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.name() {
+            Some(n) => s.serialize_str(n),
+            None => s.serialize_str(&format!("{:#x}", self.0)),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Opcode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Opcode, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Opcode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an opcode name such as \"ATOMIC_ADD\", a hex string such as \"0x1234\", or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Opcode, E> {
+                Opcode::parse(v).map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Opcode, E> {
+                u32::try_from(v)
+                    .map(Opcode)
+                    .map_err(|_| E::custom(format!("opcode {v} does not fit in 32 bits")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Opcode, E> {
+                u32::try_from(v)
+                    .map(Opcode)
+                    .map_err(|_| E::custom(format!("opcode {v} is not a 32-bit unsigned value")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,42 +344,5 @@ mod tests {
         assert_eq!(parse_u32("-1"), None);
         assert_eq!(parse_u32("0x"), None);
         assert_eq!(parse_u32("4294967296"), None);
-    }
-}
-
-/// Opcodes are stored by name (`"ATOMIC_ADD"`) or as hex (`"0x1234"`) so session files read
-/// like the ABI tables; numbers are accepted on input too.
-impl serde::Serialize for Opcode {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.name() {
-            Some(n) => s.serialize_str(n),
-            None => s.serialize_str(&format!("{:#x}", self.0)),
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Opcode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Opcode, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Opcode;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an opcode name such as \"ATOMIC_ADD\", a hex string such as \"0x1234\", or a number")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Opcode, E> {
-                Opcode::parse(v).map_err(E::custom)
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Opcode, E> {
-                u32::try_from(v)
-                    .map(Opcode)
-                    .map_err(|_| E::custom(format!("opcode {v} does not fit in 32 bits")))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Opcode, E> {
-                u32::try_from(v)
-                    .map(Opcode)
-                    .map_err(|_| E::custom(format!("opcode {v} is not a 32-bit unsigned value")))
-            }
-        }
-        d.deserialize_any(V)
     }
 }

@@ -160,6 +160,42 @@ impl StatusCounts {
     }
 }
 
+/// Statuses are stored by lower-case name (`"published"`); numbers are accepted on input.
+impl serde::Serialize for SlotStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SlotStatus::Other(w) => s.serialize_u32(*w),
+            st => s.serialize_str(st.lower_name()),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SlotStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SlotStatus, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SlotStatus;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a status name (empty, published, claimed, done, wait_io, yield, requeue, fault) or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SlotStatus, E> {
+                SlotStatus::parse(v).ok_or_else(|| E::custom(format!("`{v}` is not a slot status; use empty, published, claimed, done, wait_io, yield, requeue or fault")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SlotStatus, E> {
+                u32::try_from(v)
+                    .map(SlotStatus::from_word)
+                    .map_err(|_| E::custom("status does not fit in 32 bits"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SlotStatus, E> {
+                u32::try_from(v)
+                    .map(SlotStatus::from_word)
+                    .map_err(|_| E::custom("status must be a 32-bit unsigned value"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,41 +244,5 @@ mod tests {
         assert_eq!(c.get(SlotStatus::Done), 2);
         assert_eq!(c.get(SlotStatus::Other(42)), 1);
         assert_eq!(c.named().map(|(_, n)| n).sum::<u64>(), 5);
-    }
-}
-
-/// Statuses are stored by lower-case name (`"published"`); numbers are accepted on input.
-impl serde::Serialize for SlotStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            SlotStatus::Other(w) => s.serialize_u32(*w),
-            st => s.serialize_str(st.lower_name()),
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for SlotStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SlotStatus, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = SlotStatus;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a status name (empty, published, claimed, done, wait_io, yield, requeue, fault) or a number")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SlotStatus, E> {
-                SlotStatus::parse(v).ok_or_else(|| E::custom(format!("`{v}` is not a slot status; use empty, published, claimed, done, wait_io, yield, requeue or fault")))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SlotStatus, E> {
-                u32::try_from(v)
-                    .map(SlotStatus::from_word)
-                    .map_err(|_| E::custom("status does not fit in 32 bits"))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SlotStatus, E> {
-                u32::try_from(v)
-                    .map(SlotStatus::from_word)
-                    .map_err(|_| E::custom("status must be a 32-bit unsigned value"))
-            }
-        }
-        d.deserialize_any(V)
     }
 }

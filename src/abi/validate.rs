@@ -44,7 +44,10 @@ pub fn check_observable(observable: u64) -> Result<u32, AbiError> {
 /// IO queue, ring. The first failure is returned, naming the buffer and the fix.
 pub fn validate_parts(slot_count: u32, len: PartLengths) -> Result<(), AbiError> {
     let control_max = (CONTROL_MIN_WORDS + MAX_OBSERVABLE as usize) * 4;
-    if len.control < CONTROL_MIN_WORDS * 4 || len.control % 4 != 0 || len.control > control_max {
+    if len.control < CONTROL_MIN_WORDS * 4
+        || !len.control.is_multiple_of(4)
+        || len.control > control_max
+    {
         return Err(AbiError::BufferLength {
             buffer: BufferKind::Control,
             expected: format!(
@@ -66,7 +69,7 @@ pub fn validate_parts(slot_count: u32, len: PartLengths) -> Result<(), AbiError>
         });
     }
     let io_slot_bytes = IO_SLOT_WORDS * 4;
-    if len.io_queue % io_slot_bytes != 0 || len.io_queue > IO_QUEUE_WORDS * 4 {
+    if !len.io_queue.is_multiple_of(io_slot_bytes) || len.io_queue > IO_QUEUE_WORDS * 4 {
         return Err(AbiError::BufferLength {
             buffer: BufferKind::IoQueue,
             expected: format!(

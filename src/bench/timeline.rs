@@ -47,8 +47,8 @@ pub fn section(_args: &BenchArgs, report: &mut BenchReport) -> Result<(), String
             ],
             priorities: vec![],
             args: vec![
-                ArgExpr::parse("slot * 7 + 1").map_err(|e| e)?,
-                ArgExpr::parse("160 + slot % 16").map_err(|e| e)?,
+                ArgExpr::parse("slot * 7 + 1")?,
+                ArgExpr::parse("160 + slot % 16")?,
             ],
         };
         d.apply(Action::PublishPattern(pattern))

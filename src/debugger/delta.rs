@@ -61,10 +61,10 @@ impl BufferDelta {
                         }
                     }
                 }
-                if x == 0 {
-                    if let Some(r) = current.take() {
-                        runs.push(r);
-                    }
+                if x == 0
+                    && let Some(r) = current.take()
+                {
+                    runs.push(r);
                 }
                 i += stride;
                 j += 1;

@@ -64,13 +64,12 @@ impl DiagnosticsPanel {
                                 .sense(egui::Sense::click())
                                 .wrap(),
                         );
-                        if let Some(s) = d.slot {
-                            if text
+                        if let Some(s) = d.slot
+                            && text
                                 .on_hover_text(format!("click to select slot {s}"))
                                 .clicked()
-                            {
-                                select = Some(s);
-                            }
+                        {
+                            select = Some(s);
                         }
                     });
                 }

@@ -369,10 +369,10 @@ impl FileOps {
             }
             let path = PathBuf::from(p.text.trim());
             let problem = check_prompt_path(p.kind, &path);
-            if let Some(e) = &problem {
-                if !p.text.trim().is_empty() {
-                    ui.colored_label(egui::Color32::from_rgb(0xff, 0x6b, 0x6b), e);
-                }
+            if let Some(e) = &problem
+                && !p.text.trim().is_empty()
+            {
+                ui.colored_label(egui::Color32::from_rgb(0xff, 0x6b, 0x6b), e);
             }
             ui.horizontal(|ui| {
                 let ok_label = match p.kind {

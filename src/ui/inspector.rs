@@ -51,12 +51,12 @@ impl Inspector {
             let r = ui
                 .add(egui::TextEdit::singleline(&mut self.goto).desired_width(70.0))
                 .labelled_by(l.id);
-            if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
-                if let Some(s) =
+            if r.lost_focus()
+                && ui.input(|i| i.key_pressed(egui::Key::Enter))
+                && let Some(s) =
                     crate::abi::opcode::parse_u32(&self.goto).filter(|&s| s < state.slot_count())
-                {
-                    req = Some(InspectorRequest::Select(s));
-                }
+            {
+                req = Some(InspectorRequest::Select(s));
             }
         });
         egui::CollapsingHeader::new("Selected slot")

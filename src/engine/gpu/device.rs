@@ -232,7 +232,7 @@ mod tests {
         let mut v = vec![9];
         words_into(aligned, &mut v);
         assert_eq!(v, vec![1, 256, u32::MAX]);
-        let mut shifted = vec![0u8; 13];
+        let mut shifted = [0u8; 13];
         shifted[1..].copy_from_slice(aligned);
         words_into(&shifted[1..], &mut v);
         assert_eq!(v, vec![1, 256, u32::MAX]);
