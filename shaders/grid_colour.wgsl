@@ -21,7 +21,7 @@ fn word(i: u32) -> u32 {
 }
 
 fn status_index(s: u32) -> u32 {
-    let st = word(s * 16u);
+    let st = word(s * grid.ring_stride);
     return select(8u, st, st < 8u);
 }
 
@@ -67,11 +67,11 @@ fn slot_colour(s: u32, st: u32) -> vec4<f32> {
     switch MODE {
         case 1u: {
             if (st == 0u) { return palette.status[0]; }
-            return palette.opcode[opcode_index(word(s * 16u + 1u))];
+            return palette.opcode[opcode_index(word(s * grid.ring_stride + 1u))];
         }
         case 2u: {
             if (st == 0u) { return palette.status[0]; }
-            return palette.tenant[word(s * 16u + 2u) % 12u];
+            return palette.tenant[word(s * grid.ring_stride + 2u) % 12u];
         }
         case 3u: {
             return palette.priority[partition_of(s)];

@@ -15,7 +15,7 @@ struct Grid {
     hovered: u32,
     serial: u32,         // highlight slots whose changed word equals this (0: none)
     flags: u32,          // unused by the shaders: the colour pass's HIGHLIGHT constant
-    _pad: u32,
+    ring_stride: u32,    // words per slot in the bound ring: 16 (the ring), 3 (the host copy)
     offsets_lo: vec4<u32>, // priority offsets 0..3
     offsets_hi: vec4<u32>, // priority offsets 4..5, then padding
 };

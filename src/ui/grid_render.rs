@@ -30,7 +30,8 @@ pub struct GridUniforms {
     pub hovered: u32,
     pub serial: u32,
     pub flags: u32,
-    pub _pad: u32,
+    /// Words per slot in the ring buffer the colour pass reads (set by `prepare`).
+    pub ring_stride: u32,
     pub offsets: [u32; 8],
 }
 
@@ -69,6 +70,12 @@ fn palette_uniforms() -> PaletteUniforms {
 
 /// The WGSL both stages start with.
 const COMMON_WGSL: &str = include_str!("../../shaders/grid_common.wgsl");
+
+/// Words per slot in the engine's ring buffer (ABI.md: 64-byte slots).
+pub const RING_STRIDE: u32 = 16;
+
+/// Words per slot in the CPU backend's host copy: status, opcode, tenant.
+pub const HOST_RING_STRIDE: u32 = 3;
 
 /// Colour modes the colour pass knows (status, opcode, tenant, priority partition).
 const MODES: u32 = 4;
@@ -153,8 +160,10 @@ pub struct GridRenderer {
     coloured: Option<CellsKey>,
     /// This frame's level of detail (`prepare` decides, `paint` draws).
     detail: u32,
-    /// The CPU backend's copy of the ring and of the changed-serial words.
+    /// The CPU backend's copy of the ring (`HOST_RING_STRIDE` words a slot) and of the
+    /// changed-serial words, and the host-side staging of the former.
     host_ring: Option<wgpu::Buffer>,
+    host_words: Vec<u32>,
     host_changed: Option<wgpu::Buffer>,
     /// How many times the colour pass ran (tests check that unchanged frames skip it).
     pub colour_passes: u64,
@@ -334,13 +343,16 @@ impl GridRenderer {
             coloured: None,
             detail: 1,
             host_ring: None,
+            host_words: Vec::new(),
             host_changed: None,
             colour_passes: 0,
             srgb_target: srgb,
         }
     }
 
-    /// Uploads the CPU backend's ring and changed words (only when they changed).
+    /// Uploads the CPU backend's ring and changed words (only when they changed). Of the
+    /// ring only what the colour pass reads goes up, `HOST_RING_STRIDE` words a slot:
+    /// 12 of every 64 bytes, so a 1M-slot frame copies 12 MiB instead of 64.
     pub fn upload_host(
         &mut self,
         device: &wgpu::Device,
@@ -372,12 +384,17 @@ impl GridRenderer {
                 );
             }
         }
+        self.host_words.clear();
+        for slot in ring.chunks_exact(RING_STRIDE as usize) {
+            self.host_words
+                .extend_from_slice(&slot[..HOST_RING_STRIDE as usize]);
+        }
         put(
             device,
             queue,
             &mut self.host_ring,
-            ring,
-            "ring grid: host ring",
+            &self.host_words,
+            "ring grid: host ring (status, opcode, tenant)",
         );
         put(
             device,
@@ -534,8 +551,13 @@ impl egui_wgpu::CallbackTrait for GridCallback {
         let Some((ring, changed)) = self.buffers.clone().or_else(|| r.host_buffers()) else {
             return Vec::new();
         };
-        let u = &self.uniforms;
-        queue.write_buffer(&r.uniforms, 0, bytemuck::bytes_of(u));
+        let mut u = self.uniforms;
+        u.ring_stride = if self.buffers.is_some() {
+            RING_STRIDE
+        } else {
+            HOST_RING_STRIDE
+        };
+        queue.write_buffer(&r.uniforms, 0, bytemuck::bytes_of(&u));
         let columns = u.columns.max(1);
         r.ensure_cells(device, columns, u.slot_count.div_ceil(columns));
         r.detail = detail_for(u.cell);
@@ -544,7 +566,7 @@ impl egui_wgpu::CallbackTrait for GridCallback {
             ring,
             changed,
             content: self.content,
-            pipeline: ColourPipelineKey::of(u),
+            pipeline: ColourPipelineKey::of(&u),
             serial: u.serial,
             columns,
             slot_count: u.slot_count,
@@ -644,6 +666,18 @@ mod tests {
             &mut self,
             u: GridUniforms,
             content: ContentVersion,
+            size: [u32; 2],
+        ) -> Vec<[u8; 4]> {
+            self.draw_from(None, u, content, size)
+        }
+
+        /// Draws from `buffers` (a whole ring, as the GPU engine binds it) or, for `None`,
+        /// from the host copy `new` uploaded.
+        fn draw_from(
+            &mut self,
+            buffers: Option<(wgpu::Buffer, wgpu::Buffer)>,
+            u: GridUniforms,
+            content: ContentVersion,
             [w, h]: [u32; 2],
         ) -> Vec<[u8; 4]> {
             let (device, queue) = (self.engine.device(), self.engine.queue());
@@ -664,7 +698,7 @@ mod tests {
             let view = target.create_view(&Default::default());
             let callback = GridCallback {
                 uniforms: u,
-                buffers: None,
+                buffers,
                 content,
             };
             let screen = egui_wgpu::ScreenDescriptor {
@@ -766,7 +800,7 @@ mod tests {
             hovered: NONE,
             serial: 7,
             flags: if highlight { FLAG_HIGHLIGHT } else { 0 },
-            _pad: 0,
+            ring_stride: RING_STRIDE,
             offsets: [0; 8],
         }
     }
@@ -865,6 +899,35 @@ mod tests {
         assert!(close(small[0], rgba(palette::STATUS[1])), "{:?}", small[0]);
         assert!(close(small[1], rgba(palette::STATUS[7])), "{:?}", small[1]);
         assert!(close(small[2], rgba(palette::STATUS[0])), "{:?}", small[2]);
+    }
+
+    #[test]
+    fn the_engine_ring_and_the_host_copy_draw_the_same_picture() {
+        // the host copy keeps 3 words a slot, the engine's ring 16: same cells either way
+        let (ring, changed) = sample_ring();
+        let mut p = Picture::new(&ring, &changed);
+        let device = p.engine.device().clone();
+        let storage = |words: &[u32]| {
+            wgpu::util::DeviceExt::create_buffer_init(
+                &device,
+                &wgpu::util::BufferInitDescriptor {
+                    label: None,
+                    contents: bytemuck::cast_slice(words),
+                    usage: wgpu::BufferUsages::STORAGE,
+                },
+            )
+        };
+        let engine = Some((storage(&ring), storage(&changed)));
+        for mode in 0..MODES {
+            let u = uniforms(4.0, 8, 64, mode, true);
+            let host = p.draw(u, (1, 1, 7), [40, 40]);
+            let device = p.draw_from(engine.clone(), u, (1, 1, 7), [40, 40]);
+            assert_eq!(host, device, "mode {mode}");
+        }
+        assert_eq!(
+            p.renderer().host_words.len(),
+            64 * HOST_RING_STRIDE as usize
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 use egui::{Color32, Pos2, Rect, Sense, Vec2};
 
 use super::grid_layout::GridLayout;
-use super::grid_render::{ContentVersion, FLAG_HIGHLIGHT, GridCallback, GridUniforms, NONE};
+use super::grid_render::{
+    ContentVersion, FLAG_HIGHLIGHT, GridCallback, GridUniforms, NONE, RING_STRIDE,
+};
 use super::palette;
 use crate::abi::control::ControlView;
 use crate::abi::opcode::{Opcode, Priority};
@@ -200,7 +202,7 @@ impl RingGrid {
                 } else {
                     0
                 },
-                _pad: 0,
+                ring_stride: RING_STRIDE,
                 offsets: [o[0], o[1], o[2], o[3], o[4], o[5], 0, 0],
             };
             ui.painter()
