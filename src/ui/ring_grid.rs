@@ -217,6 +217,14 @@ impl RingGrid {
         } else {
             self.paint_fallback(ui, rect, &layout, src, selected, hovered, serial);
         }
+        // Cells of a few pixels (a million slots fit to the view) leave the selection a
+        // single pixel: ring it so it can be found again.
+        let painter = ui.painter_at(rect);
+        for (slot, colour) in [(hovered, Color32::WHITE), (selected, palette::SELECTED)] {
+            if let Some(m) = slot.and_then(|s| marker_rect(&layout, self.pan, rect, s)) {
+                painter.rect_stroke(m, 1.0, (1.5, colour), egui::StrokeKind::Outside);
+            }
+        }
         if let Some(s) = hovered
             && !response.dragged()
         {
@@ -273,6 +281,21 @@ impl RingGrid {
             );
         }
     }
+}
+
+/// Cells below this size (points) get a ring around the hovered and selected slot.
+pub const MARKER_BELOW_CELL: f32 = 6.0;
+
+/// Where to ring `slot` in a grid drawn in `rect` with `pan`: a square of at least 7
+/// points centred on its cell; `None` when cells are big enough to show the selection
+/// themselves or the cell is out of view.
+pub fn marker_rect(layout: &GridLayout, pan: Vec2, rect: Rect, slot: u32) -> Option<Rect> {
+    if layout.cell >= MARKER_BELOW_CELL || slot >= layout.slot_count {
+        return None;
+    }
+    let cell = layout.cell_rect(slot).translate(rect.min.to_vec2() - pan);
+    rect.contains(cell.center())
+        .then(|| Rect::from_center_size(cell.center(), Vec2::splat(cell.width().max(7.0))))
 }
 
 fn fingerprint(ring: &[u32], control: &[u32], changed: &[u32]) -> u64 {
@@ -432,6 +455,29 @@ pub fn legend(ui: &mut egui::Ui, mode: ColourMode, control: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_cells_get_a_marker_where_the_slot_is_and_big_cells_none() {
+        let rect = Rect::from_min_size(Pos2::new(100.0, 50.0), Vec2::new(400.0, 300.0));
+        // 1M slots: 1024 columns of 0.25-point cells
+        let small = GridLayout::new(1 << 20, 0.25);
+        let s = 3 * 1024 + 10; // row 3, column 10: centre (2.625, 0.875) in content space
+        let m = marker_rect(&small, Vec2::ZERO, rect, s).expect("in view");
+        assert_eq!(m.center(), Pos2::new(102.625, 50.875));
+        assert_eq!(m.width(), 7.0);
+        // panned past it, or off the bottom of the view: no marker
+        assert_eq!(marker_rect(&small, Vec2::new(0.0, 10.0), rect, s), None);
+        let one_point = GridLayout::new(1 << 20, 1.0); // 1024 points tall
+        assert!(marker_rect(&one_point, Vec2::ZERO, rect, 5).is_some());
+        assert_eq!(
+            marker_rect(&one_point, Vec2::ZERO, rect, (1 << 20) - 1),
+            None
+        );
+        assert_eq!(marker_rect(&small, Vec2::ZERO, rect, 1 << 20), None);
+        // cells big enough to show the selection themselves
+        let big = GridLayout::new(64, 10.0);
+        assert_eq!(marker_rect(&big, Vec2::ZERO, rect, 5), None);
+    }
 
     #[test]
     fn fallback_picture_matches_slot_colours() {
