@@ -129,6 +129,9 @@ impl App {
             app.transport.running = true;
             app.debugger.set_recording(Recording::Aggregated);
         }
+        if opts.file.is_some() {
+            app.initial_backend = opts.backend;
+        }
         if let Some(f) = opts.file {
             app.open_initial(f);
         }

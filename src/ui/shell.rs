@@ -89,6 +89,10 @@ pub struct MegascopeApp {
     pub fps: f32,
     run_accum: f32,
     pub bench: Option<FrameBench>,
+    /// The engine asked for on the command line together with a file: applied once that
+    /// file has loaded, so `megascope --backend gpu FILE` runs FILE on the GPU whatever
+    /// backend the session was saved with (as `megascope run` does).
+    pub initial_backend: Option<Backend>,
     pub status_line: String,
 }
 
@@ -122,6 +126,7 @@ impl MegascopeApp {
             fps: 0.0,
             run_accum: 0.0,
             bench: None,
+            initial_backend: None,
             status_line: String::new(),
         }
     }
@@ -813,9 +818,18 @@ impl MegascopeApp {
                     self.apply_view_state(&v);
                 }
                 self.toasts.info(format!("opened {}", path.display()));
+                if let Some(b) = self.initial_backend.take()
+                    && let Err(e) = self.debugger.set_backend(b)
+                {
+                    self.toasts.error(e.to_string());
+                }
             }
             FileOutcome::Saved(path) => self.toasts.info(format!("saved {}", path.display())),
-            FileOutcome::Error(e) => self.toasts.error(e),
+            FileOutcome::Error(e) => {
+                // the file opened at launch failed: the flag is not for a later file
+                self.initial_backend = None;
+                self.toasts.error(e)
+            }
             FileOutcome::NewRequested => self.new_dialog = Some(NewDialog::default()),
             FileOutcome::SaveRequested { path, snapshot } => {
                 let view = self.view_state();
@@ -871,6 +885,45 @@ pub fn background_colour(visuals: &egui::Visuals) -> [f32; 4] {
 mod tests {
     use super::*;
     use eframe::wgpu::DeviceType;
+
+    fn loaded(backend: Backend) -> FileOutcome {
+        let geometry = crate::debugger::Geometry {
+            slot_count: 64,
+            tenant_count: 1,
+            observable_slots: 0,
+        };
+        let d = Debugger::new(geometry, Default::default(), backend).unwrap();
+        FileOutcome::Loaded {
+            debugger: Box::new(d),
+            view: None,
+            path: "s.ron".into(),
+        }
+    }
+
+    #[test]
+    fn a_backend_given_with_the_launch_file_wins_over_the_files_own_once() {
+        let geometry = crate::debugger::Geometry {
+            slot_count: 16,
+            tenant_count: 1,
+            observable_slots: 0,
+        };
+        let mut app =
+            MegascopeApp::new(Debugger::new(geometry, Default::default(), Backend::Cpu).unwrap());
+        app.debugger.attach_gpu(
+            crate::engine::gpu::GpuEngine::new_headless().expect("a wgpu adapter (lavapipe in CI)"),
+        );
+        app.initial_backend = Some(Backend::Gpu);
+        app.file_outcome(loaded(Backend::Cpu));
+        assert_eq!(app.debugger.backend(), Backend::Gpu);
+        // a file opened later keeps its own backend
+        app.file_outcome(loaded(Backend::Cpu));
+        assert_eq!(app.debugger.backend(), Backend::Cpu);
+        // a launch file that fails to load uses the flag up
+        app.initial_backend = Some(Backend::Gpu);
+        app.file_outcome(FileOutcome::Error("bad file".into()));
+        app.file_outcome(loaded(Backend::Cpu));
+        assert_eq!(app.debugger.backend(), Backend::Cpu);
+    }
 
     #[test]
     fn a_software_adapter_drops_the_anti_aliasing_fringe_and_a_gpu_keeps_it() {
