@@ -44,8 +44,8 @@ pub fn render_state() -> Result<egui_wgpu::RenderState, String> {
         options,
     ))
     .map_err(|e| format!("no wgpu device for the UI benchmark: {e}"))?;
-    // Without a surface egui-wgpu renders RGBA; a window on X11 gets BGRA (on lavapipe and
-    // on NVIDIA), which a software rasterizer writes at a different speed. Measure that.
+    // Without a surface egui-wgpu renders RGBA; a window gets BGRA (lavapipe's X11 surfaces
+    // offer no RGBA), which a software rasterizer writes at a different speed. Measure that.
     rs.target_format = TARGET_FORMAT;
     rs.renderer = Arc::new(egui::mutex::RwLock::new(egui_wgpu::Renderer::new(
         &rs.device,
@@ -55,7 +55,7 @@ pub fn render_state() -> Result<egui_wgpu::RenderState, String> {
     Ok(rs)
 }
 
-/// The format of an X11 window's frames.
+/// The format of the window's frames on lavapipe under X11 (`Bgra8Unorm`).
 pub const TARGET_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Bgra8Unorm;
 
 /// Renders `frames` frames of `app` offscreen; returns the frame times.
