@@ -44,8 +44,8 @@ pub fn render_state() -> Result<egui_wgpu::RenderState, String> {
         options,
     ))
     .map_err(|e| format!("no wgpu device for the UI benchmark: {e}"))?;
-    // Without a surface egui-wgpu renders RGBA; a window gets BGRA (lavapipe's X11 surfaces
-    // offer no RGBA), which a software rasterizer writes at a different speed. Measure that.
+    // Without a surface egui-wgpu renders RGBA; for lavapipe's X11 window it picks BGRA,
+    // which a software rasterizer writes at a different speed. Measure that.
     rs.target_format = TARGET_FORMAT;
     rs.renderer = Arc::new(egui::mutex::RwLock::new(egui_wgpu::Renderer::new(
         &rs.device,
