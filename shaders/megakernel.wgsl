@@ -263,6 +263,22 @@ fn execute(slot: u32) {
     atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
 }
 
+// Whether workgroup g still runs this pass: not returned earlier in the dispatch and, when
+// `checks_shutdown`, SHUTDOWN clear. Seeing SHUTDOWN set returns the workgroup for the rest
+// of the dispatch (the first lane to see it counts the return).
+fn workgroup_live(g: u32, checks_shutdown: bool) -> bool {
+    if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) != 0u) {
+        return false;
+    }
+    if (checks_shutdown && atomicLoad(&control[SHUTDOWN]) != 0u) {
+        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], 1u) == 0u) {
+            atomicAdd(&run[RS_RETURNED], 1u);
+        }
+        return false;
+    }
+    return true;
+}
+
 // ---- direct variants (ABI.md §5.2): lane i owns slot i ------------------------------------
 
 fn direct_lane(slot: u32) -> bool {
@@ -294,16 +310,7 @@ fn pass_direct(
 ) {
     let g = wid.x + wid.y * nwg.x;
     if (g < params.groups) {
-        var live = atomicLoad(&run[RS_RETURNED_FLAGS + g]) == 0u;
-        if (live && params.checks_shutdown != 0u) {
-            if (atomicLoad(&control[SHUTDOWN]) != 0u) {
-                live = false;
-                if (atomicExchange(&run[RS_RETURNED_FLAGS + g], 1u) == 0u) {
-                    atomicAdd(&run[RS_RETURNED], 1u);
-                }
-            }
-        }
-        if (live) {
+        if (workgroup_live(g, params.checks_shutdown != 0u)) {
             if (direct_lane(g * WG + lid)) {
                 atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
             }
@@ -437,15 +444,7 @@ fn pass_priority(
         return;
     }
     var claim = Claim(false, 0u, 0u, 0u);
-    var live = atomicLoad(&run[RS_RETURNED_FLAGS + g]) == 0u;
-    if (live && atomicLoad(&control[SHUTDOWN]) != 0u) {
-        // the workgroup returns for the rest of the dispatch
-        live = false;
-        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], 1u) == 0u) {
-            atomicAdd(&run[RS_RETURNED], 1u);
-        }
-    }
-    if (live) {
+    if (workgroup_live(g, true)) {
         let starving = atomicLoad(&control[STARVATION]) >= STARVATION_THRESHOLD;
         claim = priority_scan(g * WG + lid, starving);
         if (claim.won) {
