@@ -164,6 +164,8 @@ pub struct GridRenderer {
     /// changed-serial words, and the host-side staging of the former.
     host_ring: Option<wgpu::Buffer>,
     host_words: Vec<u32>,
+    /// What the host copy holds.
+    host_content: Option<ContentVersion>,
     host_changed: Option<wgpu::Buffer>,
     /// How many times the colour pass ran (tests check that unchanged frames skip it).
     pub colour_passes: u64,
@@ -344,22 +346,28 @@ impl GridRenderer {
             detail: 1,
             host_ring: None,
             host_words: Vec::new(),
+            host_content: None,
             host_changed: None,
             colour_passes: 0,
             srgb_target: srgb,
         }
     }
 
-    /// Uploads the CPU backend's ring and changed words (only when they changed). Of the
-    /// ring only what the colour pass reads goes up, `HOST_RING_STRIDE` words a slot:
-    /// 12 of every 64 bytes, so a 1M-slot frame copies 12 MiB instead of 64.
+    /// Uploads the CPU backend's ring and changed words, unless the host copy already holds
+    /// `content`. Of the ring only what the colour pass reads goes up, `HOST_RING_STRIDE`
+    /// words a slot: 12 of every 64 bytes, so a 1M-slot frame copies 12 MiB instead of 64.
     pub fn upload_host(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
+        content: ContentVersion,
         ring: &[u32],
         changed: &[u32],
     ) {
+        if self.host_content == Some(content) {
+            return;
+        }
+        self.host_content = Some(content);
         fn put(
             device: &wgpu::Device,
             queue: &wgpu::Queue,
@@ -652,7 +660,7 @@ mod tests {
             let engine = crate::engine::gpu::GpuEngine::new_headless()
                 .expect("a wgpu adapter (lavapipe in CI)");
             let mut r = try_new(engine.device(), wgpu::TextureFormat::Rgba8Unorm).unwrap();
-            r.upload_host(engine.device(), engine.queue(), ring, changed);
+            r.upload_host(engine.device(), engine.queue(), (1, 1, 7), ring, changed);
             let mut resources = egui_wgpu::CallbackResources::default();
             resources.insert(r);
             Picture { engine, resources }
@@ -927,6 +935,27 @@ mod tests {
         assert_eq!(
             p.renderer().host_words.len(),
             64 * HOST_RING_STRIDE as usize
+        );
+    }
+
+    #[test]
+    fn the_host_copy_is_uploaded_only_when_its_content_version_moves() {
+        let (mut ring, changed) = sample_ring();
+        let mut p = Picture::new(&ring, &changed);
+        ring[3 * 16] = 7; // slot 3 becomes FAULT
+        let engine = &p.engine;
+        let r = p.resources.get_mut::<GridRenderer>().unwrap();
+        r.upload_host(engine.device(), engine.queue(), (1, 1, 7), &ring, &changed);
+        assert_eq!(
+            r.host_words[3 * HOST_RING_STRIDE as usize],
+            1,
+            "same version: kept"
+        );
+        r.upload_host(engine.device(), engine.queue(), (1, 2, 7), &ring, &changed);
+        assert_eq!(
+            r.host_words[3 * HOST_RING_STRIDE as usize],
+            7,
+            "new version: uploaded"
         );
     }
 

@@ -83,8 +83,6 @@ pub struct MegascopeApp {
     pub changed: Vec<u32>,
     pub changed_serial: u32,
     last_point_seen: (usize, usize),
-    /// Mirror version last uploaded to the grid renderer.
-    uploaded: Option<(u64, u64, u32)>,
     last_frame: Option<Instant>,
     pub fps: f32,
     run_accum: f32,
@@ -121,7 +119,6 @@ impl MegascopeApp {
             changed: vec![0; n],
             changed_serial: 0,
             last_point_seen: (0, 1),
-            uploaded: None,
             last_frame: None,
             fps: 0.0,
             run_accum: 0.0,
@@ -164,7 +161,6 @@ impl MegascopeApp {
         self.changed = vec![0; self.debugger.state().slot_count() as usize];
         self.changed_serial = 0;
         self.last_point_seen = (usize::MAX, 0);
-        self.uploaded = None;
         self.selection = None;
         self.transport.running = false;
         self.grid.fit();
@@ -320,7 +316,6 @@ impl MegascopeApp {
                 if let Err(e) = self.debugger.set_backend(b) {
                     self.toasts.error(e.to_string());
                 } else {
-                    self.uploaded = None;
                     self.files.dirty = true;
                 }
             }
@@ -713,16 +708,17 @@ impl MegascopeApp {
                         .is_some()
                 });
                 let device_buffers = self.debugger.grid_device_buffers();
-                if let (Some(rs), None) = (render, &device_buffers) {
-                    self.upload_host_grid(rs);
-                }
                 let serial = if device_buffers.is_some() {
                     self.debugger.grid_serial()
                 } else {
                     self.changed_serial
                 };
+                let (id, generation) = self.debugger.state().version();
+                let content = (id, generation, serial);
+                if let (Some(rs), None) = (render, &device_buffers) {
+                    self.upload_host_grid(rs, content);
+                }
                 let state = self.debugger.state();
-                let (id, generation) = state.version();
                 let src = GridSource {
                     slot_count: state.slot_count(),
                     ring: state.ring(),
@@ -731,7 +727,7 @@ impl MegascopeApp {
                     serial,
                     device_buffers,
                     gpu_paint,
-                    content: (id, generation, serial),
+                    content,
                 };
                 let r = self.grid.show(ui, &src, self.selection);
                 if let Some(s) = r.clicked {
@@ -767,13 +763,11 @@ impl MegascopeApp {
         self.toasts.show(&ctx);
     }
 
-    fn upload_host_grid(&mut self, rs: &eframe::egui_wgpu::RenderState) {
-        let (id, generation) = self.debugger.state().version();
-        let key = (id, generation, self.changed_serial);
-        if self.uploaded == Some(key) {
-            return;
-        }
-        self.uploaded = Some(key);
+    fn upload_host_grid(
+        &self,
+        rs: &eframe::egui_wgpu::RenderState,
+        content: super::grid_render::ContentVersion,
+    ) {
         let mut renderer = rs.renderer.write();
         if let Some(g) = renderer
             .callback_resources
@@ -782,6 +776,7 @@ impl MegascopeApp {
             g.upload_host(
                 &rs.device,
                 &rs.queue,
+                content,
                 self.debugger.state().ring(),
                 &self.changed,
             );
