@@ -158,8 +158,6 @@ pub struct GridRenderer {
     cells: Option<Cells>,
     /// What the cell texture was last coloured from.
     coloured: Option<CellsKey>,
-    /// This frame's level of detail (`prepare` decides, `paint` draws).
-    detail: u32,
     /// The CPU backend's copy of the ring (`HOST_RING_STRIDE` words a slot) and of the
     /// changed-serial words, and the host-side staging of the former.
     host_ring: Option<wgpu::Buffer>,
@@ -343,7 +341,6 @@ impl GridRenderer {
             palette,
             cells: None,
             coloured: None,
-            detail: 1,
             host_ring: None,
             host_words: Vec::new(),
             host_content: None,
@@ -568,9 +565,8 @@ impl egui_wgpu::CallbackTrait for GridCallback {
         queue.write_buffer(&r.uniforms, 0, bytemuck::bytes_of(&u));
         let columns = u.columns.max(1);
         r.ensure_cells(device, columns, u.slot_count.div_ceil(columns));
-        r.detail = detail_for(u.cell);
         let key = CellsKey {
-            detail: r.detail,
+            detail: detail_for(u.cell),
             ring,
             changed,
             content: self.content,
@@ -599,7 +595,8 @@ impl egui_wgpu::CallbackTrait for GridCallback {
         if r.coloured.is_none() {
             return;
         }
-        pass.set_pipeline(&r.draw_pipelines[r.detail as usize]);
+        let detail = detail_for(self.uniforms.cell);
+        pass.set_pipeline(&r.draw_pipelines[detail as usize]);
         pass.set_bind_group(0, &cells.render_group, &[]);
         pass.draw(0..3, 0..1);
     }
