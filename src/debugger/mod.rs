@@ -474,6 +474,8 @@ impl Debugger {
                         pass: None,
                         slot: Some(*slot),
                         word: None,
+                        slots: None,
+                        scheduler: false,
                         count: 1,
                         message: format!("publish refused: slot {slot} is {status}, in flight"),
                     });
@@ -740,6 +742,8 @@ impl Debugger {
                 pass: None,
                 slot: None,
                 word: None,
+                slots: None,
+                scheduler: false,
                 count: 1,
                 message: format!("could not read the GPU state back before moving in time: {e}"),
             });

@@ -107,6 +107,12 @@ pub struct Diagnostic {
     /// The control word involved (or, for out-of-range, the first bad index).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub word: Option<u64>,
+    /// The two slots of a race between slots, lower first (`slot` is the first).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub slots: Option<[u32; 2]>,
+    /// A race against the priority scan itself rather than another slot.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub scheduler: bool,
     /// How many occurrences this entry stands for.
     pub count: u64,
     pub message: String,
@@ -157,9 +163,33 @@ impl DiagnosticSink {
             pass,
             slot,
             word,
+            slots: None,
+            scheduler: false,
             count,
             message,
         });
+    }
+
+    /// Records a race on `word` between slots `a` and `b`, either of which may be
+    /// [`SCHEDULER`](super::race::SCHEDULER): a race between two slots keeps both (lower
+    /// first, `slot` the lower), a race against the priority scan keeps its one slot and says
+    /// `scheduler`.
+    pub fn note_race(&mut self, word: u32, a: u32, b: u32, message: impl FnOnce() -> String) {
+        use super::race::SCHEDULER;
+        let before = self.entries.len();
+        let (lo, hi) = (a.min(b), a.max(b));
+        let slot = (lo < SCHEDULER).then_some(lo);
+        self.note(DiagnosticKind::Race, word as u64, 1, || {
+            (None, slot, Some(word as u64), message())
+        });
+        if self.entries.len() > before {
+            let d = &mut self.entries[before];
+            if hi >= SCHEDULER {
+                d.scheduler = true;
+            } else {
+                d.slots = Some([lo, hi]);
+            }
+        }
     }
 
     pub fn has(&self, kind: DiagnosticKind) -> bool {

@@ -13,7 +13,7 @@
 //! move the counter across 16. Reads made by the scan itself (partition offsets) are
 //! attributed to [`SCHEDULER`], which differs from every slot.
 
-use super::diagnostics::{DiagnosticKind, DiagnosticSink};
+use super::diagnostics::DiagnosticSink;
 use crate::abi::control::{STARVATION_THRESHOLD, word_name};
 
 /// Reader id of the priority scan's own reads (not any slot).
@@ -113,12 +113,23 @@ impl WordLog {
     };
 }
 
+/// Every in-range control access of one dispatch, as `(word, slot)` in execution order, kept
+/// only on request: `record verify` follows a diverging word back through the slots that
+/// wrote it and the words they read. Bulk adds (DONE_COUNT, METRICS) name only their first
+/// two distinct slots, as the race analysis does.
+#[derive(Clone, Debug, Default)]
+pub struct AccessLog {
+    pub reads: Vec<(u32, u32)>,
+    pub writes: Vec<(u32, u32)>,
+}
+
 /// Per-dispatch access log over the control buffer.
 #[derive(Debug, Default)]
 pub struct RaceTracker {
     words: Vec<WordLog>,
     touched: Vec<u32>,
     stamp: u32,
+    log: Option<AccessLog>,
 }
 
 impl RaceTracker {
@@ -129,12 +140,28 @@ impl RaceTracker {
             self.words.resize(control_len, WordLog::FRESH);
         }
         self.touched.clear();
+        if let Some(log) = &mut self.log {
+            log.reads.clear();
+            log.writes.clear();
+        }
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             // Stamps wrapped: old entries could alias the new stamp.
             self.words.fill(WordLog::FRESH);
             self.stamp = 1;
         }
+    }
+
+    /// Keep (or stop keeping) an [`AccessLog`] from the next dispatch on.
+    pub fn keep_access_log(&mut self, keep: bool) {
+        if keep != self.log.is_some() {
+            self.log = keep.then(AccessLog::default);
+        }
+    }
+
+    /// The last dispatch's accesses, when kept.
+    pub fn access_log(&self) -> Option<&AccessLog> {
+        self.log.as_ref()
     }
 
     #[inline]
@@ -153,77 +180,84 @@ impl RaceTracker {
     /// Reports every racing word into `sink` (at most one diagnostic per word).
     pub fn report(&self, sink: &mut DiagnosticSink) {
         for &w in &self.touched {
-            let e = &self.words[w as usize];
-            let name = || format!("control[{w}] ({})", word_name(w as usize));
-            let who = |s: u32| {
-                if s == SCHEDULER {
-                    "the priority scan".to_string()
-                } else {
-                    format!("slot {s}")
-                }
+            let Some((rule, a, b)) = race_of(&self.words[w as usize]) else {
+                continue;
             };
-            let found = if let Some((a, b)) = e.store_conflict {
-                Some((
-                    b,
-                    format!(
-                        "{} and {} store different values to {}; the last store wins, so the result depends on lane order",
-                        who(a),
-                        who(b),
-                        name()
-                    ),
-                ))
-            } else if let Some((s, a)) = (e.add_total != 0)
-                .then(|| e.stores.distinct_with(&e.adds))
-                .flatten()
-            {
-                Some((
-                    s,
-                    format!(
-                        "{} stores to {} while {} adds to it; store and add do not commute, so the result depends on lane order",
-                        who(s),
-                        name(),
-                        who(a)
-                    ),
-                ))
-            } else if let Some((r, c)) = e.reads.distinct_with(&e.changes) {
-                Some((
-                    c,
-                    format!(
-                        "{} reads {} while {} changes it in the same dispatch; what it reads depends on lane order",
-                        who(r),
-                        name(),
-                        who(c)
-                    ),
-                ))
-            } else if e.threshold_read && threshold_may_flip(e) {
-                let c = if e.changes.0 != NONE {
-                    e.changes.0
-                } else {
-                    e.stores.0
+            sink.note_race(w, a, b, || {
+                let name = format!("control[{w}] ({})", word_name(w as usize));
+                let who = |s: u32| {
+                    if s == SCHEDULER {
+                        "the priority scan".to_string()
+                    } else {
+                        format!("slot {s}")
+                    }
                 };
-                Some((
-                    c,
-                    format!(
-                        "the priority scan tests {} >= {STARVATION_THRESHOLD} while {} moves it across the threshold; which levels are skipped depends on lane order",
-                        name(),
-                        who(c)
+                match rule {
+                    RaceRule::Stores => format!(
+                        "{} and {} store different values to {name}; the last store wins, so the result depends on lane order",
+                        who(a),
+                        who(b)
                     ),
-                ))
-            } else {
-                None
-            };
-            if let Some((slot, message)) = found {
-                sink.note(DiagnosticKind::Race, w as u64, 1, || {
-                    (
-                        None,
-                        (slot < SCHEDULER).then_some(slot),
-                        Some(w as u64),
-                        message,
-                    )
-                });
-            }
+                    RaceRule::StoreAdd => format!(
+                        "{} stores to {name} while {} adds to it; store and add do not commute, so the result depends on lane order",
+                        who(a),
+                        who(b)
+                    ),
+                    RaceRule::ReadChange => format!(
+                        "{} reads {name} while {} changes it in the same dispatch; what it reads depends on lane order",
+                        who(a),
+                        who(b)
+                    ),
+                    RaceRule::Threshold => format!(
+                        "the priority scan tests {name} >= {STARVATION_THRESHOLD} while {} moves it across the threshold; which levels are skipped depends on lane order",
+                        who(b)
+                    ),
+                }
+            });
         }
     }
+
+    /// Every race of the dispatch as `(word, a, b)` (either id may be [`SCHEDULER`]), with no
+    /// cap: the words [`report`](Self::report) lists, for callers that must see all of them.
+    pub fn raced_words(&self) -> Vec<(u32, u32, u32)> {
+        self.touched
+            .iter()
+            .filter_map(|&w| race_of(&self.words[w as usize]).map(|(_, a, b)| (w, a, b)))
+            .collect()
+    }
+}
+
+/// Which rule of the module's list a word breaks.
+#[derive(Clone, Copy, Debug)]
+enum RaceRule {
+    Stores,
+    StoreAdd,
+    ReadChange,
+    Threshold,
+}
+
+/// The first rule `e` breaks and the two ids involved, in the order the message names them.
+fn race_of(e: &WordLog) -> Option<(RaceRule, u32, u32)> {
+    if let Some((a, b)) = e.store_conflict {
+        return Some((RaceRule::Stores, a, b));
+    }
+    if e.add_total != 0
+        && let Some((s, a)) = e.stores.distinct_with(&e.adds)
+    {
+        return Some((RaceRule::StoreAdd, s, a));
+    }
+    if let Some((r, c)) = e.reads.distinct_with(&e.changes) {
+        return Some((RaceRule::ReadChange, r, c));
+    }
+    if e.threshold_read && threshold_may_flip(e) {
+        let c = if e.changes.0 != NONE {
+            e.changes.0
+        } else {
+            e.stores.0
+        };
+        return Some((RaceRule::Threshold, SCHEDULER, c));
+    }
+    None
 }
 
 /// Whether the writes to a threshold-read word can put the `>= 16` test on either side.
@@ -240,10 +274,16 @@ impl AccessTracker for RaceTracker {
     #[inline]
     fn read(&mut self, word: u32, slot: u32, value: u32) {
         self.entry(word, value).reads.push(slot);
+        if let Some(log) = &mut self.log {
+            log.reads.push((word, slot));
+        }
     }
 
     #[inline]
     fn store(&mut self, word: u32, slot: u32, old: u32, new: u32) {
+        if let Some(log) = &mut self.log {
+            log.writes.push((word, slot));
+        }
         let e = self.entry(word, old);
         if e.first_store == NONE {
             e.first_store = slot;
@@ -270,6 +310,9 @@ impl AccessTracker for RaceTracker {
     fn add(&mut self, word: u32, slot: u32, old: u32, amount: u32) {
         if amount == 0 {
             return;
+        }
+        if let Some(log) = &mut self.log {
+            log.writes.push((word, slot));
         }
         let e = self.entry(word, old);
         e.adds.push(slot);
@@ -403,6 +446,58 @@ mod tests {
     }
 
     #[test]
+    fn a_race_between_two_slots_keeps_both_lower_first() {
+        let d = races(|t| {
+            t.store(160, 9, 0, 5);
+            t.store(160, 2, 5, 6);
+        });
+        assert_eq!(d[0].slots, Some([2, 9]));
+        assert_eq!(d[0].slot, Some(2));
+        assert!(!d[0].scheduler);
+    }
+
+    #[test]
+    fn the_access_log_keeps_reads_and_writes_only_when_asked() {
+        let mut t = RaceTracker::default();
+        t.begin(200);
+        t.read(4, 1, 0);
+        assert!(t.access_log().is_none());
+        t.keep_access_log(true);
+        t.begin(200);
+        t.read(4, 1, 0);
+        t.store(160, 1, 0, 3);
+        t.add(1, 2, 0, 1);
+        t.add(1, 3, 1, 0);
+        let log = t.access_log().unwrap();
+        assert_eq!(log.reads, vec![(4, 1)]);
+        assert_eq!(
+            log.writes,
+            vec![(160, 1), (1, 2)],
+            "adding 0 writes nothing"
+        );
+        t.begin(200);
+        assert!(
+            t.access_log().unwrap().writes.is_empty(),
+            "each dispatch starts clean"
+        );
+    }
+
+    #[test]
+    fn raced_words_lists_what_report_lists() {
+        let mut t = RaceTracker::default();
+        t.begin(200);
+        t.store(160, 1, 0, 5);
+        t.store(160, 2, 5, 6);
+        t.read(4, 3, 0);
+        t.store(4, 1, 0, 1);
+        t.add(1, 1, 0, 1);
+        t.add(1, 2, 1, 1);
+        let mut w = t.raced_words();
+        w.sort();
+        assert_eq!(w, vec![(4, 3, 1), (160, 1, 2)]);
+    }
+
+    #[test]
     fn scheduler_reads_are_not_any_slot() {
         let d = races(|t| {
             t.read(129, SCHEDULER, 0);
@@ -411,6 +506,8 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert!(d[0].message.contains("priority scan"));
         assert_eq!(d[0].slot, Some(0));
+        assert!(d[0].scheduler, "a race against the scan says so");
+        assert_eq!(d[0].slots, None);
     }
 
     #[test]

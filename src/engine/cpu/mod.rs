@@ -53,6 +53,22 @@ impl CpuEngine {
         Self::default()
     }
 
+    /// Keep every control access of the next dispatches (for `record verify`'s explanations);
+    /// only dispatches with race analysis on record them.
+    pub fn keep_access_log(&mut self, keep: bool) {
+        self.tracker.keep_access_log(keep);
+    }
+
+    /// The last race-analysed dispatch's accesses, when kept.
+    pub fn access_log(&self) -> Option<&super::race::AccessLog> {
+        self.tracker.access_log()
+    }
+
+    /// Every race of the last race-analysed dispatch, uncapped: `(word, a, b)`.
+    pub fn last_races(&self) -> Vec<(u32, u32, u32)> {
+        self.tracker.raced_words()
+    }
+
     /// Passes run so far in the dispatch in progress.
     pub fn passes_run(&self) -> Option<u32> {
         self.run.as_ref().map(|r| r.passes)
