@@ -8,6 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod record;
+
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
@@ -25,7 +27,7 @@ use crate::inspect::{StateReport, status_count_map};
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
-    /// A session (.ron) or a dump directory to open in the app.
+    /// A session (.ron), a dump directory or a recording (.msrec) to open in the app.
     pub file: Option<PathBuf>,
     /// Render N frames while dispatching every frame, print frame-time statistics as JSON
     /// and quit (a benchmark of the app itself).
@@ -52,6 +54,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Measure the engines (and the UI) and print the numbers.
     Bench(crate::bench::BenchArgs),
+    /// Recordings of real programs: import, export, info, verify.
+    Record(record::RecordArgs),
 }
 
 /// Where the state comes from: a session file or a dump directory.
@@ -244,6 +248,11 @@ impl Progress {
         }
     }
 
+    /// Sets the total once it is known (an import learns it after listing the steps).
+    pub fn set_total(&mut self, total: u64) {
+        self.total = total;
+    }
+
     pub fn tick(&mut self, done: u64) {
         let now = Instant::now();
         if now.duration_since(self.start) >= Duration::from_secs(1)
@@ -427,6 +436,7 @@ pub fn dispatch_command(cli: &Cli, out: &mut dyn Write) -> Option<Result<i32, Fa
         Some(Command::Run(a)) => Some(run(a, out)),
         Some(Command::Inspect(a)) => Some(inspect(a, out)),
         Some(Command::Bench(a)) => Some(crate::bench::bench(a, out)),
+        Some(Command::Record(a)) => Some(record::record(a, out)),
         None => None,
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod debugger;
 pub mod dump;
 pub mod engine;
+pub mod files;
 pub mod inspect;
 pub mod resident;
 pub mod scenario;

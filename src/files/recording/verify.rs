@@ -1,0 +1,625 @@
+//! `megascope record verify FILE.msrec [--json]`: every recorded dispatch re-run on the CPU
+//! engine (the oracle) from the recorded state before it, and compared with the recorded
+//! state after it — debug-log records as a multiset (their order is the GPU's lane order),
+//! every other word exactly.
+//!
+//! Each divergence is *explained* when lane order can account for it: a race of that
+//! dispatch on the word itself, or on a word that a slot which wrote it (or, for a ring word,
+//! the slot that owns it) read — followed through chains, since a LOAD_U32, COMPARE_SWAP or
+//! MEMCPY that read a raced word writes a different value that others may read in turn. A
+//! counter only ever added to (DONE_COUNT, metrics) or the debug-log cursor differs when a
+//! different set of slots ran, so it takes the explanation of the step's ring divergences. A
+//! debug record is explained by `debug_overflow` when records were dropped (which records fit
+//! depends on lane order). Everything else is unexplained: a bug in the kernel, the driver or
+//! the program.
+//!
+//! To run at the engine's speed, each dispatch is first re-run without race analysis; only a
+//! dispatch that diverges is run again with the analysis and an access log.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use megascope_record::{Recording, State, StepCursor, StepKind};
+use serde::Serialize;
+
+use super::RecordingError;
+use crate::abi::debug_log::{DebugLogView, DebugRecord};
+use crate::abi::layout::{DEBUG_RECORD_WORDS, SLOT_WORDS};
+use crate::engine::cpu::CpuEngine;
+use crate::engine::race::{AccessLog, SCHEDULER};
+use crate::engine::{DispatchOptions, Engine, Variant};
+use crate::resident::{Readback, ResidentBuffers};
+
+/// The most divergences listed; the rest are counted in `omitted` (and in `unexplained`).
+pub const DIVERGENCE_CAP: usize = 10_000;
+/// Passes a looping dispatch may run when re-run (a recorded persistent dispatch ended, so it
+/// reached SHUTDOWN or a fixed point; this only bounds a recording that lies).
+pub const VERIFY_PASS_BUDGET: u32 = 1 << 16;
+/// Rounds of following a raced value from the words a slot read to the words it wrote.
+const CHAIN_ROUNDS: usize = 64;
+
+/// Why a divergence is not a bug.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Explanation {
+    /// A race of the dispatch on `race_word` between `slots` (one slot and `scheduler` for a
+    /// race against the priority scan).
+    Race {
+        race_word: u32,
+        slots: Vec<u32>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        scheduler: bool,
+    },
+    /// The debug log overflowed: which records fit depends on lane order.
+    Overflow {
+        diagnostic: &'static str,
+        dropped: u64,
+    },
+}
+
+/// One word (or debug record) the recording has differently from the oracle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Divergence {
+    pub step: usize,
+    /// `control`, `ring`, `debug_log` or `io_queue`.
+    pub buffer: &'static str,
+    /// The word's index in that buffer (for a debug record, its first word where it lies).
+    pub word: u64,
+    /// The slot, for ring words only.
+    pub slot: Option<u32>,
+    /// The oracle's value (for a debug record: its fmt id, or null if the oracle has none).
+    pub expected: Option<u32>,
+    /// The recorded value (for a debug record: its fmt id, or null if the recording has none).
+    pub recorded: Option<u32>,
+    pub explained_by: Option<Explanation>,
+    /// A debug record's four words `[fmt_id, a1, a2, slot_base]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<[u32; 4]>,
+}
+
+/// A dispatch step that could not be re-run (its recorded variant cannot run this state).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StepError {
+    pub step: usize,
+    pub message: String,
+}
+
+/// What `record verify --json` prints (a contract).
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    pub steps: usize,
+    pub dispatch_steps: usize,
+    /// Dispatch steps whose state differs from the oracle's.
+    pub diverging_steps: Vec<usize>,
+    pub divergences: Vec<Divergence>,
+    pub unexplained: u64,
+    /// Divergences past [`DIVERGENCE_CAP`], counted but not listed.
+    pub omitted: u64,
+    pub step_errors: Vec<StepError>,
+    pub warnings: Vec<String>,
+    /// Damage that stopped the check before the end of the file.
+    pub damage: Option<String>,
+    /// Top-level slots the oracle executed over all re-run dispatches.
+    pub slot_executions: u64,
+    pub elapsed_ms: f64,
+}
+
+impl VerifyReport {
+    /// 0 when everything is explained and the file is whole; 4 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        if self.unexplained == 0 && self.step_errors.is_empty() && self.damage.is_none() {
+            0
+        } else {
+            4
+        }
+    }
+
+    fn push(&mut self, d: Divergence) {
+        if d.explained_by.is_none() {
+            self.unexplained += 1;
+        }
+        if self.divergences.len() < DIVERGENCE_CAP {
+            self.divergences.push(d);
+        } else {
+            self.omitted += 1;
+        }
+    }
+}
+
+fn variant_of(name: &str) -> Option<Variant> {
+    Variant::ALL.into_iter().find(|v| v.name() == name)
+}
+
+/// Checks every dispatch step of `rec`. `progress(done, total)` is called after each step.
+pub fn verify(
+    rec: &Recording,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<VerifyReport, RecordingError> {
+    let t0 = Instant::now();
+    let slot_count = rec.meta().fingerprint.slot_count;
+    let mut report = VerifyReport {
+        steps: rec.len(),
+        dispatch_steps: 0,
+        diverging_steps: Vec::new(),
+        divergences: Vec::new(),
+        unexplained: 0,
+        omitted: 0,
+        step_errors: Vec::new(),
+        warnings: rec.warnings().to_vec(),
+        damage: rec.damage().map(|d| d.to_string()),
+        slot_executions: 0,
+        elapsed_ms: 0.0,
+    };
+    let mut cpu = CpuEngine::new();
+    // The state before the next dispatch step, in the form the engine runs on.
+    let mut before: Option<ResidentBuffers> = None;
+    let mut cursor = StepCursor::new(rec);
+    while let Some(next) = cursor.next_step() {
+        let (i, state) = match next {
+            Ok(s) => s,
+            Err(e) => {
+                report.damage = Some(e.to_string());
+                break;
+            }
+        };
+        let info = rec.info(i).expect("the cursor walks indexed steps");
+        if let StepKind::Dispatch {
+            variant,
+            workgroup_size,
+        } = &info.kind
+        {
+            report.dispatch_steps += 1;
+            match (&mut before, variant_of(variant)) {
+                (None, _) => report.step_errors.push(StepError {
+                    step: i,
+                    message: "a dispatch with no recorded state before it cannot be re-run".into(),
+                }),
+                (Some(_), None) => report.step_errors.push(StepError {
+                    step: i,
+                    message: format!(
+                        "the recorded variant \"{variant}\" is not one megascope runs (once, persistent, priority)"
+                    ),
+                }),
+                (Some(m), Some(v)) => {
+                    let options = DispatchOptions {
+                        variant: v,
+                        workgroup_size: Some(*workgroup_size),
+                        pass_budget: VERIFY_PASS_BUDGET,
+                        race_analysis: false,
+                        dispatch_index: i as u64,
+                        ..Default::default()
+                    };
+                    match cpu.dispatch(m, &options) {
+                        Err(e) => report.step_errors.push(StepError {
+                            step: i,
+                            message: format!("the oracle cannot run this dispatch: {e}"),
+                        }),
+                        Ok(r) => {
+                            report.slot_executions += r.executed;
+                            if !same_state(m, state) {
+                                report.diverging_steps.push(i);
+                                // The mirror now holds the oracle's result; the state before
+                                // comes back from the recording (only for diverging steps).
+                                let mut again = None;
+                                copy_into(&mut again, slot_count, &rec.state(i - 1)?)?;
+                                let again = again.expect("copy_into fills an empty mirror");
+                                explain_step(&mut cpu, again, &options, i, state, &mut report)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Keep this state for the next step only when that step is a dispatch.
+        let next_is_dispatch = rec
+            .info(i + 1)
+            .is_some_and(|n| matches!(n.kind, StepKind::Dispatch { .. }));
+        if next_is_dispatch {
+            copy_into(&mut before, slot_count, state)?;
+        } else {
+            before = None;
+        }
+        progress(i + 1, rec.len());
+    }
+    report.elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
+    Ok(report)
+}
+
+/// Copies `state` into the reusable mirror (allocating only the first time).
+fn copy_into(
+    mirror: &mut Option<ResidentBuffers>,
+    slot_count: u32,
+    state: &State,
+) -> Result<(), RecordingError> {
+    if let Some(m) = mirror {
+        let b = m.buffers_mut();
+        if b.control.len() == state.control.len() && b.ring.len() == state.ring.len() {
+            b.control.copy_from_slice(&state.control);
+            b.ring.copy_from_slice(&state.ring);
+            b.debug_log.clone_from(&state.debug_log);
+            b.io_queue.clone_from(&state.io_queue);
+            return Ok(());
+        }
+    }
+    let m = ResidentBuffers::from_words(
+        slot_count,
+        Readback {
+            control: state.control.clone(),
+            ring: state.ring.clone(),
+            debug_log: state.debug_log.clone(),
+            io_queue: state.io_queue.clone(),
+        },
+    )
+    .map_err(|e| RecordingError::Input(format!("a recorded state is not a valid state: {e}")))?;
+    *mirror = Some(m);
+    Ok(())
+}
+
+fn same_state(m: &ResidentBuffers, s: &State) -> bool {
+    m.control() == s.control.as_slice()
+        && m.ring() == s.ring.as_slice()
+        && m.io_queue() == s.io_queue.as_slice()
+        && debug_log_diff(m.debug_log(), &s.debug_log).is_empty()
+}
+
+/// The debug log's differences: `(word, expected, recorded)` for plain words (the cursor and
+/// anything past the records), and the records one side has more of than the other.
+#[derive(Debug, Default, PartialEq)]
+struct DebugDiff {
+    words: Vec<(usize, u32, u32)>,
+    /// Records the oracle has and the recording lacks, with their index in the oracle's log.
+    missing: Vec<(usize, DebugRecord)>,
+    /// Records the recording has and the oracle lacks, with their index in the recording.
+    extra: Vec<(usize, DebugRecord)>,
+}
+
+impl DebugDiff {
+    fn is_empty(&self) -> bool {
+        self.words.is_empty() && self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+fn debug_log_diff(expected: &[u32], recorded: &[u32]) -> DebugDiff {
+    let mut diff = DebugDiff::default();
+    let (e, r) = (
+        DebugLogView::decode(expected),
+        DebugLogView::decode(recorded),
+    );
+    let held = e.records.len().max(r.records.len());
+    let records_end = 1 + held * DEBUG_RECORD_WORDS;
+    for w in (0..expected.len().max(recorded.len())).filter(|&w| w == 0 || w >= records_end) {
+        let (a, b) = (expected.get(w).copied(), recorded.get(w).copied());
+        if a != b {
+            diff.words.push((w, a.unwrap_or(0), b.unwrap_or(0)));
+        }
+    }
+    let mut count: HashMap<DebugRecord, i64> = HashMap::new();
+    for rec in &e.records {
+        *count.entry(*rec).or_default() += 1;
+    }
+    for rec in &r.records {
+        *count.entry(*rec).or_default() -= 1;
+    }
+    // Name the surplus records where they lie, last occurrences first unmatched.
+    let mut left = count.clone();
+    for (k, rec) in e.records.iter().enumerate() {
+        if let Some(n) = left.get_mut(rec)
+            && *n > 0
+        {
+            diff.missing.push((k, *rec));
+            *n -= 1;
+        }
+    }
+    let mut left = count;
+    for (k, rec) in r.records.iter().enumerate() {
+        if let Some(n) = left.get_mut(rec)
+            && *n < 0
+        {
+            diff.extra.push((k, *rec));
+            *n += 1;
+        }
+    }
+    diff
+}
+
+/// What lane order can account for in one dispatch: raced words and everything derived from
+/// them through the slots that read them.
+struct Taint {
+    words: HashMap<u32, Explanation>,
+    reads_by_slot: HashMap<u32, Vec<u32>>,
+    writers: HashMap<u32, Vec<u32>>,
+    /// A race against the priority scan changes who is claimed at all.
+    scheduler: Option<Explanation>,
+}
+
+fn race_explanation(word: u32, a: u32, b: u32) -> Explanation {
+    let scheduler = a == SCHEDULER || b == SCHEDULER;
+    let mut slots: Vec<u32> = [a, b].into_iter().filter(|&s| s < SCHEDULER).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    Explanation::Race {
+        race_word: word,
+        slots,
+        scheduler,
+    }
+}
+
+impl Taint {
+    fn new(races: &[(u32, u32, u32)], log: Option<&AccessLog>) -> Taint {
+        let mut words: HashMap<u32, Explanation> = races
+            .iter()
+            .map(|&(w, a, b)| (w, race_explanation(w, a, b)))
+            .collect();
+        let scheduler = races
+            .iter()
+            .find(|&&(_, a, b)| a == SCHEDULER || b == SCHEDULER)
+            .map(|&(w, a, b)| race_explanation(w, a, b));
+        let mut reads_by_slot: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut writers: HashMap<u32, Vec<u32>> = HashMap::new();
+        if let Some(log) = log {
+            for &(w, s) in &log.reads {
+                reads_by_slot.entry(s).or_default().push(w);
+            }
+            for &(w, s) in &log.writes {
+                writers.entry(w).or_default().push(s);
+            }
+            for v in reads_by_slot.values_mut().chain(writers.values_mut()) {
+                v.sort_unstable();
+                v.dedup();
+            }
+            // Follow raced values from what a slot read to what it wrote.
+            for _ in 0..CHAIN_ROUNDS {
+                let mut grew = false;
+                for &(w, s) in &log.writes {
+                    if words.contains_key(&w) {
+                        continue;
+                    }
+                    let from = reads_by_slot
+                        .get(&s)
+                        .and_then(|r| r.iter().find_map(|x| words.get(x)))
+                        .cloned();
+                    if let Some(e) = from {
+                        words.insert(w, e);
+                        grew = true;
+                    }
+                }
+                if !grew {
+                    break;
+                }
+            }
+        }
+        Taint {
+            words,
+            reads_by_slot,
+            writers,
+            scheduler,
+        }
+    }
+
+    /// Why slot `s` may have run differently: it read a raced (or derived) word, or the scan
+    /// that chooses slots raced.
+    fn slot(&self, s: u32) -> Option<Explanation> {
+        self.reads_by_slot
+            .get(&s)
+            .and_then(|r| r.iter().find_map(|w| self.words.get(w)))
+            .cloned()
+            .or_else(|| self.scheduler.clone())
+    }
+
+    /// Why control word `w` may differ: it raced (or derives from a race), or one of its
+    /// writers ran differently.
+    fn control_word(&self, w: u32) -> Option<Explanation> {
+        self.words.get(&w).cloned().or_else(|| {
+            self.writers
+                .get(&w)
+                .and_then(|ws| ws.iter().find_map(|&s| self.slot(s)))
+        })
+    }
+}
+
+fn explain_step(
+    cpu: &mut CpuEngine,
+    mut mirror: ResidentBuffers,
+    options: &DispatchOptions,
+    step: usize,
+    recorded: &State,
+    report: &mut VerifyReport,
+) -> Result<(), RecordingError> {
+    cpu.keep_access_log(true);
+    let analysed = cpu.dispatch(
+        &mut mirror,
+        &DispatchOptions {
+            race_analysis: true,
+            ..*options
+        },
+    );
+    let taint = Taint::new(&cpu.last_races(), cpu.access_log());
+    cpu.keep_access_log(false);
+    let analysed = analysed.map_err(|e| {
+        RecordingError::Runtime(format!("step {step}: re-running the dispatch: {e}"))
+    })?;
+    let expected = &mirror;
+    let mut ring_explanation: Option<Explanation> = None;
+    let mut ring_unexplained = false;
+    // Ring: each differing word, explained by what its slot read.
+    for (w, (&a, &b)) in expected.ring().iter().zip(&recorded.ring).enumerate() {
+        if a != b {
+            let slot = (w / SLOT_WORDS) as u32;
+            let why = taint.slot(slot);
+            match &why {
+                Some(e) if ring_explanation.is_none() => ring_explanation = Some(e.clone()),
+                None => ring_unexplained = true,
+                _ => {}
+            }
+            report.push(Divergence {
+                step,
+                buffer: "ring",
+                word: w as u64,
+                slot: Some(slot),
+                expected: Some(a),
+                recorded: Some(b),
+                explained_by: why,
+                record: None,
+            });
+        }
+    }
+    // A counter differs when a different set of slots ran: that is what the ring shows.
+    let borrowed = (!ring_unexplained).then_some(ring_explanation).flatten();
+    for (w, (&a, &b)) in expected.control().iter().zip(&recorded.control).enumerate() {
+        if a != b {
+            let why = taint
+                .control_word(w as u32)
+                .or_else(|| borrowed.clone())
+                .or_else(|| taint.scheduler.clone());
+            report.push(Divergence {
+                step,
+                buffer: "control",
+                word: w as u64,
+                slot: None,
+                expected: Some(a),
+                recorded: Some(b),
+                explained_by: why,
+                record: None,
+            });
+        }
+    }
+    for (w, (&a, &b)) in expected
+        .io_queue()
+        .iter()
+        .zip(&recorded.io_queue)
+        .enumerate()
+    {
+        if a != b {
+            report.push(Divergence {
+                step,
+                buffer: "io_queue",
+                word: w as u64,
+                slot: None,
+                expected: Some(a),
+                recorded: Some(b),
+                explained_by: None,
+                record: None,
+            });
+        }
+    }
+    let diff = debug_log_diff(expected.debug_log(), &recorded.debug_log);
+    let recorded_dropped = DebugLogView::decode(&recorded.debug_log).dropped as u64;
+    let dropped = analysed.debug_dropped.max(recorded_dropped);
+    let overflow = (dropped > 0).then_some(Explanation::Overflow {
+        diagnostic: "debug_overflow",
+        dropped,
+    });
+    for (w, a, b) in diff.words {
+        report.push(Divergence {
+            step,
+            buffer: "debug_log",
+            word: w as u64,
+            slot: None,
+            expected: Some(a),
+            recorded: Some(b),
+            explained_by: borrowed.clone().or_else(|| taint.scheduler.clone()),
+            record: None,
+        });
+    }
+    let record_words = |r: &DebugRecord| [r.fmt_id, r.a1, r.a2, r.slot_base];
+    let why_record = |r: &DebugRecord| {
+        overflow
+            .clone()
+            .or_else(|| r.slot().and_then(|s| taint.slot(s)))
+    };
+    for (k, r) in diff.missing {
+        report.push(Divergence {
+            step,
+            buffer: "debug_log",
+            word: (1 + k * DEBUG_RECORD_WORDS) as u64,
+            slot: None,
+            expected: Some(r.fmt_id),
+            recorded: None,
+            explained_by: why_record(&r),
+            record: Some(record_words(&r)),
+        });
+    }
+    for (k, r) in diff.extra {
+        report.push(Divergence {
+            step,
+            buffer: "debug_log",
+            word: (1 + k * DEBUG_RECORD_WORDS) as u64,
+            slot: None,
+            expected: None,
+            recorded: Some(r.fmt_id),
+            explained_by: why_record(&r),
+            record: Some(record_words(&r)),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_of(records: &[[u32; 4]], cursor: u32) -> Vec<u32> {
+        let mut w = vec![0u32; 257];
+        w[0] = cursor;
+        for (i, r) in records.iter().enumerate() {
+            w[1 + 4 * i..5 + 4 * i].copy_from_slice(r);
+        }
+        w
+    }
+
+    #[test]
+    fn debug_records_compare_as_a_multiset() {
+        let a = log_of(&[[7, 1, 2, 0], [7, 3, 4, 16]], 8);
+        let b = log_of(&[[7, 3, 4, 16], [7, 1, 2, 0]], 8);
+        assert!(debug_log_diff(&a, &b).is_empty());
+    }
+
+    #[test]
+    fn a_missing_and_an_extra_record_are_named_where_they_lie() {
+        let a = log_of(&[[7, 1, 2, 0], [7, 3, 4, 16]], 8);
+        let b = log_of(&[[7, 3, 4, 16], [9, 9, 9, 32]], 8);
+        let d = debug_log_diff(&a, &b);
+        assert_eq!(d.missing, vec![(0, DebugRecord::from_words(&[7, 1, 2, 0]))]);
+        assert_eq!(d.extra, vec![(1, DebugRecord::from_words(&[9, 9, 9, 32]))]);
+        assert!(d.words.is_empty());
+    }
+
+    #[test]
+    fn the_cursor_and_words_past_the_records_compare_exactly() {
+        let a = log_of(&[[7, 1, 2, 0]], 4);
+        let mut b = log_of(&[[7, 1, 2, 0]], 8);
+        b[200] = 5;
+        let d = debug_log_diff(&a, &b);
+        assert_eq!(d.words, vec![(0, 4, 8), (200, 0, 5)]);
+    }
+
+    #[test]
+    fn taint_follows_a_raced_word_through_the_slot_that_read_it() {
+        // slot 3 read word 1 (raced between slots 1 and 2) and wrote word 161, which slot 4
+        // read before writing word 170
+        let log = AccessLog {
+            reads: vec![(1, 3), (161, 4)],
+            writes: vec![(161, 3), (170, 4), (180, 5)],
+        };
+        let t = Taint::new(&[(1, 1, 2)], Some(&log));
+        let race = race_explanation(1, 1, 2);
+        assert_eq!(t.control_word(161), Some(race.clone()));
+        assert_eq!(t.control_word(170), Some(race.clone()));
+        assert_eq!(t.control_word(180), None, "slot 5 read nothing raced");
+        assert_eq!(t.slot(4), Some(race));
+        assert_eq!(t.slot(5), None);
+    }
+
+    #[test]
+    fn a_scheduler_race_explains_any_slot() {
+        let t = Taint::new(&[(129, SCHEDULER, 7)], None);
+        assert_eq!(
+            t.slot(100),
+            Some(Explanation::Race {
+                race_word: 129,
+                slots: vec![7],
+                scheduler: true
+            })
+        );
+    }
+}
