@@ -32,6 +32,34 @@ pub struct DispatchSummary {
 }
 
 impl DispatchSummary {
+    /// A recorded dispatch the oracle could not re-run: what the recorded state itself says.
+    pub fn recorded(
+        index: u64,
+        control: &[u32],
+        debug_log: &[u32],
+        ring: &[u32],
+    ) -> DispatchSummary {
+        let view = ControlView(control);
+        DispatchSummary {
+            index,
+            variant: Variant::Once,
+            passes: 0,
+            end: DispatchEnd::OnePass,
+            claimed: 0,
+            executed: 0,
+            claims_per_level: [0; 5],
+            debug_records: 0,
+            debug_dropped: 0,
+            debug_total: record_count(debug_log.first().copied().unwrap_or(0)) as u64,
+            status_counts: StatusCounts::of_ring(ring),
+            priority_offsets: view.priority_offsets(),
+            starvation: view.starvation(),
+            done_count: view.done_count(),
+            diagnostics: 0,
+            elapsed_ms: 0.0,
+        }
+    }
+
     pub fn new(report: &DispatchReport, control: &[u32], debug_log: &[u32]) -> DispatchSummary {
         let view = ControlView(control);
         DispatchSummary {

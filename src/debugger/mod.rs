@@ -8,6 +8,7 @@ pub mod breakpoint;
 pub mod delta;
 pub mod expr;
 pub mod history;
+pub mod replay;
 pub mod timeline;
 
 use serde::{Deserialize, Serialize};
@@ -101,6 +102,10 @@ pub enum DebuggerError {
     Abi(#[from] AbiError),
     #[error("the GPU backend is not available: {0}")]
     NoGpu(String),
+    #[error(
+        "{0} is a recording and replays read-only; use \"Continue from here\" to run or publish from this step"
+    )]
+    ReadOnly(String),
 }
 
 /// The most diagnostics kept for the UI's list (older ones are dropped).
@@ -164,6 +169,8 @@ pub struct Debugger {
     hit: Option<BreakpointHit>,
     /// Passes run so far in the dispatch in progress.
     pass_counter: u32,
+    /// The recording this debugger replays (read-only), if it does.
+    replay: Option<replay::ReplayInfo>,
 }
 
 impl Debugger {
@@ -216,6 +223,7 @@ impl Debugger {
             stuck: StuckCounter::default(),
             hit: None,
             pass_counter: 0,
+            replay: None,
         }
         .with_backend_hint(backend)
     }
@@ -444,6 +452,7 @@ impl Debugger {
     /// Applies an action: host edits, dispatches, passes, reset. Each becomes a timeline
     /// point (a dispatch of `count` becomes `count` points).
     pub fn apply(&mut self, action: Action) -> Result<(), DebuggerError> {
+        self.check_writable()?;
         match action {
             Action::Dispatch { count } => {
                 for _ in 0..count {
@@ -485,6 +494,14 @@ impl Debugger {
         }
     }
 
+    /// Refuses changes while a recording is replayed.
+    fn check_writable(&self) -> Result<(), DebuggerError> {
+        match &self.replay {
+            Some(r) => Err(DebuggerError::ReadOnly(r.path.display().to_string())),
+            None => Ok(()),
+        }
+    }
+
     /// Runs `change` on the state and records a timeline point for it (nothing is recorded
     /// if it fails; a failing host action leaves the state untouched).
     fn record(
@@ -522,6 +539,7 @@ impl Debugger {
 
     /// Runs one whole dispatch (or the rest of the one in progress).
     pub fn dispatch(&mut self) -> Result<DispatchReport, DebuggerError> {
+        self.check_writable()?;
         self.hit = None;
         if self.backend == Backend::Gpu
             && self.in_progress.is_none()
@@ -607,6 +625,7 @@ impl Debugger {
 
     /// Runs one pass: of the dispatch in progress, or the first of a new one.
     pub fn step_pass(&mut self) -> Result<PassOutcome, DebuggerError> {
+        self.check_writable()?;
         self.hit = None;
         self.sync()?;
         self.state.snapshot_readback_into(&mut self.scratch);

@@ -19,6 +19,8 @@ pub enum PointKind {
     Pass { dispatch: u64, pass: u32 },
     /// A completed dispatch.
     Dispatch { index: u64 },
+    /// A step of a replayed recording (`dispatch`: a kernel dispatch, else a host change).
+    Recorded { step: usize, dispatch: bool },
 }
 
 /// One point of the timeline.

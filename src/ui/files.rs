@@ -73,18 +73,22 @@ pub struct FileOps {
 /// The most recent files kept.
 pub const RECENT_MAX: usize = 10;
 
-/// Loads a session or a dump directory (runs on a worker thread).
+/// Loads a session, a dump directory or a recording (runs on a worker thread), through the
+/// same [`files::open`](crate::files::open) as the command line.
 pub fn load_path(path: &Path) -> LoadResult {
-    if path.is_dir() {
-        let state = crate::dump::read_dump(path).map_err(|e| e.to_string())?;
-        Ok((
-            Debugger::from_state(state, 1, RunConfig::default(), Backend::Cpu),
+    use crate::files::{OpenOptions, Opened, open};
+    match open(path, OpenOptions::default()).map_err(|e| e.to_string())? {
+        Opened::Dump { state, tenants } => Ok((
+            Debugger::from_state(state, tenants, RunConfig::default(), Backend::Cpu),
             None,
             path.to_path_buf(),
-        ))
-    } else {
-        let l = session::load(path).map_err(|e| e.to_string())?;
-        Ok((l.debugger, Some(l.file.view.clone()), path.to_path_buf()))
+        )),
+        Opened::Session(l) => Ok((l.debugger, Some(l.file.view.clone()), path.to_path_buf())),
+        Opened::Recording(rec) => Ok((
+            Debugger::from_recording(&rec, &mut |_, _| {})?,
+            None,
+            path.to_path_buf(),
+        )),
     }
 }
 
@@ -219,8 +223,11 @@ impl FileOps {
         if let Some((path, rx)) = &self.loading {
             match rx.try_recv() {
                 Ok(Ok((debugger, view, p))) => {
-                    self.path = (!p.is_dir()).then(|| p.clone());
-                    self.dirty = p.is_dir();
+                    // Only a session is saved back to where it came from: a dump or a
+                    // recording opens as an untitled state, so Save never overwrites it.
+                    let kind = crate::files::FileKind::of(&p);
+                    self.path = (kind == crate::files::FileKind::Session).then(|| p.clone());
+                    self.dirty = kind == crate::files::FileKind::Dump;
                     self.remember(&p);
                     self.queued.push(FileOutcome::Loaded {
                         debugger: Box::new(debugger),
@@ -271,7 +278,9 @@ impl FileOps {
         std::thread::spawn(move || {
             let d = rfd::FileDialog::new();
             let picked = match kind {
-                PromptKind::Open => d.add_filter("megascope session", &["ron"]).pick_file(),
+                PromptKind::Open => d
+                    .add_filter("megascope session or recording", &["ron", "msrec"])
+                    .pick_file(),
                 PromptKind::ImportDump | PromptKind::ExportDump => d.pick_folder(),
                 PromptKind::SaveAs { .. } => {
                     d.add_filter("megascope session", &["ron"]).save_file()

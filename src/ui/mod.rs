@@ -12,6 +12,7 @@ pub mod new_dialog;
 pub mod palette;
 pub mod plots;
 pub mod publish_form;
+pub mod replay_bar;
 pub mod ring_grid;
 pub mod shell;
 pub mod timeline_panel;

@@ -185,6 +185,15 @@ impl MegascopeApp {
     }
 
     fn step_dispatch(&mut self) -> bool {
+        if self.debugger.replay().is_some() {
+            // A recording plays forward through its own steps.
+            if self.debugger.step_forward() {
+                return true;
+            }
+            self.transport.running = false;
+            self.status_line = "at the last recorded step".into();
+            return false;
+        }
         match self.debugger.dispatch() {
             Ok(r) => {
                 self.files.dirty = true;
@@ -241,6 +250,27 @@ impl MegascopeApp {
     }
 
     fn handle_bar(&mut self, a: BarAction, ctx: &egui::Context) {
+        if self.debugger.replay().is_some() {
+            match a {
+                BarAction::Save | BarAction::SaveAs | BarAction::SaveSnapshotAs => {
+                    self.toasts.info(
+                        "a recording is saved as it was recorded: use Continue from here to make a session you can save",
+                    );
+                    return;
+                }
+                BarAction::StepPass => {
+                    self.transport.running = false;
+                    self.step_dispatch();
+                    return;
+                }
+                BarAction::Reset => {
+                    self.transport.running = false;
+                    self.debugger.seek(0);
+                    return;
+                }
+                _ => {}
+            }
+        }
         match a {
             BarAction::New => self
                 .files
@@ -426,6 +456,19 @@ impl MegascopeApp {
                 *c = serial;
             }
         }
+        // A recorded step that differs from the oracle shows the slots that differ.
+        let diverging = self
+            .debugger
+            .replay_step()
+            .and_then(|step| self.debugger.replay()?.diverging.get(&step));
+        if let Some(slots) = diverging {
+            for &s in slots {
+                if let Some(c) = self.changed.get_mut(s as usize) {
+                    *c = serial;
+                }
+            }
+            self.grid.highlight_changes = true;
+        }
     }
 
     /// Draws one frame. `render` is eframe's wgpu state when there is one.
@@ -502,6 +545,17 @@ impl MegascopeApp {
                 };
                 actions.extend(top_bar::ui(ui, &mut self.transport, &info));
             });
+        let mut replay_req = None;
+        if self.debugger.replay().is_some() {
+            egui::Panel::top("replay bar")
+                .frame(bare_panel(ui))
+                .show(ui, |ui| {
+                    replay_req = super::replay_bar::ui(ui, &self.debugger);
+                });
+        }
+        if let Some(r) = replay_req {
+            self.replay_request(r);
+        }
         egui::Panel::bottom("status line")
             .frame(bare_panel(ui))
             .show(ui, |ui| {
@@ -780,6 +834,33 @@ impl MegascopeApp {
                 self.debugger.state().ring(),
                 &self.changed,
             );
+        }
+    }
+
+    fn replay_request(&mut self, req: super::replay_bar::ReplayRequest) {
+        use super::replay_bar::ReplayRequest;
+        match req {
+            ReplayRequest::GoTo { step, slot } => {
+                self.transport.running = false;
+                if let Some(p) = self.debugger.point_of_step(step) {
+                    self.debugger.seek(p);
+                }
+                if slot.is_some() {
+                    self.selection = slot;
+                }
+            }
+            ReplayRequest::ContinueFromHere => {
+                let step = self.debugger.replay_step().unwrap_or(0);
+                let d = self.debugger.continue_from_here();
+                let selection = self.selection;
+                self.replace_debugger(d);
+                self.selection = selection;
+                self.files.new_session();
+                self.files.dirty = true;
+                self.status_line = format!(
+                    "continued from recorded step {step}: this is now a normal session (untitled)"
+                );
+            }
         }
     }
 
