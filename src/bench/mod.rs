@@ -2,6 +2,7 @@
 //! `--json`). Each section sets up its state outside the timed region and reports medians.
 
 mod gpu;
+mod recording;
 mod session;
 mod timeline;
 pub mod ui;
@@ -32,6 +33,8 @@ pub enum Section {
     Session,
     /// The app's frames rendered offscreen while dispatching every frame.
     Ui,
+    /// Recordings: recording at 1M slots, opening and seeking a long one, verify's rate.
+    Record,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -110,6 +113,8 @@ pub struct BenchReport {
     pub session: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ui: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
 }
@@ -231,6 +236,7 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, Failure> {
             Section::Timeline => timeline::section(args, &mut report),
             Section::Session => session::section(args, &mut report),
             Section::Ui => ui::section(args, &mut report),
+            Section::Record => recording::section(args, &mut report),
         };
         if let Err(e) = r {
             report.errors.push(format!("{s:?}: {e}"));
@@ -270,6 +276,9 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         }
         for u in &report.ui {
             writeln!(out, "ui   {u}").map_err(w)?;
+        }
+        if let Some(r) = &report.recording {
+            writeln!(out, "recording {r}").map_err(w)?;
         }
         for e in &report.errors {
             writeln!(out, "error: {e}").map_err(w)?;
