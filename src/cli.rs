@@ -154,39 +154,47 @@ pub struct Loaded {
     pub breakpoints: Vec<crate::debugger::breakpoint::Breakpoint>,
 }
 
-/// Loads a session or a dump directory.
+/// Loads a session or a dump directory, through the same [`crate::files::open`] as the app.
 pub fn load_source(src: &Source) -> Result<Loaded, Failure> {
+    use crate::files::{FileKind, OpenOptions, Opened, open};
     let path: &Path = match (&src.session, &src.dump) {
-        (_, Some(d)) => return load_dump(d, src.tenants),
+        (_, Some(d)) => {
+            if FileKind::of(d) != FileKind::Dump {
+                return Err(Failure::input(format!(
+                    "--dump {}: not a directory; give a dump directory (control.bin, ring.bin, debug_log.bin, io_queue.bin)",
+                    d.display()
+                )));
+            }
+            d
+        }
         (Some(p), None) => p,
         (None, None) => return Err(Failure::input("give a session file or --dump DIR")),
     };
-    if path.is_dir() {
-        return load_dump(path, src.tenants);
+    let options = OpenOptions {
+        tenants: src.tenants,
+    };
+    match open(path, options).map_err(|e| Failure {
+        code: e.exit_code(),
+        message: e.to_string(),
+    })? {
+        Opened::Dump { state, tenants } => Ok(Loaded {
+            debugger: Debugger::from_state(state, tenants, RunConfig::default(), Backend::Cpu),
+            from_session: false,
+            backend: Backend::Cpu,
+            breakpoints: Vec::new(),
+        }),
+        Opened::Session(l) => Ok(Loaded {
+            breakpoints: l.file.breakpoints.clone(),
+            backend: l.file.backend,
+            debugger: l.debugger,
+            from_session: true,
+        }),
+        Opened::Recording(_) => Err(Failure::input(format!(
+            "{} is a recording: open it in the app (megascope {}), check it with `megascope record verify`, or take one step out with `megascope record export FILE --step N --out DIR` and run that dump",
+            path.display(),
+            path.display()
+        ))),
     }
-    let l = crate::session::load(path).map_err(|e| Failure {
-        code: e.exit_code(),
-        message: e.to_string(),
-    })?;
-    Ok(Loaded {
-        breakpoints: l.file.breakpoints.clone(),
-        backend: l.file.backend,
-        debugger: l.debugger,
-        from_session: true,
-    })
-}
-
-fn load_dump(dir: &Path, tenants: u32) -> Result<Loaded, Failure> {
-    let state = crate::dump::read_dump(dir).map_err(|e| Failure {
-        code: e.exit_code(),
-        message: e.to_string(),
-    })?;
-    Ok(Loaded {
-        debugger: Debugger::from_state(state, tenants, RunConfig::default(), Backend::Cpu),
-        from_session: false,
-        backend: Backend::Cpu,
-        breakpoints: Vec::new(),
-    })
 }
 
 /// The JSON `megascope run --json` prints (a contract).

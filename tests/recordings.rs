@@ -466,6 +466,12 @@ fn bad_recordings_are_refused_and_damage_keeps_what_is_intact() {
         stderr(&o)
     );
 
+    for cmd in ["run", "inspect"] {
+        let o = run(&[cmd, p(&rec)]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        assert!(stderr(&o).contains("is a recording"), "{}", stderr(&o));
+    }
+
     let junk = tmp.path().join("junk.msrec");
     std::fs::write(&junk, b"this is not a recording at all").unwrap();
     for cmd in ["info", "verify"] {

@@ -171,6 +171,7 @@ pub struct Debugger {
     pass_counter: u32,
     /// The recording this debugger replays (read-only), if it does.
     replay: Option<replay::ReplayInfo>,
+    replay_src: Option<Box<replay::ReplaySource>>,
 }
 
 impl Debugger {
@@ -224,6 +225,7 @@ impl Debugger {
             hit: None,
             pass_counter: 0,
             replay: None,
+            replay_src: None,
         }
         .with_backend_hint(backend)
     }

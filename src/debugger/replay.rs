@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use megascope_record::{Recording, StepCursor, StepKind};
 
+use super::breakpoint::{self, BreakpointHit, StepFacts};
 use super::delta::Delta;
 use super::history::DispatchSummary;
 use super::timeline::PointKind;
@@ -47,11 +48,125 @@ fn variant_of(name: &str) -> Option<Variant> {
     Variant::ALL.into_iter().find(|v| v.name() == name)
 }
 
+/// What the debugger keeps of an open recording: the file (to follow a program still
+/// recording) and the oracle that checks each new step.
+pub struct ReplaySource {
+    rec: Recording,
+    cpu: CpuEngine,
+}
+
+/// What one recorded step adds to the replay timeline.
+struct StepPoint {
+    delta: Delta,
+    report: Option<crate::engine::DispatchReport>,
+    dispatch: bool,
+    label: String,
+}
+
+/// Checks recorded step `i` against the oracle and turns it into a point. `state` holds the
+/// state before the step and is left holding the recorded state after it.
+fn step_point(
+    cpu: &mut CpuEngine,
+    info: &mut ReplayInfo,
+    rec: &Recording,
+    i: usize,
+    state: &mut ResidentBuffers,
+    recorded: &megascope_record::State,
+    dispatch_index: u64,
+) -> StepPoint {
+    let before = state.snapshot_readback();
+    let step = rec.info(i).expect("indexed steps have their info");
+    let dispatch = match &step.kind {
+        StepKind::Dispatch {
+            variant,
+            workgroup_size,
+        } => Some((variant.clone(), *workgroup_size)),
+        StepKind::Host => None,
+    };
+    // The oracle's run from the state before, for diagnostics, plots and the check.
+    let mut report = None;
+    if let Some((variant, wg)) = &dispatch {
+        match variant_of(variant) {
+            None => {
+                info.unchecked.insert(
+                    i,
+                    format!("variant \"{variant}\" is not one megascope runs"),
+                );
+            }
+            Some(v) => {
+                let opts = DispatchOptions {
+                    variant: v,
+                    workgroup_size: Some(*wg),
+                    pass_budget: VERIFY_PASS_BUDGET,
+                    dispatch_index,
+                    ..Default::default()
+                };
+                match cpu.dispatch(state, &opts) {
+                    Ok(r) => {
+                        let slots: Vec<u32> = state
+                            .ring()
+                            .chunks_exact(16)
+                            .zip(recorded.ring.chunks_exact(16))
+                            .enumerate()
+                            .filter(|(_, (a, b))| a != b)
+                            .map(|(s, _)| s as u32)
+                            .collect();
+                        let same = slots.is_empty()
+                            && state.control() == recorded.control.as_slice()
+                            && state.io_queue() == recorded.io_queue.as_slice()
+                            && state.debug_log().first() == recorded.debug_log.first()
+                            && crate::scenario::record_multiset(state.debug_log())
+                                == crate::scenario::record_multiset(&recorded.debug_log);
+                        if !same {
+                            info.diverging.insert(i, slots);
+                        }
+                        report = Some(r);
+                    }
+                    Err(e) => {
+                        info.unchecked.insert(i, e.to_string());
+                    }
+                }
+            }
+        }
+    }
+    // The recorded state is what the timeline shows, whatever the oracle said.
+    {
+        let b = state.buffers_mut();
+        b.control.clone_from(&recorded.control);
+        b.ring.clone_from(&recorded.ring);
+        b.debug_log.clone_from(&recorded.debug_log);
+        b.io_queue.clone_from(&recorded.io_queue);
+    }
+    let label = format!(
+        "step {i}: {}{}",
+        if step.label.is_empty() {
+            if dispatch.is_some() {
+                "dispatch"
+            } else {
+                "host"
+            }
+        } else {
+            &step.label
+        },
+        if info.diverging.contains_key(&i) {
+            " — differs from the oracle"
+        } else {
+            ""
+        }
+    );
+    StepPoint {
+        delta: Delta::between(&before, state),
+        report,
+        dispatch: dispatch.is_some(),
+        label,
+    }
+}
+
 impl Debugger {
     /// Loads every step of `rec` into a read-only timeline (the cursor on the last step).
     /// `progress(done, total)` is called after each step.
     pub fn from_recording(
-        rec: &Recording,
+        rec: Recording,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Debugger, String> {
         if rec.is_empty() {
@@ -60,7 +175,7 @@ impl Debugger {
                 None => format!("{} holds no step", rec.path().display()),
             });
         }
-        let fp = &rec.meta().fingerprint;
+        let fp = rec.meta().fingerprint.clone();
         let mut info = ReplayInfo {
             path: rec.path().to_path_buf(),
             steps: rec.len(),
@@ -73,143 +188,162 @@ impl Debugger {
                 rec.len() - 1
             ));
         }
-        let mut cursor = StepCursor::new(rec);
-        let first = match cursor.next_step() {
-            Some(Ok((_, s))) => readback_of(s),
-            Some(Err(e)) => return Err(e.to_string()),
-            None => return Err(format!("{} holds no step", rec.path().display())),
-        };
-        let state = ResidentBuffers::from_words(fp.slot_count, first)
-            .map_err(|e| format!("step 0 is not a valid state: {e}"))?;
-        let mut d =
-            Debugger::from_state(state, fp.tenant_count, RunConfig::default(), Backend::Cpu);
         let mut cpu = CpuEngine::new();
-        let mut before = Readback::default();
-        progress(1, rec.len());
-        while let Some(next) = cursor.next_step() {
-            let (i, recorded) = match next {
-                Ok(s) => s,
-                Err(e) => {
-                    info.warnings
-                        .push(format!("step {}: {e}", d.timeline.len()));
-                    break;
-                }
+        let mut d;
+        {
+            let mut cursor = StepCursor::new(&rec);
+            let first = match cursor.next_step() {
+                Some(Ok((_, s))) => readback_of(s),
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err(format!("{} holds no step", rec.path().display())),
             };
-            let step = rec.info(i).expect("the cursor walks indexed steps");
-            d.state.snapshot_readback_into(&mut before);
-            let dispatch = match &step.kind {
-                StepKind::Dispatch {
-                    variant,
-                    workgroup_size,
-                } => Some((variant.clone(), *workgroup_size)),
-                StepKind::Host => None,
-            };
-            // The oracle's run from the state before, for diagnostics, plots and the check.
-            let mut report = None;
-            if let Some((variant, wg)) = &dispatch {
-                match variant_of(variant) {
-                    None => {
-                        info.unchecked.insert(
-                            i,
-                            format!("variant \"{variant}\" is not one megascope runs"),
-                        );
+            let state = ResidentBuffers::from_words(fp.slot_count, first)
+                .map_err(|e| format!("step 0 is not a valid state: {e}"))?;
+            d = Debugger::from_state(state, fp.tenant_count, RunConfig::default(), Backend::Cpu);
+            progress(1, rec.len());
+            while let Some(next) = cursor.next_step() {
+                let (i, recorded) = match next {
+                    Ok(s) => s,
+                    Err(e) => {
+                        info.warnings
+                            .push(format!("step {}: {e}", d.timeline.len()));
+                        break;
                     }
-                    Some(v) => {
-                        let opts = DispatchOptions {
-                            variant: v,
-                            workgroup_size: Some(*wg),
-                            pass_budget: VERIFY_PASS_BUDGET,
-                            dispatch_index: d.dispatches,
-                            ..Default::default()
-                        };
-                        match cpu.dispatch(&mut d.state, &opts) {
-                            Ok(r) => {
-                                let slots: Vec<u32> = d
-                                    .state
-                                    .ring()
-                                    .chunks_exact(16)
-                                    .zip(recorded.ring.chunks_exact(16))
-                                    .enumerate()
-                                    .filter(|(_, (a, b))| a != b)
-                                    .map(|(s, _)| s as u32)
-                                    .collect();
-                                let same = slots.is_empty()
-                                    && d.state.control() == recorded.control.as_slice()
-                                    && d.state.io_queue() == recorded.io_queue.as_slice()
-                                    && crate::scenario::record_multiset(d.state.debug_log())
-                                        == crate::scenario::record_multiset(&recorded.debug_log)
-                                    && d.state.debug_log().first() == recorded.debug_log.first();
-                                if !same {
-                                    info.diverging.insert(i, slots);
-                                }
-                                report = Some(r);
-                            }
-                            Err(e) => {
-                                info.unchecked.insert(i, e.to_string());
-                            }
-                        }
-                    }
-                }
+                };
+                let dispatches = d.dispatches;
+                let p = step_point(
+                    &mut cpu,
+                    &mut info,
+                    &rec,
+                    i,
+                    &mut d.state,
+                    recorded,
+                    dispatches,
+                );
+                d.add_step_point(i, p, false);
+                progress(i + 1, rec.len());
             }
-            // The recorded state is what the timeline shows, whatever the oracle said.
-            {
-                let b = d.state.buffers_mut();
-                b.control.clone_from(&recorded.control);
-                b.ring.clone_from(&recorded.ring);
-                b.debug_log.clone_from(&recorded.debug_log);
-                b.io_queue.clone_from(&recorded.io_queue);
-            }
-            let delta = Delta::between(&before, &d.state);
-            let is_dispatch = dispatch.is_some();
-            if let Some(r) = &report {
-                d.history.push(DispatchSummary::new(
-                    r,
-                    d.state.control(),
-                    d.state.debug_log(),
-                ));
-                for diag in &r.diagnostics {
-                    d.log_diagnostic(diag.clone());
-                }
-            }
-            if is_dispatch {
-                if report.is_none() {
-                    // keep history aligned with the dispatch count
-                    d.history.push(DispatchSummary::recorded(
-                        d.dispatches,
-                        d.state.control(),
-                        d.state.debug_log(),
-                        d.state.ring(),
-                    ));
-                }
-                d.dispatches += 1;
-            }
-            let label = format!(
-                "step {i}: {}{}",
-                if step.label.is_empty() {
-                    if is_dispatch { "dispatch" } else { "host" }
-                } else {
-                    &step.label
-                },
-                if info.diverging.contains_key(&i) {
-                    " — differs from the oracle"
-                } else {
-                    ""
-                }
-            );
-            d.timeline.push(
-                PointKind::Recorded {
-                    step: i,
-                    dispatch: is_dispatch,
-                },
-                None,
-                delta,
-                d.dispatches,
-                label,
-            );
-            progress(i + 1, rec.len());
         }
+        info.steps = d.timeline.len() + d.timeline.trimmed() as usize;
         d.replay = Some(info);
+        d.replay_src = Some(Box::new(ReplaySource { rec, cpu }));
         Ok(d)
+    }
+
+    /// Puts a recorded step's point on the timeline: at the cursor while loading, after the
+    /// last point (the cursor staying where the user is) when a followed file grows.
+    fn add_step_point(&mut self, step: usize, p: StepPoint, keep_cursor: bool) {
+        if let Some(r) = &p.report {
+            self.history.push(DispatchSummary::new(
+                r,
+                self.state.control(),
+                self.state.debug_log(),
+            ));
+            for diag in &r.diagnostics {
+                self.log_diagnostic(diag.clone());
+            }
+        } else if p.dispatch {
+            // keep the history aligned with the dispatch count
+            self.history.push(DispatchSummary::recorded(
+                self.history.len() as u64,
+                self.state.control(),
+                self.state.debug_log(),
+                self.state.ring(),
+            ));
+        }
+        let total = self.timeline.points().last().map_or(0, |l| l.dispatches) + p.dispatch as u64;
+        let kind = PointKind::Recorded {
+            step,
+            dispatch: p.dispatch,
+        };
+        if keep_cursor {
+            self.timeline.append(kind, None, p.delta, total, p.label);
+        } else {
+            self.dispatches = total;
+            self.timeline.push(kind, None, p.delta, total, p.label);
+        }
+    }
+
+    /// Takes in the steps a program still recording has appended since the last look, checked
+    /// like the others; the cursor stays where it is. Returns how many arrived.
+    pub fn replay_refresh(&mut self) -> Result<usize, String> {
+        let Some(src) = self.replay_src.as_mut() else {
+            return Ok(0);
+        };
+        let have = src.rec.len();
+        let new = src.rec.refresh().map_err(|e| e.to_string())?;
+        if new == 0 {
+            return Ok(0);
+        }
+        let src = self.replay_src.take().expect("checked above");
+        let ReplaySource { rec, mut cpu } = *src;
+        let mut info = self.replay.take().unwrap_or_default();
+        let result = (|| -> Result<(), String> {
+            let last = rec.state(have - 1).map_err(|e| e.to_string())?;
+            let mut state =
+                crate::files::recording::to_resident(&rec, last).map_err(|e| e.to_string())?;
+            let mut after = rec.state(have - 1).map_err(|e| e.to_string())?;
+            for i in have..rec.len() {
+                rec.apply_step(i, &mut after).map_err(|e| e.to_string())?;
+                let dispatches = self.history.len() as u64;
+                let p = step_point(&mut cpu, &mut info, &rec, i, &mut state, &after, dispatches);
+                // the history summary reads the state: give it the new step's
+                std::mem::swap(&mut self.state, &mut state);
+                self.add_step_point(i, p, true);
+                std::mem::swap(&mut self.state, &mut state);
+            }
+            Ok(())
+        })();
+        info.steps = rec.len();
+        info.warnings = rec.warnings().to_vec();
+        self.replay = Some(info);
+        self.replay_src = Some(Box::new(ReplaySource { rec, cpu }));
+        result.map(|()| new)
+    }
+
+    /// Moves one point at a time forward (or backward) until an enabled breakpoint holds at
+    /// the step reached, or the timeline ends; returns the hit (the cursor stays on it).
+    pub fn replay_run_to_break(&mut self, forward: bool) -> Option<BreakpointHit> {
+        loop {
+            let c = self.timeline.cursor();
+            let target = if forward { c + 1 } else { c.checked_sub(1)? };
+            if target >= self.timeline.len() || target == 0 {
+                if target == 0 {
+                    self.seek(0);
+                }
+                return None;
+            }
+            self.seek(target);
+            let point = &self.timeline.points()[target];
+            let delta = point.delta.clone();
+            let dispatch = point.dispatches.saturating_sub(1);
+            let is_dispatch = matches!(point.kind, PointKind::Recorded { dispatch: true, .. });
+            let mut before = self.state.clone();
+            delta.apply(&mut before, false);
+            let before = before.snapshot_readback();
+            let diagnostics: Vec<_> = if is_dispatch {
+                self.diagnostics
+                    .iter()
+                    .filter(|d| d.dispatch == dispatch)
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let facts = StepFacts {
+                before: &before,
+                after: &self.state,
+                delta: &delta,
+                diagnostics: &diagnostics,
+                passes: 1,
+                dispatch,
+                pass: None,
+                point: target,
+            };
+            if let Some(h) = breakpoint::evaluate(&mut self.breakpoints, &facts, &mut self.stuck) {
+                return Some(h);
+            }
+        }
     }
 
     /// The recording this debugger replays, while it is read-only.
@@ -303,7 +437,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, states) = recording(dir.path());
         let rec = Recording::open(&path).unwrap();
-        let mut d = Debugger::from_recording(&rec, &mut |_, _| {}).unwrap();
+        let mut d = Debugger::from_recording(rec, &mut |_, _| {}).unwrap();
         assert_eq!(d.timeline().len(), states.len());
         assert_eq!(d.dispatches(), 2);
         assert_eq!(d.history().len(), 2);
@@ -321,7 +455,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, _) = recording(dir.path());
         let rec = Recording::open(&path).unwrap();
-        let d = Debugger::from_recording(&rec, &mut |_, _| {}).unwrap();
+        let d = Debugger::from_recording(rec, &mut |_, _| {}).unwrap();
         let r = d.replay().unwrap();
         assert_eq!(r.diverging.len(), 1);
         assert_eq!(r.diverging.get(&4), Some(&vec![7]));
@@ -333,11 +467,85 @@ mod tests {
     }
 
     #[test]
+    fn breakpoints_run_forward_and_backward_to_the_step_where_they_hold() {
+        use crate::debugger::breakpoint::{Breakpoint, Condition};
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _) = recording(dir.path());
+        let rec = Recording::open(&path).unwrap();
+        let mut d = Debugger::from_recording(rec, &mut |_, _| {}).unwrap();
+        d.breakpoints_mut()
+            .push(Breakpoint::new(Condition::ControlChanges { word: 161 }));
+        d.seek(0);
+        let hit = d
+            .replay_run_to_break(true)
+            .expect("dispatch 1 stores to 161");
+        assert_eq!(d.replay_step(), Some(4));
+        assert_eq!(hit.point, 4);
+        assert!(d.replay_run_to_break(true).is_none(), "nothing later");
+        d.breakpoints_mut()
+            .push(Breakpoint::new(Condition::ControlChanges { word: 160 }));
+        let hit = d
+            .replay_run_to_break(false)
+            .expect("dispatch 0 adds to 160");
+        assert_eq!(d.replay_step(), Some(2));
+        assert_eq!(hit.breakpoint, 1);
+    }
+
+    #[test]
+    fn a_followed_recording_takes_in_new_steps_without_moving_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.msrec");
+        let mut m = ResidentBuffers::new(32, 1, 4).unwrap();
+        let fp = Fingerprint::from_lengths(m.control().len(), m.ring().len(), 257, 512, 1);
+        let mut rec = Recorder::create(&path, Meta::new(fp, "live")).unwrap();
+        rec.record(StepInfo::host("initial"), bufs(&m)).unwrap();
+        m.publish_slot(1, 0, Opcode::ATOMIC_ADD, &[2, 160]).unwrap();
+        rec.record(StepInfo::host("publish"), bufs(&m)).unwrap();
+        let wait_for = |n: usize| {
+            let t = std::time::Instant::now();
+            loop {
+                let r = Recording::open(&path).unwrap();
+                if r.len() >= n || t.elapsed().as_secs() > 10 {
+                    return r;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        };
+        let mut d = Debugger::from_recording(wait_for(2), &mut |_, _| {}).unwrap();
+        assert_eq!(d.timeline().len(), 2);
+        d.seek(0);
+        m.dispatch(&mut CpuEngine::new(), &DispatchOptions::default())
+            .unwrap();
+        rec.record(StepInfo::dispatch("once", 32, "dispatch"), bufs(&m))
+            .unwrap();
+        let t = std::time::Instant::now();
+        let mut arrived = 0;
+        while arrived == 0 && t.elapsed().as_secs() < 10 {
+            arrived = d.replay_refresh().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(arrived, 1);
+        assert_eq!(d.timeline().len(), 3);
+        assert_eq!(
+            d.timeline().cursor(),
+            0,
+            "the cursor stays where the user is"
+        );
+        assert_eq!(d.replay().unwrap().steps, 3);
+        d.seek(2);
+        assert_eq!(d.state(), &m);
+        assert_eq!(d.dispatches(), 1);
+        assert_eq!(d.history().len(), 1);
+        assert!(d.replay().unwrap().diverging.is_empty());
+        rec.finish().unwrap();
+    }
+
+    #[test]
     fn a_replay_is_read_only_until_continued() {
         let dir = tempfile::tempdir().unwrap();
         let (path, states) = recording(dir.path());
         let rec = Recording::open(&path).unwrap();
-        let mut d = Debugger::from_recording(&rec, &mut |_, _| {}).unwrap();
+        let mut d = Debugger::from_recording(rec, &mut |_, _| {}).unwrap();
         let e = d.apply(Action::Dispatch { count: 1 }).unwrap_err();
         assert!(e.to_string().contains("Continue from here"), "{e}");
         assert!(d.dispatch().is_err());

@@ -130,6 +130,27 @@ impl Timeline {
         self.trim();
     }
 
+    /// Adds a point after the last one without moving the cursor (a followed recording that
+    /// grew while the user looks at an earlier step).
+    pub fn append(
+        &mut self,
+        kind: PointKind,
+        action: Option<Action>,
+        delta: Delta,
+        dispatches: u64,
+        label: String,
+    ) {
+        self.bytes += delta.heap_bytes();
+        self.points.push(Point {
+            kind,
+            action,
+            delta,
+            dispatches,
+            label,
+        });
+        self.trim();
+    }
+
     /// Drops the oldest points while over budget (the base moves forward).
     fn trim(&mut self) {
         let mut drop = 0;

@@ -85,7 +85,7 @@ pub fn load_path(path: &Path) -> LoadResult {
         )),
         Opened::Session(l) => Ok((l.debugger, Some(l.file.view.clone()), path.to_path_buf())),
         Opened::Recording(rec) => Ok((
-            Debugger::from_recording(&rec, &mut |_, _| {})?,
+            Debugger::from_recording(rec, &mut |_, _| {})?,
             None,
             path.to_path_buf(),
         )),

@@ -13,14 +13,20 @@ pub enum ReplayRequest {
         step: usize,
         slot: Option<u32>,
     },
+    /// Walk the steps forward or backward to the next one where a breakpoint holds.
+    RunToBreak {
+        forward: bool,
+    },
+    /// Keep the view on the newest step while a program is still recording.
+    Follow(bool),
     ContinueFromHere,
 }
 
 /// The warning colour of diverging steps.
 pub const DIVERGING: egui::Color32 = egui::Color32::from_rgb(0xff, 0x9f, 0x43);
 
-/// Draws the bar; `None` when the debugger replays nothing.
-pub fn ui(ui: &mut egui::Ui, d: &Debugger) -> Option<ReplayRequest> {
+/// Draws the bar; `None` when the debugger replays nothing. `follow` is the follow toggle.
+pub fn ui(ui: &mut egui::Ui, d: &Debugger, follow: bool) -> Option<ReplayRequest> {
     let r = d.replay()?;
     let step = d.replay_step();
     let mut req = None;
@@ -55,7 +61,7 @@ pub fn ui(ui: &mut egui::Ui, d: &Debugger) -> Option<ReplayRequest> {
             let cur = step.unwrap_or(0);
             let prev = r.diverging.range(..cur).next_back();
             let next = r.diverging.range(cur + 1..).next();
-            for (label, target) in [("◀ previous", prev), ("next ▶", next)] {
+            for (label, target) in [("previous", prev), ("next", next)] {
                 if ui
                     .add_enabled(target.is_some(), egui::Button::new(label))
                     .on_hover_text("go to the previous / next step that differs from the oracle")
@@ -83,6 +89,29 @@ pub fn ui(ui: &mut egui::Ui, d: &Debugger) -> Option<ReplayRequest> {
         }
         for w in &r.warnings {
             ui.colored_label(DIVERGING, RichText::new(w).small());
+        }
+        ui.separator();
+        let enabled = d.breakpoints().iter().any(|b| b.enabled);
+        for (label, forward, tip) in [
+            ("back to breakpoint", false, "walk back to the latest earlier step where an enabled breakpoint holds"),
+            ("on to breakpoint", true, "walk forward to the next step where an enabled breakpoint holds"),
+        ] {
+            if ui
+                .add_enabled(enabled, egui::Button::new(label))
+                .on_hover_text(tip)
+                .on_disabled_hover_text("add or enable a breakpoint in the left panel first")
+                .clicked()
+            {
+                req = Some(ReplayRequest::RunToBreak { forward });
+            }
+        }
+        let mut f = follow;
+        if ui
+            .checkbox(&mut f, "follow")
+            .on_hover_text("keep the view on the newest step while the program is still recording")
+            .changed()
+        {
+            req = Some(ReplayRequest::Follow(f));
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui

@@ -92,6 +92,9 @@ pub struct MegascopeApp {
     /// backend the session was saved with (as `megascope run` does).
     pub initial_backend: Option<Backend>,
     pub status_line: String,
+    /// Keep a replayed recording's view on its newest step (a program still recording).
+    pub follow: bool,
+    last_refresh: Option<Instant>,
 }
 
 impl MegascopeApp {
@@ -125,6 +128,8 @@ impl MegascopeApp {
             bench: None,
             initial_backend: None,
             status_line: String::new(),
+            follow: false,
+            last_refresh: None,
         }
     }
 
@@ -266,6 +271,12 @@ impl MegascopeApp {
                 BarAction::Reset => {
                     self.transport.running = false;
                     self.debugger.seek(0);
+                    return;
+                }
+                BarAction::RunUntilBreak => {
+                    self.replay_request(super::replay_bar::ReplayRequest::RunToBreak {
+                        forward: true,
+                    });
                     return;
                 }
                 _ => {}
@@ -437,6 +448,32 @@ impl MegascopeApp {
         ctx.request_repaint();
     }
 
+    /// Twice a second, takes in the steps a program still recording has appended to the
+    /// replayed file; with `follow` on, moves to the newest.
+    fn follow_recording(&mut self, ctx: &egui::Context, now: Instant) {
+        if self.debugger.replay().is_none() {
+            return;
+        }
+        ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        if self
+            .last_refresh
+            .is_some_and(|t| now.duration_since(t).as_millis() < 500)
+        {
+            return;
+        }
+        self.last_refresh = Some(now);
+        match self.debugger.replay_refresh() {
+            Ok(0) => {}
+            Ok(n) => {
+                if self.follow {
+                    self.debugger.seek(self.debugger.timeline().len() - 1);
+                }
+                self.status_line = format!("{n} new recorded steps");
+            }
+            Err(e) => self.toasts.error(format!("following the recording: {e}")),
+        }
+    }
+
     /// Keeps the CPU-backend "changed" marks in step with the timeline point shown.
     fn track_changes(&mut self) {
         let t = self.debugger.timeline();
@@ -511,6 +548,7 @@ impl MegascopeApp {
             }
         }
         self.run_loop(&ctx, dt);
+        self.follow_recording(&ctx, now);
         self.track_changes();
 
         let in_progress = self
@@ -550,7 +588,7 @@ impl MegascopeApp {
             egui::Panel::top("replay bar")
                 .frame(bare_panel(ui))
                 .show(ui, |ui| {
-                    replay_req = super::replay_bar::ui(ui, &self.debugger);
+                    replay_req = super::replay_bar::ui(ui, &self.debugger, self.follow);
                 });
         }
         if let Some(r) = replay_req {
@@ -847,6 +885,29 @@ impl MegascopeApp {
                 }
                 if slot.is_some() {
                     self.selection = slot;
+                }
+            }
+            ReplayRequest::RunToBreak { forward } => {
+                self.transport.running = false;
+                match self.debugger.replay_run_to_break(forward) {
+                    Some(hit) => {
+                        if let Some(s) = hit.slot {
+                            self.selection = Some(s);
+                        }
+                        self.status_line = format!("stopped: {}", hit.message);
+                    }
+                    None => {
+                        self.status_line = format!(
+                            "no {} step where an enabled breakpoint holds",
+                            if forward { "later" } else { "earlier" }
+                        )
+                    }
+                }
+            }
+            ReplayRequest::Follow(on) => {
+                self.follow = on;
+                if on {
+                    self.debugger.seek(self.debugger.timeline().len() - 1);
                 }
             }
             ReplayRequest::ContinueFromHere => {
