@@ -271,6 +271,18 @@ impl Debugger {
             return Ok(0);
         };
         let have = src.rec.len();
+        // A file that shrank was truncated or replaced (a program re-run over it): its old
+        // mapping must not be read again. Stop following it.
+        let now = std::fs::metadata(src.rec.path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if now < src.rec.file_bytes() {
+            let path = src.rec.path().display().to_string();
+            self.replay_src = None;
+            return Err(format!(
+                "{path} shrank: it was truncated or replaced while open, so it is no longer followed; open it again to see the new run"
+            ));
+        }
         let new = src.rec.refresh().map_err(|e| e.to_string())?;
         if new == 0 {
             return Ok(0);
@@ -538,6 +550,26 @@ mod tests {
         assert_eq!(d.history().len(), 1);
         assert!(d.replay().unwrap().diverging.is_empty());
         rec.finish().unwrap();
+    }
+
+    #[test]
+    fn a_followed_file_that_shrinks_is_no_longer_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, states) = recording(dir.path());
+        let rec = Recording::open(&path).unwrap();
+        let mut d = Debugger::from_recording(rec, &mut |_, _| {}).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        let e = d.replay_refresh().unwrap_err();
+        assert!(e.contains("shrank"), "{e}");
+        assert_eq!(d.replay_refresh(), Ok(0), "not followed any more");
+        // what was loaded stays usable
+        d.seek(d.point_of_step(2).unwrap());
+        assert_eq!(d.state(), &states[2]);
     }
 
     #[test]
