@@ -377,10 +377,15 @@ impl Debugger {
         if step == 0 && self.replay.is_some() {
             return Some(0);
         }
-        self.timeline
-            .points()
-            .iter()
-            .position(|p| matches!(p.kind, PointKind::Recorded { step: s, .. } if s == step))
+        // recorded points are in step order after the base: search, the scrubber asks per frame
+        let pts = self.timeline.points();
+        let i = pts.partition_point(|p| match p.kind {
+            PointKind::Recorded { step: s, .. } => s < step,
+            _ => true,
+        });
+        pts.get(i)
+            .filter(|p| matches!(p.kind, PointKind::Recorded { step: s, .. } if s == step))
+            .map(|_| i)
     }
 
     /// "Continue from here": the state at the cursor becomes a normal session (engines,

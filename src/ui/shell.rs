@@ -558,6 +558,17 @@ impl MegascopeApp {
         let point_label = self.debugger.timeline().current().label.clone();
         let title = self.files.title();
         let recent = self.files.recent.clone();
+        let marks: Vec<usize> = self
+            .debugger
+            .replay()
+            .map(|r| {
+                r.diverging
+                    .keys()
+                    .take(1000)
+                    .filter_map(|&s| self.debugger.point_of_step(s))
+                    .collect()
+            })
+            .unwrap_or_default();
         egui::Panel::top("top bar")
             .frame(bare_panel(ui))
             .show(ui, |ui| {
@@ -580,6 +591,7 @@ impl MegascopeApp {
                     dirty: self.files.dirty,
                     title: &title,
                     recent: &recent,
+                    marks: &marks,
                 };
                 actions.extend(top_bar::ui(ui, &mut self.transport, &info));
             });

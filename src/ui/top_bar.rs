@@ -70,6 +70,9 @@ pub struct BarInfo<'a> {
     pub dirty: bool,
     pub title: &'a str,
     pub recent: &'a [std::path::PathBuf],
+    /// Timeline points marked on the scrubber (a replayed recording's steps that differ
+    /// from the oracle).
+    pub marks: &'a [usize],
 }
 
 pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction> {
@@ -232,6 +235,20 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
         let slider = ui.add(egui::Slider::new(&mut point, 0..=max.max(1)).show_value(false));
         if slider.changed() && point != info.point {
             out.push(BarAction::Seek(point.min(max)));
+        }
+        if !info.marks.is_empty() && max > 0 {
+            // the rail runs between the handle's centres at either end
+            let r = slider.rect;
+            let inset = r.height() / 2.5;
+            let (x0, x1) = (r.left() + inset, r.right() - inset);
+            let painter = ui.painter_at(r.expand(2.0));
+            for &m in info.marks {
+                let x = x0 + (x1 - x0) * m.min(max) as f32 / max as f32;
+                painter.line_segment(
+                    [egui::pos2(x, r.top()), egui::pos2(x, r.bottom())],
+                    egui::Stroke::new(2.0, super::replay_bar::DIVERGING),
+                );
+            }
         }
         slider.on_hover_text("timeline: every action, pass and dispatch");
         ui.label(
