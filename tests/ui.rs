@@ -365,6 +365,34 @@ fn recorded_app(dir: &std::path::Path) -> MegascopeApp {
 }
 
 #[test]
+fn a_recording_opened_from_a_path_replays_and_is_never_the_save_target() {
+    let t = tempfile::tempdir().unwrap();
+    drop(recorded_app(t.path()));
+    let path = t.path().join("run.msrec");
+    let mut h = harness(app());
+    h.run();
+    h.state_mut().files.open_path(path.clone());
+    for _ in 0..500 {
+        h.step();
+        if h.state().debugger.replay().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    h.step();
+    assert_eq!(h.state().debugger.replay().map(|r| r.steps), Some(4));
+    assert!(
+        h.state().files.path.is_none(),
+        "Save never writes over the recording"
+    );
+    assert!(!h.state().files.dirty);
+    let len = std::fs::metadata(&path).unwrap().len();
+    h.state_mut().files.save(false);
+    h.step();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+}
+
+#[test]
 fn a_recording_replays_read_only_and_marks_what_differs_from_the_oracle() {
     let t = tempfile::tempdir().unwrap();
     let mut h = harness(recorded_app(t.path()));

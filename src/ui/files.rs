@@ -63,11 +63,34 @@ pub struct FileOps {
     prompt: Option<PathPrompt>,
     unsaved: Option<PendingAfterPrompt>,
     loading: Option<(PathBuf, mpsc::Receiver<LoadResult>)>,
+    /// Steps loaded and in all, while a recording loads (its dispatches are checked then).
+    load_progress: std::sync::Arc<LoadProgress>,
     queued: Vec<FileOutcome>,
     /// Set once the user agreed to quit with unsaved changes.
     pub allow_close: bool,
     /// What to do once the save the unsaved-changes prompt asked for succeeds.
     after_save: Option<PendingAfterPrompt>,
+}
+
+/// How far a load on the worker thread has come (recordings report it per step).
+#[derive(Debug, Default)]
+pub struct LoadProgress {
+    done: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl LoadProgress {
+    fn set(&self, done: usize, total: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.total.store(total, Relaxed);
+        self.done.store(done, Relaxed);
+    }
+
+    /// `(done, total)`; total is 0 until the loader knows it.
+    pub fn get(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.done.load(Relaxed), self.total.load(Relaxed))
+    }
 }
 
 /// The most recent files kept.
@@ -76,6 +99,11 @@ pub const RECENT_MAX: usize = 10;
 /// Loads a session, a dump directory or a recording (runs on a worker thread), through the
 /// same [`files::open`](crate::files::open) as the command line.
 pub fn load_path(path: &Path) -> LoadResult {
+    load_path_with(path, &LoadProgress::default())
+}
+
+/// [`load_path`], reporting a recording's steps into `progress` as they load.
+pub fn load_path_with(path: &Path, progress: &LoadProgress) -> LoadResult {
     use crate::files::{OpenOptions, Opened, open};
     match open(path, OpenOptions::default()).map_err(|e| e.to_string())? {
         Opened::Dump { state, tenants } => Ok((
@@ -85,7 +113,7 @@ pub fn load_path(path: &Path) -> LoadResult {
         )),
         Opened::Session(l) => Ok((l.debugger, Some(l.file.view.clone()), path.to_path_buf())),
         Opened::Recording(rec) => Ok((
-            Debugger::from_recording(rec, &mut |_, _| {})?,
+            Debugger::from_recording(rec, &mut |done, total| progress.set(done, total))?,
             None,
             path.to_path_buf(),
         )),
@@ -110,6 +138,13 @@ impl FileOps {
 
     pub fn is_loading(&self) -> bool {
         self.loading.is_some()
+    }
+
+    /// What is loading and how far it has come: `(path, done, total)`, total 0 when unknown.
+    pub fn loading_progress(&self) -> Option<(&Path, usize, usize)> {
+        let (path, _) = self.loading.as_ref()?;
+        let (done, total) = self.load_progress.get();
+        Some((path, done, total))
     }
 
     fn remember(&mut self, p: &Path) {
@@ -161,8 +196,10 @@ impl FileOps {
     pub fn open_path(&mut self, path: PathBuf) {
         let (tx, rx) = mpsc::channel();
         let p = path.clone();
+        let progress = std::sync::Arc::new(LoadProgress::default());
+        self.load_progress = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(load_path(&p));
+            let _ = tx.send(load_path_with(&p, &progress));
         });
         self.loading = Some((path, rx));
     }

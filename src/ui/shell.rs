@@ -610,6 +610,19 @@ impl MegascopeApp {
             .frame(bare_panel(ui))
             .show(ui, |ui| {
                 ui.horizontal(|ui| {
+                    if let Some((path, done, total)) = self.files.loading_progress() {
+                        ui.spinner();
+                        let name = path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().to_string())
+                            .unwrap_or_default();
+                        ui.label(RichText::new(if total > 0 {
+                            format!("opening {name}: step {done} of {total}, checking each dispatch against the CPU engine")
+                        } else {
+                            format!("opening {name}…")
+                        }).small());
+                        ui.separator();
+                    }
                     ui.label(RichText::new(&self.status_line).small());
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                         let g = self.debugger.geometry();
