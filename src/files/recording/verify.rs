@@ -130,7 +130,51 @@ fn variant_of(name: &str) -> Option<Variant> {
     Variant::ALL.into_iter().find(|v| v.name() == name)
 }
 
+fn is_dispatch(rec: &Recording, step: usize) -> bool {
+    rec.info(step)
+        .is_some_and(|i| matches!(i.kind, StepKind::Dispatch { .. }))
+}
+
+/// Copies `from` into `into`, reusing `into`'s allocations.
+fn copy_state(into: &mut State, from: &State) {
+    into.control.clone_from(&from.control);
+    into.ring.clone_from(&from.ring);
+    into.debug_log.clone_from(&from.debug_log);
+    into.io_queue.clone_from(&from.io_queue);
+}
+
+/// A recorded state as a mirror, moving its buffers (no copy; only lengths are checked).
+fn mirror_of(slot_count: u32, s: State) -> Result<ResidentBuffers, RecordingError> {
+    ResidentBuffers::from_words(
+        slot_count,
+        Readback {
+            control: s.control,
+            ring: s.ring,
+            debug_log: s.debug_log,
+            io_queue: s.io_queue,
+        },
+    )
+    .map_err(|e| RecordingError::Input(format!("a recorded state is not a valid state: {e}")))
+}
+
+/// The mirror's buffers back as a state, for reuse.
+fn state_of(mut m: ResidentBuffers) -> State {
+    let b = m.buffers_mut();
+    State {
+        control: std::mem::take(b.control),
+        ring: std::mem::take(b.ring),
+        debug_log: std::mem::take(b.debug_log),
+        io_queue: std::mem::take(b.io_queue),
+    }
+}
+
+type Decoded = Result<(usize, State), megascope_record::RecordError>;
+
 /// Checks every dispatch step of `rec`. `progress(done, total)` is called after each step.
+///
+/// Two threads: one decodes the recording ahead (the states around each dispatch, in
+/// recycled buffers), the other runs the engine and compares, so decoding costs no engine
+/// time on a machine with a second core.
 pub fn verify(
     rec: &Recording,
     progress: &mut dyn FnMut(usize, usize),
@@ -139,7 +183,7 @@ pub fn verify(
     let slot_count = rec.meta().fingerprint.slot_count;
     let mut report = VerifyReport {
         steps: rec.len(),
-        dispatch_steps: 0,
+        dispatch_steps: (0..rec.len()).filter(|&i| is_dispatch(rec, i)).count(),
         diverging_steps: Vec::new(),
         divergences: Vec::new(),
         unexplained: 0,
@@ -150,37 +194,80 @@ pub fn verify(
         slot_executions: 0,
         elapsed_ms: 0.0,
     };
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(2);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<State>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut cursor = StepCursor::new(rec);
+            while let Some(next) = cursor.next_step() {
+                let msg = match next {
+                    Err(e) => Some(Err(e)),
+                    Ok((i, s)) => (is_dispatch(rec, i) || is_dispatch(rec, i + 1)).then(|| {
+                        let mut buf = free_rx.try_recv().unwrap_or_default();
+                        copy_state(&mut buf, s);
+                        Ok((i, buf))
+                    }),
+                };
+                let stop = matches!(msg, Some(Err(_)));
+                if let Some(m) = msg
+                    && tx.send(m).is_err()
+                {
+                    return;
+                }
+                if stop {
+                    return;
+                }
+            }
+        });
+        let r = check_dispatches(rec, slot_count, &rx, &free_tx, &mut report, progress);
+        drop(rx);
+        r
+    })?;
+    report.elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
+    Ok(report)
+}
+
+/// The engine side of [`verify`]: receives the decoded states in order.
+fn check_dispatches(
+    rec: &Recording,
+    slot_count: u32,
+    rx: &std::sync::mpsc::Receiver<Decoded>,
+    free: &std::sync::mpsc::Sender<State>,
+    report: &mut VerifyReport,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(), RecordingError> {
     let mut cpu = CpuEngine::new();
-    // The state before the next dispatch step, in the form the engine runs on.
-    let mut before: Option<ResidentBuffers> = None;
-    let mut cursor = StepCursor::new(rec);
-    while let Some(next) = cursor.next_step() {
-        let (i, state) = match next {
+    // The recorded state before the next dispatch step.
+    let mut before: Option<(usize, State)> = None;
+    for msg in rx.iter() {
+        let (i, state) = match msg {
             Ok(s) => s,
             Err(e) => {
                 report.damage = Some(e.to_string());
                 break;
             }
         };
-        let info = rec.info(i).expect("the cursor walks indexed steps");
-        if let StepKind::Dispatch {
+        let prev = before.take().filter(|(p, _)| p + 1 == i);
+        if let Some(StepKind::Dispatch {
             variant,
             workgroup_size,
-        } = &info.kind
+        }) = rec.info(i).map(|info| &info.kind)
         {
-            report.dispatch_steps += 1;
-            match (&mut before, variant_of(variant)) {
+            match (prev, variant_of(variant)) {
                 (None, _) => report.step_errors.push(StepError {
                     step: i,
                     message: "a dispatch with no recorded state before it cannot be re-run".into(),
                 }),
-                (Some(_), None) => report.step_errors.push(StepError {
-                    step: i,
-                    message: format!(
-                        "the recorded variant \"{variant}\" is not one megascope runs (once, persistent, priority)"
-                    ),
-                }),
-                (Some(m), Some(v)) => {
+                (Some((_, p)), None) => {
+                    report.step_errors.push(StepError {
+                        step: i,
+                        message: format!(
+                            "the recorded variant \"{variant}\" is not one megascope runs (once, persistent, priority)"
+                        ),
+                    });
+                    let _ = free.send(p);
+                }
+                (Some((_, p)), Some(v)) => {
                     let options = DispatchOptions {
                         variant: v,
                         workgroup_size: Some(*workgroup_size),
@@ -189,69 +276,32 @@ pub fn verify(
                         dispatch_index: i as u64,
                         ..Default::default()
                     };
-                    match cpu.dispatch(m, &options) {
+                    let mut m = mirror_of(slot_count, p)?;
+                    match cpu.dispatch(&mut m, &options) {
                         Err(e) => report.step_errors.push(StepError {
                             step: i,
                             message: format!("the oracle cannot run this dispatch: {e}"),
                         }),
                         Ok(r) => {
                             report.slot_executions += r.executed;
-                            if !same_state(m, state) {
+                            if !same_state(&m, &state) {
                                 report.diverging_steps.push(i);
                                 // The mirror now holds the oracle's result; the state before
                                 // comes back from the recording (only for diverging steps).
-                                let mut again = None;
-                                copy_into(&mut again, slot_count, &rec.state(i - 1)?)?;
-                                let again = again.expect("copy_into fills an empty mirror");
-                                explain_step(&mut cpu, again, &options, i, state, &mut report)?;
+                                let again = mirror_of(slot_count, rec.state(i - 1)?)?;
+                                explain_step(&mut cpu, again, &options, i, &state, report)?;
                             }
                         }
                     }
+                    let _ = free.send(state_of(m));
                 }
             }
+        } else if let Some((_, old)) = prev {
+            let _ = free.send(old);
         }
-        // Keep this state for the next step only when that step is a dispatch.
-        let next_is_dispatch = rec
-            .info(i + 1)
-            .is_some_and(|n| matches!(n.kind, StepKind::Dispatch { .. }));
-        if next_is_dispatch {
-            copy_into(&mut before, slot_count, state)?;
-        } else {
-            before = None;
-        }
+        before = Some((i, state));
         progress(i + 1, rec.len());
     }
-    report.elapsed_ms = t0.elapsed().as_secs_f64() * 1e3;
-    Ok(report)
-}
-
-/// Copies `state` into the reusable mirror (allocating only the first time).
-fn copy_into(
-    mirror: &mut Option<ResidentBuffers>,
-    slot_count: u32,
-    state: &State,
-) -> Result<(), RecordingError> {
-    if let Some(m) = mirror {
-        let b = m.buffers_mut();
-        if b.control.len() == state.control.len() && b.ring.len() == state.ring.len() {
-            b.control.copy_from_slice(&state.control);
-            b.ring.copy_from_slice(&state.ring);
-            b.debug_log.clone_from(&state.debug_log);
-            b.io_queue.clone_from(&state.io_queue);
-            return Ok(());
-        }
-    }
-    let m = ResidentBuffers::from_words(
-        slot_count,
-        Readback {
-            control: state.control.clone(),
-            ring: state.ring.clone(),
-            debug_log: state.debug_log.clone(),
-            io_queue: state.io_queue.clone(),
-        },
-    )
-    .map_err(|e| RecordingError::Input(format!("a recorded state is not a valid state: {e}")))?;
-    *mirror = Some(m);
     Ok(())
 }
 
