@@ -335,7 +335,10 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     debugger.sync()?;
     let state = debugger.state();
     if let Some(dir) = &args.out {
-        crate::dump::write_dump(dir, state).map_err(Failure::input)?;
+        crate::dump::write_dump(dir, state).map_err(|e| Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        })?;
     }
     let log = DebugLogView::decode(state.debug_log());
     let view = state.control_view();
