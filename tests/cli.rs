@@ -700,3 +700,63 @@ fn a_killed_write_leaves_the_old_dump_or_the_new_one_never_a_mix() {
     assert!(write_new().wait().unwrap().success());
     assert_eq!(names_in(&outs), ["out"], "kills seen: {seen:?}");
 }
+
+#[test]
+fn non_regular_files_are_refused_without_hanging() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("s.ron");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = with_env(Command::new("timeout"))
+        .args(["20", env!("CARGO_BIN_EXE_megascope"), "inspect"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("FIFO"), "{}", stderr(&o));
+    let o = run(&["run", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("character device"), "{}", stderr(&o));
+    let d = dump_with_work(t.path());
+    std::fs::remove_file(d.join("ring.bin")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("ring.bin")).unwrap();
+    let o = run(&["inspect", "--dump", d.to_str().unwrap()]);
+    assert_dump_error(&o, "ring.bin", &["character device"]);
+}
+
+#[test]
+fn a_misspelt_field_in_an_action_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let p = write_session(
+        t.path(),
+        "typo.ron",
+        "(version: 1, geometry: (slot_count: 64, tenant_count: 4),\n script: [Publish(slot: 1, opcode: \"NOP\", tennant: 3)])",
+    );
+    let o = run(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("typo.ron:2:") && stderr(&o).contains("tennant"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn huge_script_counts_are_refused_at_once() {
+    let t = tempfile::tempdir().unwrap();
+    let p = write_session(
+        t.path(),
+        "long.ron",
+        "(version: 1, geometry: (slot_count: 64), script: [Dispatch(count: 4000000000)])",
+    );
+    let start = std::time::Instant::now();
+    let o = run(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("100000"), "{}", stderr(&o));
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}

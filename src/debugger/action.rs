@@ -12,6 +12,7 @@ use crate::resident::ResidentBuffers;
 
 /// One packed inner op: an 8-bit opcode and up to 3 arguments.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PackedOp {
     pub opcode: Opcode,
     #[serde(default)]
@@ -148,8 +149,10 @@ pub fn set_priority_word(
     m.write_slot_raw(slot, &words)
 }
 
-/// A host action on the state.
+/// A host action on the state. Unknown fields inside a variant are refused (a misspelt
+/// `tennant:` must not publish on tenant 0).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Action {
     /// `publish_slot`, then optionally the priority label in word 3.
     Publish {

@@ -573,10 +573,12 @@ impl MegascopeApp {
                     egui::CollapsingHeader::new(format!("Breakpoints ({n})"))
                         .default_open(true)
                         .show(ui, |ui| {
+                            let geometry = self.debugger.geometry();
                             super::breakpoints_panel::ui(
                                 ui,
                                 self.debugger.breakpoints_mut(),
                                 &mut self.bp_form,
+                                &geometry,
                             );
                         });
                 });
