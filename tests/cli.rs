@@ -760,3 +760,26 @@ fn huge_script_counts_are_refused_at_once() {
     assert!(stderr(&o).contains("100000"), "{}", stderr(&o));
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn run_diagnostics_are_capped_per_kind_with_a_count() {
+    let t = tempfile::tempdir().unwrap();
+    // one slot of a disabled tenant: a stuck_tenant diagnostic every dispatch
+    let p = write_session(
+        t.path(),
+        "stuck.ron",
+        "(version: 1, geometry: (slot_count: 64, tenant_count: 2), script: [WriteControl(word: 4, value: 0), Publish(slot: 0, tenant: 1, opcode: \"NOP\")])",
+    );
+    let o = run(&["run", p.to_str().unwrap(), "--dispatches", "1500", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    let stuck = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "stuck_tenant")
+        .count();
+    assert_eq!(stuck, 1000);
+    assert_eq!(j["diagnostics_omitted_by_kind"]["stuck_tenant"], 500);
+    assert!(j["diagnostics_omitted"].as_u64().unwrap() >= 500);
+}

@@ -668,7 +668,11 @@ impl MegascopeApp {
                         )
                     }
                     BottomTab::Diagnostics => {
-                        select = self.diagnostics.ui(ui, self.debugger.diagnostics())
+                        select = self.diagnostics.ui(
+                            ui,
+                            self.debugger.diagnostics(),
+                            self.debugger.diagnostics_dropped(),
+                        )
                     }
                     BottomTab::Timeline => {
                         if let Some(req) = self.timeline.ui(ui, &self.debugger) {
