@@ -454,6 +454,17 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Failure> 
     Ok(0)
 }
 
+/// Checks the file given to the app before a window opens: a path that does not exist is
+/// refused on stderr (exit 2), not only in a message inside the window.
+pub fn check_app_file(path: &Path) -> Result<(), Failure> {
+    std::fs::metadata(path).map(|_| ()).map_err(|e| {
+        Failure::input(format!(
+            "cannot open {}: {e}; give a session (.ron) or a dump directory",
+            path.display()
+        ))
+    })
+}
+
 /// Runs a parsed headless command; `None` means "open the app".
 pub fn dispatch_command(cli: &Cli, out: &mut dyn Write) -> Option<Result<i32, Failure>> {
     match &cli.command {

@@ -783,3 +783,25 @@ fn run_diagnostics_are_capped_per_kind_with_a_count() {
     assert_eq!(j["diagnostics_omitted_by_kind"]["stuck_tenant"], 500);
     assert!(j["diagnostics_omitted"].as_u64().unwrap() >= 500);
 }
+
+#[test]
+fn bench_of_an_unpublishable_opcode_says_why_on_stderr() {
+    let o = run(&["bench", "--opcodes", "LOAD_MISS", "--only", "cpu", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("LOAD_MISS") && stderr(&o).contains("reserved"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_missing_file_given_to_the_app_is_said_on_stderr() {
+    let o = run(&["/nonexistent/session.ron"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/session.ron"),
+        "{}",
+        stderr(&o)
+    );
+}

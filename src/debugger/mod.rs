@@ -435,7 +435,7 @@ impl Debugger {
             .options(0)
             .resolve_workgroup_size(self.state.slot_count())?;
         if config.pass_budget == 0 {
-            return Err(DebuggerError::Publish(PublishError::Packed(
+            return Err(DebuggerError::Publish(PublishError::Invalid(
                 "the pass budget must be at least 1".into(),
             )));
         }
