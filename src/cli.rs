@@ -281,6 +281,11 @@ impl Progress {
     }
 }
 
+/// The timeline budget of a headless run: nothing travels back in time there, so the run
+/// keeps far less history than the app (whose budget is 512 MiB) and its memory stays flat
+/// for any number of dispatches.
+pub const RUN_TIMELINE_BUDGET: usize = 32 << 20;
+
 /// `megascope run`.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     let Loaded {
@@ -289,6 +294,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         backend,
         ..
     } = load_source(&args.source)?;
+    debugger.set_timeline_budget(RUN_TIMELINE_BUDGET);
     if args.no_break {
         debugger.breakpoints_mut().clear();
     }

@@ -309,6 +309,10 @@ impl Debugger {
     pub fn take_hit(&mut self) -> Option<BreakpointHit> {
         self.hit.take()
     }
+    /// Sets the memory budget of the timeline (its oldest points are dropped past it).
+    pub fn set_timeline_budget(&mut self, bytes: usize) {
+        self.timeline.set_budget(bytes);
+    }
     pub fn recording(&self) -> Recording {
         self.recording
     }
