@@ -691,7 +691,20 @@ fn write_snapshot(
                 &crate::resident::le_bytes_from_words(words),
             )?;
         }
-        Ok(())
+        // the snapshot's entries, and the snapshot's own entry in the session's directory,
+        // must be on disk before the RON that points at it is renamed into place
+        let sync = |dir: &Path| {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+        };
+        sync(target)?;
+        sync(
+            target
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )
     })();
     if result.is_err() {
         let _ = fs::remove_dir_all(target);

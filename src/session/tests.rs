@@ -538,3 +538,28 @@ fn messages_carry_no_ron_internals() {
     );
     assert!(!e.contains("unit value") && e.contains("in quotes"), "{e}");
 }
+
+#[test]
+fn a_save_removes_what_a_killed_save_left() {
+    let t = tempfile::tempdir().unwrap();
+    let d = sample_debugger();
+    // a killed save leaves its temporary RON and an unreferenced snapshot; pid 0 never
+    // names a live writer
+    fs::write(t.path().join(".s.ron.tmp-0"), b"(half").unwrap();
+    fs::create_dir(t.path().join("s.snapshot-0-1")).unwrap();
+    let p = save_to(t.path(), &d, SaveMode::Snapshot);
+    let l = load(&p).unwrap();
+    let snap = snapshot_path(&p, &l.file).unwrap();
+    let mut names: Vec<String> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "s.ron".to_string(),
+            snap.file_name().unwrap().to_string_lossy().to_string()
+        ]
+    );
+}
