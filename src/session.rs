@@ -37,6 +37,11 @@ pub const MAX_SCRIPT_ACTIONS: usize = 100_000;
 /// timeline; longer runs belong to `megascope run --dispatches N`, which reports progress.
 pub const MAX_SCRIPT_DISPATCHES: u64 = 100_000;
 
+/// The most slot operations a script may ask for in all: a dispatch, a pass or a reset counts
+/// the ring's slots, a pattern its slots, other actions one. About a minute of the CPU
+/// engine: a 1,048,576-slot session may script 1,024 dispatches, a 65,536-slot one 16,384.
+pub const MAX_SCRIPT_SLOT_WORK: u64 = 1 << 30;
+
 /// The most breakpoints a session may hold.
 pub const MAX_BREAKPOINTS: usize = 1_000;
 
@@ -357,7 +362,7 @@ fn validate(path: &Path, f: &SessionFile) -> Result<(), SessionError> {
     if !f.view.pan.iter().all(|p| p.is_finite()) {
         return Err(invalid("view: pan must be finite numbers".into()));
     }
-    check_script(&f.script).map_err(invalid)?;
+    check_script(&f.script, f.geometry.slot_count).map_err(invalid)?;
     if f.breakpoints.len() > MAX_BREAKPOINTS {
         return Err(invalid(format!(
             "{} breakpoints, more than a session may hold ({MAX_BREAKPOINTS})",
@@ -377,7 +382,7 @@ fn validate(path: &Path, f: &SessionFile) -> Result<(), SessionError> {
 
 /// Bounds the work a script asks for, so loading a session can neither run for hours nor
 /// grow without bound.
-fn check_script(script: &[Action]) -> Result<(), String> {
+fn check_script(script: &[Action], slot_count: u32) -> Result<(), String> {
     if script.len() > MAX_SCRIPT_ACTIONS {
         return Err(format!(
             "the script has {} actions, more than a session may hold ({MAX_SCRIPT_ACTIONS})",
@@ -385,15 +390,29 @@ fn check_script(script: &[Action]) -> Result<(), String> {
         ));
     }
     let mut dispatches = 0u64;
+    let mut work = 0u64;
+    let ring = slot_count.max(1) as u64;
     for (i, a) in script.iter().enumerate() {
         dispatches += match a {
             Action::Dispatch { count } => *count as u64,
             Action::Pass => 1,
             _ => 0,
         };
+        work += match a {
+            Action::Dispatch { count } => *count as u64 * ring,
+            Action::Pass | Action::Reset => ring,
+            Action::PublishPattern(p) => p.len() as u64,
+            _ => 1,
+        };
         if dispatches > MAX_SCRIPT_DISPATCHES {
             return Err(format!(
                 "script action {i} ({}) brings the script to {dispatches} dispatches, more than a session script may run ({MAX_SCRIPT_DISPATCHES}); run longer with `megascope run SESSION --dispatches N`",
+                a.label()
+            ));
+        }
+        if work > MAX_SCRIPT_SLOT_WORK {
+            return Err(format!(
+                "script action {i} ({}) brings the script to {work} slot operations (a dispatch counts the ring's {slot_count} slots), more than a session script may ask for ({MAX_SCRIPT_SLOT_WORK}, about a minute); run longer with `megascope run SESSION --dispatches N`",
                 a.label()
             ));
         }

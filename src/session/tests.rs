@@ -411,6 +411,36 @@ fn script_dispatch_counts_are_bounded() {
 }
 
 #[test]
+fn script_work_is_bounded_by_the_ring_it_runs_on() {
+    // 2,000 dispatches are fine on 16 slots but an hour's work on 1,048,576
+    let script = "script: [Dispatch(count: 2000)]";
+    let t = tempfile::tempdir().unwrap();
+    assert!(
+        load(&write(
+            &t,
+            &format!("(version: 1, geometry: (slot_count: 16), {script})")
+        ))
+        .is_ok()
+    );
+    let e = load_err(&format!(
+        "(version: 1, geometry: (slot_count: 1048576), {script})"
+    ));
+    assert!(
+        e.contains("script action 0")
+            && e.contains("slot operations")
+            && e.contains("--dispatches"),
+        "{e}"
+    );
+    // many patterns over a big ring add up too
+    let patterns =
+        vec!["PublishPattern((start: 0, end: 1048576, opcodes: [\"NOP\"])), Reset"; 600].join(", ");
+    let e = load_err(&format!(
+        "(version: 1, geometry: (slot_count: 1048576), script: [{patterns}])"
+    ));
+    assert!(e.contains("slot operations"), "{e}");
+}
+
+#[test]
 fn deep_or_long_expressions_are_refused_not_a_crash() {
     let deep = format!("{}1{}", "(".repeat(50_000), ")".repeat(50_000));
     let e = load_err(&format!(
