@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::abi::debug_log::DebugLogView;
 use crate::abi::status::StatusCounts;
 use crate::debugger::{Debugger, DebuggerError, RunConfig};
-use crate::engine::{Backend, Diagnostic, Variant};
+use crate::engine::{Backend, Diagnostic, RUN_DIAGNOSTICS_PER_KIND, RunDiagnostics, Variant};
 use crate::inspect::{StateReport, status_count_map};
 
 #[derive(Parser, Debug)]
@@ -209,7 +209,12 @@ pub struct RunSummary {
     pub epoch: u32,
     pub debug_records: usize,
     pub debug_dropped: u32,
+    /// The first [`RUN_DIAGNOSTICS_PER_KIND`] diagnostics of each kind over the run.
     pub diagnostics: Vec<Diagnostic>,
+    /// Diagnostics not listed: past the per-kind cap, or past one dispatch's own cap.
+    pub diagnostics_omitted: u64,
+    /// The diagnostics past the per-kind cap, by kind.
+    pub diagnostics_omitted_by_kind: std::collections::BTreeMap<&'static str, u64>,
     pub elapsed_ms: f64,
     /// Dispatches the session's script ran before these.
     pub script_dispatches: u64,
@@ -293,6 +298,11 @@ impl Progress {
     }
 }
 
+/// The timeline budget of a headless run: nothing travels back in time there, so the run
+/// keeps far less history than the app (whose budget is 512 MiB) and its memory stays flat
+/// for any number of dispatches.
+pub const RUN_TIMELINE_BUDGET: usize = 32 << 20;
+
 /// `megascope run`.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     let Loaded {
@@ -301,6 +311,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         backend,
         ..
     } = load_source(&args.source)?;
+    debugger.set_timeline_budget(RUN_TIMELINE_BUDGET);
     if args.no_break {
         debugger.breakpoints_mut().clear();
     }
@@ -324,7 +335,11 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         debugger.attach_gpu(engine);
     }
     debugger.set_backend(backend)?;
-    let mut diagnostics: Vec<Diagnostic> = debugger.diagnostics().to_vec();
+    // bounded over any number of dispatches: the first of each kind, the rest counted
+    let mut diagnostics = RunDiagnostics::new(RUN_DIAGNOSTICS_PER_KIND);
+    for d in debugger.diagnostics() {
+        diagnostics.push(d.clone());
+    }
     let mut elapsed = Duration::ZERO;
     let mut progress = Progress::new("dispatch", args.dispatches);
     let mut stopped_at = None;
@@ -333,7 +348,10 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         let r = debugger.dispatch()?;
         ran += 1;
         elapsed += r.elapsed;
-        diagnostics.extend(r.diagnostics.iter().cloned());
+        for d in &r.diagnostics {
+            diagnostics.push(d.clone());
+        }
+        diagnostics.add_unlisted(r.diagnostics_omitted);
         progress.tick(i + 1);
         if let Some(hit) = debugger.take_hit() {
             stopped_at = Some(StoppedAt {
@@ -352,7 +370,10 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     debugger.sync()?;
     let state = debugger.state();
     if let Some(dir) = &args.out {
-        crate::dump::write_dump(dir, state).map_err(Failure::input)?;
+        crate::dump::write_dump(dir, state).map_err(|e| Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        })?;
     }
     let log = DebugLogView::decode(state.debug_log());
     let view = state.control_view();
@@ -366,7 +387,9 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         epoch: view.epoch(),
         debug_records: log.records.len(),
         debug_dropped: log.dropped,
-        diagnostics,
+        diagnostics_omitted: diagnostics.omitted(),
+        diagnostics_omitted_by_kind: diagnostics.omitted_by_kind(),
+        diagnostics: diagnostics.into_kept(),
         elapsed_ms: elapsed.as_secs_f64() * 1e3,
         script_dispatches,
         stopped_at,
@@ -409,6 +432,22 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
             )
             .map_err(w)?;
         }
+        for (kind, n) in &summary.diagnostics_omitted_by_kind {
+            writeln!(
+                out,
+                "… and {n} more {kind} diagnostics (the first {RUN_DIAGNOSTICS_PER_KIND} of each kind are listed)"
+            )
+            .map_err(w)?;
+        }
+        let unlisted =
+            summary.diagnostics_omitted - summary.diagnostics_omitted_by_kind.values().sum::<u64>();
+        if unlisted > 0 {
+            writeln!(
+                out,
+                "… and {unlisted} more diagnostics past one dispatch's list"
+            )
+            .map_err(w)?;
+        }
         if let Some(dir) = &args.out {
             writeln!(out, "final state written to {}", dir.display()).map_err(w)?;
         }
@@ -436,6 +475,17 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<i32, Failure> 
         write!(out, "{}", report.to_text(if args.all { 0 } else { 20 })).map_err(w)?;
     }
     Ok(0)
+}
+
+/// Checks the file given to the app before a window opens: a path that does not exist is
+/// refused on stderr (exit 2), not only in a message inside the window.
+pub fn check_app_file(path: &Path) -> Result<(), Failure> {
+    std::fs::metadata(path).map(|_| ()).map_err(|e| {
+        Failure::input(format!(
+            "cannot open {}: {e}; give a session (.ron) or a dump directory",
+            path.display()
+        ))
+    })
 }
 
 /// Runs a parsed headless command; `None` means "open the app".

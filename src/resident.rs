@@ -263,10 +263,9 @@ impl ResidentBuffers {
         let w = self
             .control
             .get_mut(word)
-            .ok_or(PublishError::WindowOutOfRange {
-                start: word as u64,
-                end: word as u64 + 1,
-                slot_count: len as u32,
+            .ok_or(PublishError::ControlWordOutOfRange {
+                word: word as u64,
+                len,
             })?;
         *w = value;
         self.touch();

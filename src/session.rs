@@ -26,6 +26,28 @@ use crate::engine::Backend;
 /// The session format version this build writes and the newest it reads.
 pub const SESSION_VERSION: u32 = 1;
 
+/// The largest session file read, in bytes. A session is a recipe (its bulk state lives in
+/// the snapshot directory), so this is far more than any real one needs.
+pub const MAX_SESSION_BYTES: u64 = 16 << 20;
+
+/// The most actions a session script may hold.
+pub const MAX_SCRIPT_ACTIONS: usize = 100_000;
+
+/// The most dispatches (and passes) a session script may run in all. Each is a point on the
+/// timeline; longer runs belong to `megascope run --dispatches N`, which reports progress.
+pub const MAX_SCRIPT_DISPATCHES: u64 = 100_000;
+
+/// The most slot operations a script may ask for in all: a dispatch, a pass or a reset counts
+/// the ring's slots, a pattern its slots, other actions one. About a minute of the CPU
+/// engine: a 1,048,576-slot session may script 1,024 dispatches, a 65,536-slot one 16,384.
+pub const MAX_SCRIPT_SLOT_WORK: u64 = 1 << 30;
+
+/// The most breakpoints a session may hold.
+pub const MAX_BREAKPOINTS: usize = 1_000;
+
+/// How deep RON may nest in a session (the deepest real session nests 6 levels).
+const RON_RECURSION_LIMIT: usize = 64;
+
 /// How the ring grid colours its cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,13 +167,19 @@ pub struct SessionFile {
 /// Why a session could not be read, replayed or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {source}{}", read_hint(.source))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{path} is a directory; open a .ron session file, or open the directory as a dump")]
     IsDirectory { path: PathBuf },
+    #[error("{path} is {what}, not a regular file; a session is a .ron text file")]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error(
+        "{path} is {len} bytes, more than a session may be ({MAX_SESSION_BYTES} bytes); a session keeps its state in a snapshot directory, not in the .ron"
+    )]
+    TooLarge { path: PathBuf, len: u64 },
     #[error(
         "{path} is not UTF-8 text (invalid byte at offset {offset}); a session is a RON text file"
     )]
@@ -163,7 +191,7 @@ pub enum SessionError {
     #[error(
         "{path} is session format version {found}, newer than this megascope reads (up to {SESSION_VERSION}); upgrade megascope to open it"
     )]
-    FutureVersion { path: PathBuf, found: u32 },
+    FutureVersion { path: PathBuf, found: u64 },
     #[error("{path}:{line}:{col}: {message}")]
     Syntax {
         path: PathBuf,
@@ -177,17 +205,25 @@ pub enum SessionError {
     Snapshot {
         path: PathBuf,
         dir: PathBuf,
-        source: DumpError,
+        source: Box<DumpError>,
     },
     #[error("{path}: script action {index} ({label}): {source}")]
     Script {
         path: PathBuf,
         index: usize,
         label: String,
-        source: DebuggerError,
+        source: Box<DebuggerError>,
     },
     #[error("cannot save {path}: {message}; the previous file is untouched")]
     Save { path: PathBuf, message: String },
+}
+
+fn read_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "; check the path",
+        std::io::ErrorKind::PermissionDenied => "; check the file's permissions",
+        _ => "",
+    }
 }
 
 impl SessionError {
@@ -217,32 +253,64 @@ impl std::fmt::Debug for LoadedSession {
 /// cannot hide the real reason it does not load.
 #[derive(Deserialize)]
 struct VersionProbe {
-    #[serde(default = "no_version")]
-    version: u64,
+    #[serde(default, deserialize_with = "present")]
+    version: Option<u64>,
 }
 
-fn no_version() -> u64 {
-    u64::MAX
+/// A field that is there (`None` is left to `default`, when it is missing).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    u64::deserialize(d).map(Some)
+}
+
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_recursion_limit(RON_RECURSION_LIMIT)
+}
+
+/// A RON error in the user's words: no RON internals, the fix where there is one.
+fn describe_ron_error(e: &ron::error::SpannedError) -> String {
+    use ron::error::Error as E;
+    match &e.code {
+        E::ExceededRecursionLimit => format!(
+            "the file nests deeper than {RON_RECURSION_LIMIT} levels of brackets; a session never needs that many"
+        ),
+        E::InvalidValueForType { expected, found } if found == "a unit value" => {
+            format!(
+                "expected {expected} but found a bare name; names of statuses and opcodes are written in quotes, e.g. `\"done\"`, `\"NOP\"`"
+            )
+        }
+        E::InvalidValueForType { expected, found } => {
+            format!("expected {expected} but found {found}")
+        }
+        E::ExpectedStructLike if e.span.start.line == 1 && e.span.start.col == 1 => {
+            "expected `(`: a session starts with `(version: 1, …`".into()
+        }
+        E::ExpectedStructLike => {
+            "expected `(`: write the fields in parentheses, e.g. `Dispatch(count: 1)`".into()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Parses the text of a session file (no snapshot or script is touched).
 pub fn parse(path: &Path, text: &str) -> Result<SessionFile, SessionError> {
+    // A byte-order mark is not text: editors on Windows add one.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // The version decides how to read the rest, so probe it alone first: a future file may
     // carry fields this build does not know.
-    match ron::from_str::<VersionProbe>(text) {
-        Ok(VersionProbe { version: u64::MAX }) => {
+    match ron_options().from_str::<VersionProbe>(text) {
+        Ok(VersionProbe { version: None }) => {
             return Err(SessionError::NoVersion {
                 path: path.into(),
                 detail: String::new(),
             });
         }
-        Ok(VersionProbe { version: v }) if v > SESSION_VERSION as u64 => {
+        Ok(VersionProbe { version: Some(v) }) if v > SESSION_VERSION as u64 => {
             return Err(SessionError::FutureVersion {
                 path: path.into(),
-                found: v.min(u32::MAX as u64) as u32,
+                found: v,
             });
         }
-        Ok(VersionProbe { version: 0 }) => {
+        Ok(VersionProbe { version: Some(0) }) => {
             return Err(SessionError::Invalid {
                 path: path.into(),
                 message: "version 0 is not a session format version; use 1".into(),
@@ -250,12 +318,14 @@ pub fn parse(path: &Path, text: &str) -> Result<SessionFile, SessionError> {
         }
         _ => {}
     }
-    let file: SessionFile = ron::from_str(text).map_err(|e| SessionError::Syntax {
-        path: path.into(),
-        line: e.span.start.line,
-        col: e.span.start.col,
-        message: e.code.to_string(),
-    })?;
+    let file: SessionFile = ron_options()
+        .from_str(text)
+        .map_err(|e| SessionError::Syntax {
+            path: path.into(),
+            line: e.span.start.line,
+            col: e.span.start.col,
+            message: describe_ron_error(&e),
+        })?;
     validate(path, &file)?;
     Ok(file)
 }
@@ -292,22 +362,116 @@ fn validate(path: &Path, f: &SessionFile) -> Result<(), SessionError> {
     if !f.view.pan.iter().all(|p| p.is_finite()) {
         return Err(invalid("view: pan must be finite numbers".into()));
     }
+    check_script(&f.script, f.geometry.slot_count).map_err(invalid)?;
+    if f.breakpoints.len() > MAX_BREAKPOINTS {
+        return Err(invalid(format!(
+            "{} breakpoints, more than a session may hold ({MAX_BREAKPOINTS})",
+            f.breakpoints.len()
+        )));
+    }
+    for (i, bp) in f.breakpoints.iter().enumerate() {
+        bp.condition
+            .check(&f.geometry)
+            .map_err(|e| invalid(format!("breakpoint {i} ({}): {e}", bp.condition.describe())))?;
+    }
+    if let Some(Snapshot::Dump(rel)) = &f.snapshot {
+        check_snapshot_name(rel).map_err(invalid)?;
+    }
     Ok(())
 }
 
-/// Reads, validates and replays a session file.
-pub fn load(path: &Path) -> Result<LoadedSession, SessionError> {
-    let meta = fs::metadata(path).map_err(|source| SessionError::Read {
-        path: path.into(),
-        source,
-    })?;
-    if meta.is_dir() {
-        return Err(SessionError::IsDirectory { path: path.into() });
+/// Bounds the work a script asks for, so loading a session can neither run for hours nor
+/// grow without bound.
+fn check_script(script: &[Action], slot_count: u32) -> Result<(), String> {
+    if script.len() > MAX_SCRIPT_ACTIONS {
+        return Err(format!(
+            "the script has {} actions, more than a session may hold ({MAX_SCRIPT_ACTIONS})",
+            script.len()
+        ));
     }
-    let bytes = fs::read(path).map_err(|source| SessionError::Read {
-        path: path.into(),
-        source,
-    })?;
+    let mut dispatches = 0u64;
+    let mut work = 0u64;
+    let ring = slot_count.max(1) as u64;
+    for (i, a) in script.iter().enumerate() {
+        dispatches += match a {
+            Action::Dispatch { count } => *count as u64,
+            Action::Pass => 1,
+            _ => 0,
+        };
+        work += match a {
+            Action::Dispatch { count } => *count as u64 * ring,
+            Action::Pass | Action::Reset => ring,
+            Action::PublishPattern(p) => p.len() as u64,
+            _ => 1,
+        };
+        if dispatches > MAX_SCRIPT_DISPATCHES {
+            return Err(format!(
+                "script action {i} ({}) brings the script to {dispatches} dispatches, more than a session script may run ({MAX_SCRIPT_DISPATCHES}); run longer with `megascope run SESSION --dispatches N`",
+                a.label()
+            ));
+        }
+        if work > MAX_SCRIPT_SLOT_WORK {
+            return Err(format!(
+                "script action {i} ({}) brings the script to {work} slot operations (a dispatch counts the ring's {slot_count} slots), more than a session script may ask for ({MAX_SCRIPT_SLOT_WORK}, about a minute); run longer with `megascope run SESSION --dispatches N`",
+                a.label()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A snapshot must be a directory inside the session's own directory: a plain relative path
+/// with no `..`, so a shared session cannot make megascope read elsewhere.
+fn check_snapshot_name(rel: &str) -> Result<(), String> {
+    use std::path::Component;
+    let p = Path::new(rel);
+    let inside = !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && p.components().any(|c| matches!(c, Component::Normal(_)));
+    if inside {
+        Ok(())
+    } else {
+        Err(format!(
+            "snapshot `{rel}` is not inside the session's directory; a snapshot is a directory next to the .ron, named relative to it (e.g. `NAME.snapshot-1`), with no `..` or absolute path"
+        ))
+    }
+}
+
+/// Reads, validates and replays a session file. Only a regular file of at most
+/// [`MAX_SESSION_BYTES`] is read; its type and size are checked before a byte is.
+pub fn load(path: &Path) -> Result<LoadedSession, SessionError> {
+    use crate::dump::ReadFileError;
+    let bytes = match crate::dump::read_regular_file(path, MAX_SESSION_BYTES) {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(len)) => {
+            return Err(SessionError::TooLarge {
+                path: path.into(),
+                len,
+            });
+        }
+        Err(ReadFileError::NotRegular("a directory")) => {
+            return Err(SessionError::IsDirectory { path: path.into() });
+        }
+        Err(ReadFileError::NotRegular(what)) => {
+            return Err(SessionError::NotAFile {
+                path: path.into(),
+                what,
+            });
+        }
+        Err(ReadFileError::Io(source)) => {
+            return Err(SessionError::Read {
+                path: path.into(),
+                source,
+            });
+        }
+        Err(ReadFileError::Changed { .. }) => {
+            return Err(SessionError::Invalid {
+                path: path.into(),
+                message: "the file changed while it was read; open it again".into(),
+            });
+        }
+    };
     let text = std::str::from_utf8(&bytes).map_err(|e| SessionError::NotUtf8 {
         path: path.into(),
         offset: e.valid_up_to(),
@@ -321,6 +485,33 @@ pub fn load(path: &Path) -> Result<LoadedSession, SessionError> {
     })
 }
 
+/// Where a session's snapshot directory is, refusing one that resolves outside the
+/// session's directory (through a symbolic link, say).
+fn resolve_snapshot(path: &Path, rel: &str) -> Result<PathBuf, SessionError> {
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    check_snapshot_name(rel).map_err(|message| SessionError::Invalid {
+        path: path.into(),
+        message,
+    })?;
+    let dir = base.join(rel);
+    if let (Ok(real_base), Ok(real_dir)) = (fs::canonicalize(base), fs::canonicalize(&dir))
+        && !real_dir.starts_with(&real_base)
+    {
+        return Err(SessionError::Invalid {
+            path: path.into(),
+            message: format!(
+                "snapshot `{rel}` resolves to {}, outside the session's directory {}; copy the snapshot next to the session",
+                real_dir.display(),
+                real_base.display()
+            ),
+        });
+    }
+    Ok(dir)
+}
+
 /// Builds the debugger a session describes: the base state, the replayed script, the
 /// timeline position.
 pub fn build(path: &Path, file: &SessionFile) -> Result<Debugger, SessionError> {
@@ -331,11 +522,11 @@ pub fn build(path: &Path, file: &SessionFile) -> Result<Debugger, SessionError> 
             message: e.to_string(),
         })?,
         Some(Snapshot::Dump(rel)) => {
-            let dir = path.parent().unwrap_or(Path::new(".")).join(rel);
+            let dir = resolve_snapshot(path, rel)?;
             let state = dump::read_dump(&dir).map_err(|source| SessionError::Snapshot {
                 path: path.into(),
                 dir: dir.clone(),
-                source,
+                source: Box::new(source),
             })?;
             if state.slot_count() != g.slot_count || state.observable_count() != g.observable_slots
             {
@@ -367,7 +558,7 @@ pub fn build(path: &Path, file: &SessionFile) -> Result<Debugger, SessionError> 
                 path: path.into(),
                 index,
                 label,
-                source,
+                source: Box::new(source),
             })?;
     }
     // breakpoints go in after the replay, so replaying counts no hits
@@ -519,7 +710,20 @@ fn write_snapshot(
                 &crate::resident::le_bytes_from_words(words),
             )?;
         }
-        Ok(())
+        // the snapshot's entries, and the snapshot's own entry in the session's directory,
+        // must be on disk before the RON that points at it is renamed into place
+        let sync = |dir: &Path| {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+        };
+        sync(target)?;
+        sync(
+            target
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )
     })();
     if result.is_err() {
         let _ = fs::remove_dir_all(target);

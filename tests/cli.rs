@@ -469,3 +469,339 @@ fn bench_frames_opens_the_window_and_reports_frame_times() {
     assert!(j["frame_ms"]["median"].as_f64().unwrap() > 0.0, "{j}");
     assert!(j["fps_median"].as_f64().unwrap() > 0.0, "{j}");
 }
+
+// ---- hardening (issue 12) -------------------------------------------------------------
+
+/// Runs the binary through `sh -c` with a file-size limit: `SIGXFSZ` is ignored (an ignored
+/// signal stays ignored across exec), so the write fails with EFBIG as on a full disk.
+fn run_with_file_size_limit(bytes: u64, args: &[&str]) -> Output {
+    let mut c = with_env(Command::new("sh"));
+    c.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; exec prlimit --fsize={bytes} \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_megascope"))
+        .args(args);
+    c.output()
+        .expect("sh and prlimit (util-linux) are installed")
+}
+
+fn big_dump(dir: &Path, name: &str, slots: u32, marker: u32) -> (PathBuf, ResidentBuffers) {
+    let mut m = ResidentBuffers::new(slots, 1, 4).unwrap();
+    m.write_control(160, marker).unwrap();
+    m.publish_slot(slots as u64 - 1, 0, Opcode::NOP, &[])
+        .unwrap();
+    let d = dir.join(name);
+    megascope::dump::write_dump(&d, &m).unwrap();
+    (d, m)
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn out_of_space_while_writing_is_a_runtime_failure_that_says_so() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, _) = big_dump(t.path(), "src", 4096, 1);
+    let out_parent = t.path().join("outs");
+    std::fs::create_dir(&out_parent).unwrap();
+    let (old_out, old) = big_dump(&out_parent, "out", 64, 7);
+    // the ring (256 KiB) is past the 64 KiB limit
+    let o = run_with_file_size_limit(
+        64 << 10,
+        &[
+            "run",
+            "--dump",
+            src.to_str().unwrap(),
+            "--dispatches",
+            "0",
+            "--out",
+            old_out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("file-size limit") && e.contains("ring.bin") && !e.contains("exists"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    // the old dump is whole and nothing is left beside it
+    assert_eq!(megascope::dump::read_dump(&old_out).unwrap(), old);
+    assert_eq!(names_in(&out_parent), ["out"]);
+}
+
+#[test]
+fn permission_denied_while_writing_is_a_runtime_failure_that_says_so() {
+    let t = tempfile::tempdir().unwrap();
+    // world-readable input; the output's parent belongs to root and nobody may not write it
+    let shared = t.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let (src, _) = big_dump(&shared, "src", 64, 1);
+    let locked = shared.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [t.path(), shared.as_path(), src.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for f in std::fs::read_dir(&src).unwrap() {
+        std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = locked.join("out");
+    let o = with_env(Command::new("setpriv"))
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_megascope"))
+        .args([
+            "run",
+            "--dump",
+            src.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .expect("setpriv (util-linux) is installed");
+    if stderr(&o).contains("Permission denied") && o.status.code() == Some(127) {
+        // the binary itself is not reachable by an unprivileged user here
+        eprintln!("skipped: {}", stderr(&o));
+        return;
+    }
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("permission denied") && e.contains("may write"),
+        "{e}"
+    );
+    assert!(names_in(&locked).is_empty());
+}
+
+#[test]
+fn an_out_directory_holding_other_files_is_refused_not_replaced() {
+    let t = tempfile::tempdir().unwrap();
+    let d = dump_with_work(t.path());
+    let mine = t.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("thesis.tex"), b"precious").unwrap();
+    let o = run(&[
+        "run",
+        "--dump",
+        d.to_str().unwrap(),
+        "--out",
+        mine.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("thesis.tex"), "{}", stderr(&o));
+    assert_eq!(names_in(&mine), ["thesis.tex"]);
+}
+
+/// Whether a writer's temporary entry (a name starting with `.`) is in `dir`.
+fn has_temporary(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|es| {
+            es.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with('.'))
+        })
+        .unwrap_or(false)
+}
+
+/// Kills `megascope run --out` at random moments while it replaces a dump: the directory is
+/// always wholly the old state or wholly the new one, and the next write clears leftovers.
+#[test]
+fn a_killed_write_leaves_the_old_dump_or_the_new_one_never_a_mix() {
+    let t = tempfile::tempdir().unwrap();
+    // old and new differ in every buffer's content and in the ring's length
+    let (src, new) = big_dump(t.path(), "src", 1 << 19, 2);
+    let outs = t.path().join("outs");
+    std::fs::create_dir(&outs).unwrap();
+    let out = outs.join("out");
+    let write_new = || {
+        bin()
+            .args([
+                "run",
+                "--dump",
+                src.to_str().unwrap(),
+                "--dispatches",
+                "0",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (_, old) = big_dump(&outs, "out", 64, 1);
+    // how long one whole run takes here
+    let start = std::time::Instant::now();
+    assert!(write_new().wait().unwrap().success());
+    let full = start.elapsed();
+    assert_eq!(megascope::dump::read_dump(&out).unwrap(), new);
+    let mut seen = [0usize; 2];
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    let mut random = move || {
+        // xorshift
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 1000) as f64 / 1000.0
+    };
+    for i in 0..16 {
+        megascope::dump::write_dump(&out, &old).unwrap();
+        let mut child = write_new();
+        let at = if i % 2 == 0 {
+            // anywhere in the run
+            let at = full.mul_f64(random() * 1.1);
+            std::thread::sleep(at);
+            at
+        } else {
+            // inside the write itself: once a temporary entry shows, within a few ms
+            let t0 = std::time::Instant::now();
+            while !has_temporary(&outs)
+                && !has_temporary(&out)
+                && t0.elapsed() < full * 2
+                && child.try_wait().unwrap().is_none()
+            {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(std::time::Duration::from_micros(
+                (random() * 20_000.0) as u64,
+            ));
+            t0.elapsed()
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = megascope::dump::read_dump(&out)
+            .unwrap_or_else(|e| panic!("killed after {at:?}: not a whole dump: {e}"));
+        if now == old {
+            seen[0] += 1;
+        } else if now == new {
+            seen[1] += 1;
+        } else {
+            panic!("killed after {at:?}: a dump that is neither the old nor the new state");
+        }
+        assert_eq!(names_in(&out).len(), 4, "four plain files");
+    }
+    eprintln!(
+        "one run takes {full:?}; after the kills the dump was old ×{}, new ×{}",
+        seen[0], seen[1]
+    );
+    // a write after the kills removes whatever they left
+    assert!(write_new().wait().unwrap().success());
+    assert_eq!(names_in(&outs), ["out"], "kills seen: {seen:?}");
+}
+
+#[test]
+fn non_regular_files_are_refused_without_hanging() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("s.ron");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = with_env(Command::new("timeout"))
+        .args(["20", env!("CARGO_BIN_EXE_megascope"), "inspect"])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("FIFO"), "{}", stderr(&o));
+    let o = run(&["run", "/dev/zero"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("character device"), "{}", stderr(&o));
+    let d = dump_with_work(t.path());
+    std::fs::remove_file(d.join("ring.bin")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("ring.bin")).unwrap();
+    let o = run(&["inspect", "--dump", d.to_str().unwrap()]);
+    assert_dump_error(&o, "ring.bin", &["character device"]);
+}
+
+#[test]
+fn a_misspelt_field_in_an_action_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let p = write_session(
+        t.path(),
+        "typo.ron",
+        "(version: 1, geometry: (slot_count: 64, tenant_count: 4),\n script: [Publish(slot: 1, opcode: \"NOP\", tennant: 3)])",
+    );
+    let o = run(&["run", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("typo.ron:2:") && stderr(&o).contains("tennant"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn huge_script_counts_are_refused_at_once() {
+    let t = tempfile::tempdir().unwrap();
+    let p = write_session(
+        t.path(),
+        "long.ron",
+        "(version: 1, geometry: (slot_count: 64), script: [Dispatch(count: 4000000000)])",
+    );
+    let start = std::time::Instant::now();
+    let o = run(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("100000"), "{}", stderr(&o));
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn run_diagnostics_are_capped_per_kind_with_a_count() {
+    let t = tempfile::tempdir().unwrap();
+    // one slot of a disabled tenant: a stuck_tenant diagnostic every dispatch
+    let p = write_session(
+        t.path(),
+        "stuck.ron",
+        "(version: 1, geometry: (slot_count: 64, tenant_count: 2), script: [WriteControl(word: 4, value: 0), Publish(slot: 0, tenant: 1, opcode: \"NOP\")])",
+    );
+    let o = run(&["run", p.to_str().unwrap(), "--dispatches", "1500", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    let stuck = j["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "stuck_tenant")
+        .count();
+    assert_eq!(stuck, 1000);
+    assert_eq!(j["diagnostics_omitted_by_kind"]["stuck_tenant"], 500);
+    assert!(j["diagnostics_omitted"].as_u64().unwrap() >= 500);
+}
+
+#[test]
+fn bench_of_an_unpublishable_opcode_says_why_on_stderr() {
+    let o = run(&["bench", "--opcodes", "LOAD_MISS", "--only", "cpu", "--json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("LOAD_MISS") && stderr(&o).contains("reserved"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_missing_file_given_to_the_app_is_said_on_stderr() {
+    let o = run(&["/nonexistent/session.ron"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/session.ron"),
+        "{}",
+        stderr(&o)
+    );
+}

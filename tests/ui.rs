@@ -140,6 +140,32 @@ fn space_runs_and_pauses() {
 }
 
 #[test]
+fn step_n_of_any_size_keeps_the_window_drawing_and_pauses() {
+    let mut h = harness(app());
+    h.run();
+    h.state_mut().transport.step_n = "4000000000".into();
+    h.run();
+    h.get_by_label("Step N").click();
+    h.run_steps(3);
+    // frames keep coming while the dispatches run a frame's worth at a time
+    assert!(h.state().transport.running);
+    let d = h.state().debugger.dispatches();
+    assert!(d > 0 && d < 4_000_000_000, "{d}");
+    h.key_press(egui::Key::Space);
+    h.run_steps(3);
+    assert!(!h.state().transport.running);
+    assert_eq!(h.state().transport.steps_left, None);
+    // a small N still ends by itself
+    h.state_mut().transport.step_n = "3".into();
+    h.run();
+    let before = h.state().debugger.dispatches();
+    h.get_by_label("Step N").click();
+    h.run_steps(3);
+    assert_eq!(h.state().debugger.dispatches(), before + 3);
+    assert!(!h.state().transport.running);
+}
+
+#[test]
 fn shortcuts_do_not_fire_while_typing() {
     let mut h = harness(app());
     h.run();

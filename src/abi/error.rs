@@ -120,6 +120,15 @@ pub enum PublishError {
         slot_count: u32,
     },
 
+    #[error(
+        "control[{word}] is past the {len}-word control buffer (160 control words + {} observable); use a word below {len}", len - 160
+    )]
+    ControlWordOutOfRange { word: u64, len: usize },
+
     #[error("packed slot: {0}")]
     Packed(String),
+
+    /// Any other refused input, said in full.
+    #[error("{0}")]
+    Invalid(String),
 }

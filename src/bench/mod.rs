@@ -222,8 +222,13 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     for &n in &args.slots {
         crate::abi::validate::check_slot_count(n as u64).map_err(Failure::input)?;
     }
-    for op in &args.opcodes {
-        Opcode::parse(op).map_err(Failure::input)?;
+    for name in &args.opcodes {
+        let op = Opcode::parse(name).map_err(|e| Failure::input(format!("--opcodes: {e}")))?;
+        if let Some(reason) = op.unpublishable_reason() {
+            return Err(Failure::input(format!(
+                "--opcodes: {op} cannot be benchmarked (every slot is published with it): {reason}"
+            )));
+        }
     }
     let mut report = BenchReport {
         machine: Machine::detect(),
@@ -283,6 +288,10 @@ pub fn bench(args: &BenchArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         for e in &report.errors {
             writeln!(out, "error: {e}").map_err(w)?;
         }
+    }
+    // the exit code says something failed: say what on stderr too, whatever the format
+    for e in &report.errors {
+        eprintln!("megascope: bench {e}");
     }
     Ok(if report.errors.is_empty() { 0 } else { 1 })
 }

@@ -12,6 +12,7 @@ use crate::resident::ResidentBuffers;
 
 /// One packed inner op: an 8-bit opcode and up to 3 arguments.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PackedOp {
     pub opcode: Opcode,
     #[serde(default)]
@@ -66,7 +67,7 @@ impl Pattern {
     /// Checks the pattern against a ring of `slot_count` slots without touching it.
     pub fn check(&self, slot_count: u32) -> Result<(), PublishError> {
         if self.step == 0 {
-            return Err(PublishError::Packed(
+            return Err(PublishError::Invalid(
                 "the step of a batch must be at least 1".into(),
             ));
         }
@@ -78,12 +79,12 @@ impl Pattern {
             });
         }
         if self.opcodes.is_empty() {
-            return Err(PublishError::Packed(
+            return Err(PublishError::Invalid(
                 "a batch needs at least one opcode".into(),
             ));
         }
         if self.tenants.is_empty() {
-            return Err(PublishError::Packed(
+            return Err(PublishError::Invalid(
                 "a batch needs at least one tenant".into(),
             ));
         }
@@ -148,8 +149,10 @@ pub fn set_priority_word(
     m.write_slot_raw(slot, &words)
 }
 
-/// A host action on the state.
+/// A host action on the state. Unknown fields inside a variant are refused (a misspelt
+/// `tennant:` must not publish on tenant 0).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Action {
     /// `publish_slot`, then optionally the priority label in word 3.
     Publish {
@@ -240,7 +243,7 @@ impl Action {
             Action::WriteControl { word, value } => m.write_control(*word as usize, *value),
             Action::WriteSlot { slot, words } => {
                 let w: [u32; SLOT_WORDS] = words.as_slice().try_into().map_err(|_| {
-                    PublishError::Packed(format!("a slot is 16 words, {} given", words.len()))
+                    PublishError::Invalid(format!("a slot is 16 words, {} given", words.len()))
                 })?;
                 m.write_slot_raw(*slot, &w)
             }
@@ -369,6 +372,34 @@ mod tests {
         assert!(text.contains("ATOMIC_ADD"), "{text}");
         let back: Vec<Action> = ron::from_str(&text).unwrap();
         assert_eq!(back, actions);
+    }
+
+    #[test]
+    fn errors_name_the_right_thing() {
+        let mut m = ResidentBuffers::new(2, 1, 0).unwrap();
+        let e = Action::WriteControl {
+            word: 5000,
+            value: 1,
+        }
+        .apply_host(&mut m)
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("control[5000] is past the 160-word control buffer") && !e.contains("slot"),
+            "{e}"
+        );
+        let mut p = pattern();
+        p.step = 0;
+        let e = p.check(8).unwrap_err().to_string();
+        assert!(!e.contains("packed"), "{e}");
+        let e = Action::WriteSlot {
+            slot: 0,
+            words: vec![1; 3],
+        }
+        .apply_host(&mut m)
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("packed"), "{e}");
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn all_ones() -> u32 {
 
 /// What a breakpoint waits for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Condition {
     /// A watched slot enters `status`.
     SlotEnters {
@@ -116,6 +117,48 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// Checks the condition against a geometry: a breakpoint on a slot or control word the
+    /// state does not have, or on an empty or reversed range, could never fire.
+    pub fn check(&self, g: &super::Geometry) -> Result<(), String> {
+        let slots = g.slot_count;
+        let words = crate::abi::layout::CONTROL_MIN_WORDS as u64 + g.observable_slots as u64;
+        match *self {
+            Condition::SlotEnters {
+                slots: SlotSelector::One(s),
+                ..
+            } if s >= slots => Err(format!(
+                "slot {s} is past the ring's {slots} slots (0..{}); it could never fire",
+                slots.saturating_sub(1)
+            )),
+            Condition::SlotEnters {
+                slots: SlotSelector::Range(a, b),
+                ..
+            } => {
+                if a >= b {
+                    Err(format!(
+                        "the range {a}..{b} is empty (the end is exclusive and must be past the start); write e.g. {a}..{}",
+                        a.saturating_add(1)
+                    ))
+                } else if b > slots {
+                    Err(format!(
+                        "the range {a}..{b} runs past the ring's {slots} slots; end it at {slots} at most"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Condition::ControlChanges { word } | Condition::ControlCompare { word, .. }
+                if word as u64 >= words =>
+            {
+                Err(format!(
+                    "control[{word}] is past the {words}-word control buffer (160 control words + {} observable); it could never change",
+                    g.observable_slots
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Condition::SlotEnters { slots, status } => {

@@ -7,6 +7,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The longest expression accepted, in bytes. An argument word needs a few operators; the cap
+/// keeps parsing, evaluation and dropping the tree (all recursive) far from the stack's end.
+pub const MAX_EXPR_LEN: usize = 1024;
+
+/// The deepest nesting of parentheses accepted.
+pub const MAX_EXPR_DEPTH: usize = 32;
+
 /// A parsed expression; serialized as its source text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArgExpr {
@@ -37,6 +44,21 @@ enum Op {
 }
 
 impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Add => "+",
+            Op::Sub => "-",
+            Op::Mul => "*",
+            Op::Div => "/",
+            Op::Rem => "%",
+            Op::And => "&",
+            Op::Or => "|",
+            Op::Xor => "^",
+            Op::Shl => "<<",
+            Op::Shr => ">>",
+        }
+    }
+
     /// Binding strength, C-like: * / % > + - > << >> > & > ^ > |.
     fn precedence(self) -> u8 {
         match self {
@@ -57,6 +79,19 @@ enum Tok {
     Op(Op),
     Open,
     Close,
+}
+
+/// How a token reads in a message: as the user wrote it.
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Num(n) => write!(f, "the number `{n}`"),
+            Tok::Ident(id) => write!(f, "`{id}`"),
+            Tok::Op(op) => write!(f, "`{}`", op.symbol()),
+            Tok::Open => f.write_str("`(`"),
+            Tok::Close => f.write_str("`)`"),
+        }
+    }
 }
 
 fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
@@ -109,6 +144,8 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    /// Parentheses open at this point.
+    depth: usize,
 }
 
 impl Parser {
@@ -130,16 +167,21 @@ impl Parser {
             }
             Some(Tok::Open) => {
                 self.pos += 1;
+                self.depth += 1;
+                if self.depth > MAX_EXPR_DEPTH {
+                    return Err(format!(
+                        "parentheses nest deeper than {MAX_EXPR_DEPTH} levels; simplify the expression"
+                    ));
+                }
                 let e = self.expr(0)?;
+                self.depth -= 1;
                 if self.toks.get(self.pos) != Some(&Tok::Close) {
                     return Err("missing `)`".into());
                 }
                 self.pos += 1;
                 Ok(e)
             }
-            Some(t) => Err(format!(
-                "expected a number, `slot`, `i` or `(`, found {t:?}"
-            )),
+            Some(t) => Err(format!("expected a number, `slot`, `i` or `(`, found {t}")),
             None => Err("the expression ends too early".into()),
         }
     }
@@ -160,17 +202,24 @@ impl Parser {
 
 impl ArgExpr {
     pub fn parse(source: &str) -> Result<ArgExpr, String> {
+        if source.len() > MAX_EXPR_LEN {
+            return Err(format!(
+                "the expression is {} bytes long, more than the {MAX_EXPR_LEN} an argument expression may have; simplify it",
+                source.len()
+            ));
+        }
         let toks = tokenize(source)?;
         if toks.is_empty() {
             return Err("empty expression; write a number such as 0 or an expression such as `160 + slot % 16`".into());
         }
-        let mut p = Parser { toks, pos: 0 };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+        };
         let root = p.expr(0)?;
         if p.pos != p.toks.len() {
-            return Err(format!(
-                "unexpected {:?} after the expression",
-                p.toks[p.pos]
-            ));
+            return Err(format!("unexpected {} after the expression", p.toks[p.pos]));
         }
         Ok(ArgExpr {
             source: source.trim().to_string(),
@@ -294,6 +343,47 @@ mod tests {
                 .unwrap_err()
                 .contains("after the expression")
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_the_limit() {
+        let ok = format!(
+            "{}1{}",
+            "(".repeat(MAX_EXPR_DEPTH),
+            ")".repeat(MAX_EXPR_DEPTH)
+        );
+        assert_eq!(ev(&ok, 0, 0), 1);
+        let deep = format!(
+            "{}1{}",
+            "(".repeat(MAX_EXPR_DEPTH + 1),
+            ")".repeat(MAX_EXPR_DEPTH + 1)
+        );
+        let e = ArgExpr::parse(&deep).unwrap_err();
+        assert!(e.contains("deeper than 32"), "{e}");
+        // tens of thousands of parentheses: refused by length before any recursion
+        let huge = format!("{}1{}", "(".repeat(50_000), ")".repeat(50_000));
+        let e = ArgExpr::parse(&huge).unwrap_err();
+        assert!(e.contains("more than the 1024"), "{e}");
+    }
+
+    #[test]
+    fn the_longest_chain_parses_evaluates_and_drops() {
+        // a flat chain builds a tree as deep as it is long: the length cap bounds it
+        let mut chain = "1".to_string();
+        while chain.len() + 2 <= MAX_EXPR_LEN {
+            chain.push_str("+1");
+        }
+        assert_eq!(ev(&chain, 0, 0), chain.len().div_ceil(2) as u32);
+        chain.push_str("+1");
+        assert!(ArgExpr::parse(&chain).unwrap_err().contains("bytes long"));
+    }
+
+    #[test]
+    fn messages_show_tokens_as_written() {
+        let e = ArgExpr::parse("1 + - 2").unwrap_err();
+        assert!(e.contains("found `-`") && !e.contains("Op("), "{e}");
+        let e = ArgExpr::parse("1 )").unwrap_err();
+        assert!(e.contains("unexpected `)`"), "{e}");
     }
 
     #[test]

@@ -108,8 +108,13 @@ pub enum DebuggerError {
     ReadOnly(String),
 }
 
-/// The most diagnostics kept for the UI's list (older ones are dropped).
+/// The most diagnostics kept for the UI's list (older ones are dropped and counted, see
+/// [`Debugger::diagnostics_dropped`]).
 pub const DIAGNOSTIC_LOG_CAP: usize = 20_000;
+
+/// The most per-dispatch summaries kept for the plots (about 250 bytes each); older ones are
+/// dropped so an endless run stays bounded.
+pub const HISTORY_CAP: usize = 100_000;
 
 /// What [`Debugger::step_pass`] did.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,12 +162,16 @@ pub struct Debugger {
     recording: Recording,
     timeline: Timeline,
     history: Vec<DispatchSummary>,
+    /// The dispatch index of `history[0]` (older summaries were dropped at [`HISTORY_CAP`]).
+    history_start: u64,
     /// Completed dispatches at the cursor.
     dispatches: u64,
     /// The index of a dispatch begun by pass stepping and not finished.
     in_progress: Option<u64>,
     last_report: Option<DispatchReport>,
     diagnostics: Vec<Diagnostic>,
+    /// Diagnostics dropped from the front of `diagnostics` at [`DIAGNOSTIC_LOG_CAP`].
+    diagnostics_dropped: u64,
     scratch: Readback,
     breakpoints: Vec<Breakpoint>,
     stuck: StuckCounter,
@@ -215,10 +224,12 @@ impl Debugger {
             recording: Recording::Auto,
             timeline: Timeline::new(0),
             history: Vec::new(),
+            history_start: 0,
             dispatches: 0,
             in_progress: None,
             last_report: None,
             diagnostics: Vec::new(),
+            diagnostics_dropped: 0,
             scratch: Readback::default(),
             breakpoints: Vec::new(),
             stuck: StuckCounter::default(),
@@ -259,9 +270,11 @@ impl Debugger {
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
     }
-    /// Summaries of the dispatches completed up to the cursor.
+    /// Summaries of the dispatches completed up to the cursor, the most recent
+    /// [`HISTORY_CAP`] at most (each carries its dispatch `index`).
     pub fn history(&self) -> &[DispatchSummary] {
-        &self.history[..(self.dispatches as usize).min(self.history.len())]
+        let end = self.dispatches.saturating_sub(self.history_start) as usize;
+        &self.history[..end.min(self.history.len())]
     }
     pub fn dispatches(&self) -> u64 {
         self.dispatches
@@ -279,6 +292,10 @@ impl Debugger {
     /// Recent diagnostics, oldest first.
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+    /// How many older diagnostics were dropped to keep the list at [`DIAGNOSTIC_LOG_CAP`].
+    pub fn diagnostics_dropped(&self) -> u64 {
+        self.diagnostics_dropped
     }
     /// The state at the base of the timeline, rebuilt by walking the deltas back on a copy;
     /// `None` when older history was trimmed (the base is then not where the script began).
@@ -301,6 +318,10 @@ impl Debugger {
     /// The breakpoint hit by the last dispatch or pass, taken (cleared) by the caller.
     pub fn take_hit(&mut self) -> Option<BreakpointHit> {
         self.hit.take()
+    }
+    /// Sets the memory budget of the timeline (its oldest points are dropped past it).
+    pub fn set_timeline_budget(&mut self, bytes: usize) {
+        self.timeline.set_budget(bytes);
     }
     pub fn recording(&self) -> Recording {
         self.recording
@@ -428,7 +449,7 @@ impl Debugger {
             .options(0)
             .resolve_workgroup_size(self.state.slot_count())?;
         if config.pass_budget == 0 {
-            return Err(DebuggerError::Publish(PublishError::Packed(
+            return Err(DebuggerError::Publish(PublishError::Invalid(
                 "the pass budget must be at least 1".into(),
             )));
         }
@@ -527,7 +548,22 @@ impl Debugger {
     }
 
     fn truncate_future(&mut self) {
-        self.history.truncate(self.dispatches as usize);
+        if self.dispatches < self.history_start {
+            // back before the oldest summary kept: the new future starts a new history
+            self.history.clear();
+            self.history_start = self.dispatches;
+        }
+        self.history
+            .truncate((self.dispatches - self.history_start) as usize);
+    }
+
+    fn push_summary(&mut self, summary: DispatchSummary) {
+        if self.history.len() >= HISTORY_CAP {
+            let drop = HISTORY_CAP / 10;
+            self.history.drain(..drop);
+            self.history_start += drop as u64;
+        }
+        self.history.push(summary);
     }
 
     /// The engine for stepping and round-trip dispatches, with the state it works on.
@@ -594,11 +630,8 @@ impl Debugger {
         g.stale = true;
         self.truncate_future();
         self.dispatches += 1;
-        self.history.push(DispatchSummary::new(
-            &report,
-            self.state.control(),
-            self.state.debug_log(),
-        ));
+        let summary = DispatchSummary::new(&report, self.state.control(), self.state.debug_log());
+        self.push_summary(summary);
         for d in &report.diagnostics {
             self.log_diagnostic(d.clone());
         }
@@ -673,11 +706,8 @@ impl Debugger {
         let index = self.dispatches;
         self.dispatches += 1;
         self.pass_counter = 0;
-        self.history.push(DispatchSummary::new(
-            report,
-            self.state.control(),
-            self.state.debug_log(),
-        ));
+        let summary = DispatchSummary::new(report, self.state.control(), self.state.debug_log());
+        self.push_summary(summary);
         for d in &report.diagnostics {
             self.log_diagnostic(d.clone());
         }
@@ -735,6 +765,7 @@ impl Debugger {
     fn log_diagnostic(&mut self, d: Diagnostic) {
         if self.diagnostics.len() >= DIAGNOSTIC_LOG_CAP {
             self.diagnostics.drain(..DIAGNOSTIC_LOG_CAP / 10);
+            self.diagnostics_dropped += (DIAGNOSTIC_LOG_CAP / 10) as u64;
         }
         self.diagnostics.push(d);
     }
@@ -879,6 +910,25 @@ mod tests {
             priority: None,
         })
         .unwrap();
+    }
+
+    #[test]
+    fn history_stays_bounded_on_long_runs() {
+        let mut d = dbg(16);
+        let n = HISTORY_CAP as u64 + HISTORY_CAP as u64 / 5;
+        for _ in 0..n {
+            d.dispatch().unwrap();
+        }
+        let h = d.history();
+        assert!(h.len() <= HISTORY_CAP, "{}", h.len());
+        assert_eq!(h.last().unwrap().index, n - 1);
+        assert_eq!(h.first().unwrap().index, n - h.len() as u64);
+        // stepping back past the oldest summary kept and acting starts a fresh history
+        d.seek(1);
+        assert!(d.history().is_empty());
+        d.dispatch().unwrap();
+        assert_eq!(d.history().len(), 1);
+        assert_eq!(d.history()[0].index, d.dispatches() - 1);
     }
 
     #[test]

@@ -367,14 +367,15 @@ impl Debugger {
     pub fn replay_step(&self) -> Option<usize> {
         match self.timeline.current().kind {
             PointKind::Recorded { step, .. } => Some(step),
-            PointKind::Base if self.replay.is_some() => Some(0),
+            // the base is step 0 unless the timeline budget trimmed older steps away
+            PointKind::Base if self.replay.is_some() && self.timeline.trimmed() == 0 => Some(0),
             _ => None,
         }
     }
 
     /// The timeline point of recorded step `step`.
     pub fn point_of_step(&self, step: usize) -> Option<usize> {
-        if step == 0 && self.replay.is_some() {
+        if step == 0 && self.replay.is_some() && self.timeline.trimmed() == 0 {
             return Some(0);
         }
         // recorded points are in step order after the base: search, the scrubber asks per frame

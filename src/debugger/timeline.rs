@@ -36,6 +36,14 @@ pub struct Point {
     pub label: String,
 }
 
+impl Point {
+    /// What the point costs in memory: its delta, itself and its label (the action's own
+    /// few heap bytes are noise beside them).
+    fn cost(&self) -> usize {
+        std::mem::size_of::<Point>() + self.label.capacity() + self.delta.heap_bytes()
+    }
+}
+
 /// Points and a cursor; `points[0]` is the base.
 #[derive(Debug)]
 pub struct Timeline {
@@ -96,7 +104,8 @@ impl Timeline {
         self.cursor + 1 == self.points.len()
     }
 
-    /// Heap bytes held by deltas.
+    /// Bytes the points after the base hold: their deltas and their own size and labels, so
+    /// a long run of dispatches that change nothing is bounded by the budget too.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -116,16 +125,17 @@ impl Timeline {
         label: String,
     ) {
         for p in self.points.drain(self.cursor + 1..) {
-            self.bytes -= p.delta.heap_bytes();
+            self.bytes -= p.cost();
         }
-        self.bytes += delta.heap_bytes();
-        self.points.push(Point {
+        let point = Point {
             kind,
             action,
             delta,
             dispatches,
             label,
-        });
+        };
+        self.bytes += point.cost();
+        self.points.push(point);
         self.cursor = self.points.len() - 1;
         self.trim();
     }
@@ -140,24 +150,31 @@ impl Timeline {
         dispatches: u64,
         label: String,
     ) {
-        self.bytes += delta.heap_bytes();
-        self.points.push(Point {
+        let point = Point {
             kind,
             action,
             delta,
             dispatches,
             label,
-        });
+        };
+        self.bytes += point.cost();
+        self.points.push(point);
         self.trim();
     }
 
-    /// Drops the oldest points while over budget (the base moves forward).
+    /// Drops the oldest points when over budget (the base moves forward), down to seven
+    /// eighths of it: dropping from the front moves every point, so it happens once in many
+    /// pushes, not on each (a run past the budget stayed O(points) per dispatch).
     fn trim(&mut self) {
+        if self.bytes <= self.budget {
+            return;
+        }
+        let target = self.budget - self.budget / 8;
         let mut drop = 0;
         let mut bytes = self.bytes;
-        while bytes > self.budget && drop + 1 < self.cursor {
+        while bytes > target && drop + 1 < self.cursor {
             drop += 1;
-            bytes -= self.points[drop].delta.heap_bytes();
+            bytes -= self.points[drop].cost();
         }
         if drop > 0 {
             self.points.drain(1..=drop);
@@ -309,6 +326,36 @@ mod tests {
         assert_eq!(m.control()[150], 5);
         t.seek(&mut m, 0);
         assert_ne!(m.control()[150], 0, "the base moved forward");
+    }
+
+    #[test]
+    fn points_that_change_nothing_count_against_the_budget() {
+        // a run of dispatches that change nothing has empty deltas: the points themselves
+        // must still be bounded
+        let mut t = Timeline::new(0);
+        let budget = 64 << 10;
+        t.set_budget(budget);
+        let mut trims = 0;
+        for i in 0..100_000u64 {
+            let before = t.trimmed();
+            t.push(
+                PointKind::Dispatch { index: i },
+                Some(Action::Dispatch { count: 1 }),
+                Delta::default(),
+                i + 1,
+                format!("dispatch {i}"),
+            );
+            trims += (t.trimmed() != before) as u32;
+        }
+        assert!(t.bytes() <= budget, "{}", t.bytes());
+        // dropping from the front moves every point: it happens in batches, not per push
+        assert!(trims < 10_000, "{trims} trims for 100,000 pushes");
+        assert!(
+            t.len() * std::mem::size_of::<Point>() <= budget + 1024,
+            "{} points",
+            t.len()
+        );
+        assert!(t.trimmed() > 90_000);
     }
 
     #[test]

@@ -202,6 +202,71 @@ impl DiagnosticSink {
     }
 }
 
+/// The most diagnostics of one kind `megascope run` lists over a whole run; the rest are
+/// counted in its JSON's `diagnostics_omitted` (and `diagnostics_omitted_by_kind`).
+pub const RUN_DIAGNOSTICS_PER_KIND: usize = 1000;
+
+/// Diagnostics gathered over a run of many dispatches, bounded: the first `per_kind` of each
+/// kind are kept (where a problem starts is what one looks for), later ones only counted.
+#[derive(Debug)]
+pub struct RunDiagnostics {
+    per_kind: usize,
+    kept: Vec<Diagnostic>,
+    kept_by_kind: std::collections::BTreeMap<DiagnosticKind, usize>,
+    omitted_by_kind: std::collections::BTreeMap<DiagnosticKind, u64>,
+    /// Omitted by the engines' per-dispatch cap ([`DIAGNOSTIC_CAP`]), kind unknown.
+    omitted_unlisted: u64,
+}
+
+impl RunDiagnostics {
+    pub fn new(per_kind: usize) -> Self {
+        RunDiagnostics {
+            per_kind,
+            kept: Vec::new(),
+            kept_by_kind: Default::default(),
+            omitted_by_kind: Default::default(),
+            omitted_unlisted: 0,
+        }
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        let n = self.kept_by_kind.entry(d.kind).or_default();
+        if *n < self.per_kind {
+            *n += 1;
+            self.kept.push(d);
+        } else {
+            *self.omitted_by_kind.entry(d.kind).or_default() += 1;
+        }
+    }
+
+    /// Counts diagnostics a dispatch could not list (its own cap).
+    pub fn add_unlisted(&mut self, n: u64) {
+        self.omitted_unlisted += n;
+    }
+
+    /// The diagnostics kept, in the order they came.
+    pub fn kept(&self) -> &[Diagnostic] {
+        &self.kept
+    }
+
+    /// Diagnostics not kept, by kind name.
+    pub fn omitted_by_kind(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.omitted_by_kind
+            .iter()
+            .map(|(k, n)| (k.name(), *n))
+            .collect()
+    }
+
+    /// Every diagnostic not kept.
+    pub fn omitted(&self) -> u64 {
+        self.omitted_by_kind.values().sum::<u64>() + self.omitted_unlisted
+    }
+
+    pub fn into_kept(self) -> Vec<Diagnostic> {
+        self.kept
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +302,30 @@ mod tests {
         let (d, omitted) = s.finish();
         assert_eq!(d.len(), DIAGNOSTIC_CAP);
         assert_eq!(omitted, 10);
+    }
+
+    #[test]
+    fn a_run_keeps_the_first_of_each_kind_and_counts_the_rest() {
+        let mut r = RunDiagnostics::new(3);
+        for i in 0..10u64 {
+            for kind in [DiagnosticKind::Race, DiagnosticKind::OutOfRange] {
+                r.push(Diagnostic {
+                    kind,
+                    dispatch: i,
+                    pass: None,
+                    slot: None,
+                    word: None,
+                    count: 1,
+                    message: String::new(),
+                });
+            }
+        }
+        r.add_unlisted(4);
+        assert_eq!(r.kept().len(), 6);
+        assert!(r.kept().iter().all(|d| d.dispatch < 3));
+        assert_eq!(r.omitted_by_kind()["race"], 7);
+        assert_eq!(r.omitted_by_kind()["out_of_range"], 7);
+        assert_eq!(r.omitted(), 18);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::abi::error::AbiError;
 use crate::abi::layout::{check_workgroup_size, default_workgroup_size};
 use crate::abi::status::StatusCounts;
 use crate::resident::ResidentBuffers;
-pub use diagnostics::{Diagnostic, DiagnosticKind};
+pub use diagnostics::{Diagnostic, DiagnosticKind, RUN_DIAGNOSTICS_PER_KIND, RunDiagnostics};
 
 /// The kernel variants of ABI.md §5.
 #[derive(

@@ -367,3 +367,229 @@ fn selection_past_the_ring() {
     let e = load_err("(version: 1, geometry: (slot_count: 16), view: (selection: Some(16)))");
     assert!(e.contains("selection 16"), "{e}");
 }
+
+#[test]
+fn unknown_fields_inside_actions_are_refused_with_line_and_column() {
+    // a misspelt tenant must not publish on tenant 0
+    let e = load_err(
+        "(version: 1, geometry: (slot_count: 16),\n script: [Publish(slot: 1, opcode: \"NOP\", tennant: 3)])",
+    );
+    assert!(e.contains("bad.ron:2:") && e.contains("tennant"), "{e}");
+    let e = load_err(
+        "(version: 1, geometry: (slot_count: 16), script: [PublishPacked(slot: 1, ops: [(opcode: \"NOP\", argz: [])])])",
+    );
+    assert!(e.contains("bad.ron:1:") && e.contains("argz"), "{e}");
+    let e = load_err(
+        "(version: 1, geometry: (slot_count: 16), script: [Dispatch(count: 1, times: 2)])",
+    );
+    assert!(e.contains("times"), "{e}");
+}
+
+#[test]
+fn unknown_fields_inside_breakpoint_conditions_are_refused() {
+    let e = load_err(
+        "(version: 1, geometry: (slot_count: 16), breakpoints: [(condition: ControlCompare(word: 1, op: Eq, value: 3, msk: 1))])",
+    );
+    assert!(e.contains("bad.ron:1:") && e.contains("msk"), "{e}");
+}
+
+#[test]
+fn script_dispatch_counts_are_bounded() {
+    let t = std::time::Instant::now();
+    let e =
+        load_err("(version: 1, geometry: (slot_count: 16), script: [Dispatch(count: 4000000000)])");
+    assert!(
+        e.contains("script action 0") && e.contains("100000") && e.contains("--dispatches"),
+        "{e}"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    let passes = vec!["Pass"; MAX_SCRIPT_DISPATCHES as usize + 1].join(", ");
+    let e = load_err(&format!(
+        "(version: 1, geometry: (slot_count: 16), script: [{passes}])"
+    ));
+    assert!(e.contains("100000"), "{e}");
+}
+
+#[test]
+fn script_work_is_bounded_by_the_ring_it_runs_on() {
+    // 2,000 dispatches are fine on 16 slots but an hour's work on 1,048,576
+    let script = "script: [Dispatch(count: 2000)]";
+    let t = tempfile::tempdir().unwrap();
+    assert!(
+        load(&write(
+            &t,
+            &format!("(version: 1, geometry: (slot_count: 16), {script})")
+        ))
+        .is_ok()
+    );
+    let e = load_err(&format!(
+        "(version: 1, geometry: (slot_count: 1048576), {script})"
+    ));
+    assert!(
+        e.contains("script action 0")
+            && e.contains("slot operations")
+            && e.contains("--dispatches"),
+        "{e}"
+    );
+    // many patterns over a big ring add up too
+    let patterns =
+        vec!["PublishPattern((start: 0, end: 1048576, opcodes: [\"NOP\"])), Reset"; 600].join(", ");
+    let e = load_err(&format!(
+        "(version: 1, geometry: (slot_count: 1048576), script: [{patterns}])"
+    ));
+    assert!(e.contains("slot operations"), "{e}");
+}
+
+#[test]
+fn deep_or_long_expressions_are_refused_not_a_crash() {
+    let deep = format!("{}1{}", "(".repeat(50_000), ")".repeat(50_000));
+    let e = load_err(&format!(
+        "(version: 1, geometry: (slot_count: 16), script: [PublishPattern((start: 0, end: 4, opcodes: [\"NOP\"], args: [\"{deep}\"]))])"
+    ));
+    assert!(
+        e.contains("bad.ron:1:") && e.contains("1024"),
+        "{}",
+        &e[..200]
+    );
+    // an argument may be a number or a string: a nested list is buffered before either is
+    // tried, which is where RON's own depth limit would speak
+    let nested = format!(
+        "(version: 1, geometry: (slot_count: 16), script: [PublishPattern((start: 0, end: 4, opcodes: [\"NOP\"], args: [{}{}]))])",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let e = load_err(&nested);
+    assert!(
+        e.contains("nests deeper than") && !e.contains("serde_stacker"),
+        "{e}"
+    );
+}
+
+#[test]
+fn snapshots_must_live_in_the_sessions_directory() {
+    for rel in ["../x", "/tmp", "a/../../b", ""] {
+        let e = load_err(&format!(
+            "(version: 1, geometry: (slot_count: 16), snapshot: Some(Dump(\"{rel}\")))"
+        ));
+        assert!(
+            e.contains("not inside the session's directory"),
+            "{rel}: {e}"
+        );
+    }
+    // a symbolic link that leads out is refused too
+    let t = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    crate::dump::write_dump(
+        &elsewhere.path().join("d"),
+        &crate::resident::ResidentBuffers::new(16, 1, 0).unwrap(),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("d"), t.path().join("snap")).unwrap();
+    let p = t.path().join("s.ron");
+    fs::write(
+        &p,
+        "(version: 1, geometry: (slot_count: 16), snapshot: Some(Dump(\"snap\")))",
+    )
+    .unwrap();
+    let e = load(&p).unwrap_err().to_string();
+    assert!(e.contains("outside the session's directory"), "{e}");
+}
+
+#[test]
+fn breakpoints_that_could_never_fire_are_refused_on_load() {
+    for (cond, says) in [
+        (
+            "SlotEnters(slots: One(16), status: \"done\")",
+            "past the ring's 16 slots",
+        ),
+        (
+            "SlotEnters(slots: Range(8, 4), status: \"done\")",
+            "is empty",
+        ),
+        (
+            "SlotEnters(slots: Range(8, 17), status: \"done\")",
+            "runs past",
+        ),
+        (
+            "ControlChanges(word: 160)",
+            "past the 160-word control buffer",
+        ),
+        (
+            "ControlCompare(word: 5000, op: Eq, value: 1)",
+            "past the 160-word",
+        ),
+    ] {
+        let e = load_err(&format!(
+            "(version: 1, geometry: (slot_count: 16), breakpoints: [(condition: {cond})])"
+        ));
+        assert!(
+            e.contains("breakpoint 0") && e.contains(says),
+            "{cond}: {e}"
+        );
+    }
+}
+
+#[test]
+fn only_regular_files_of_bounded_size_are_read() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("fifo.ron");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let e = load(&fifo).unwrap_err().to_string();
+    assert!(e.contains("a FIFO (named pipe), not a regular file"), "{e}");
+    let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(e.contains("a character device"), "{e}");
+    let big = t.path().join("big.ron");
+    fs::File::create(&big)
+        .unwrap()
+        .set_len(MAX_SESSION_BYTES + 1)
+        .unwrap();
+    let e = load(&big).unwrap_err().to_string();
+    assert!(e.contains("more than a session may be"), "{e}");
+}
+
+#[test]
+fn messages_carry_no_ron_internals() {
+    // a byte-order mark is skipped
+    let t = tempfile::tempdir().unwrap();
+    assert!(load(&write(&t, &format!("\u{feff}{GOOD}"))).is_ok());
+    // the largest version is newer, not missing
+    let e = load_err("(version: 18446744073709551615, geometry: (slot_count: 16))");
+    assert!(e.contains("version 18446744073709551615, newer"), "{e}");
+    let e = load_err("(version: 1, geometry: (slot_count: 16), script: [Dispatch])");
+    assert!(e.contains("Dispatch(count: 1)"), "{e}");
+    let e = load_err(
+        "(version: 1, geometry: (slot_count: 16), breakpoints: [(condition: SlotEnters(slots: Any, status: done))])",
+    );
+    assert!(!e.contains("unit value") && e.contains("in quotes"), "{e}");
+}
+
+#[test]
+fn a_save_removes_what_a_killed_save_left() {
+    let t = tempfile::tempdir().unwrap();
+    let d = sample_debugger();
+    // a killed save leaves its temporary RON and an unreferenced snapshot; pid 0 never
+    // names a live writer
+    fs::write(t.path().join(".s.ron.tmp-0"), b"(half").unwrap();
+    fs::create_dir(t.path().join("s.snapshot-0-1")).unwrap();
+    let p = save_to(t.path(), &d, SaveMode::Snapshot);
+    let l = load(&p).unwrap();
+    let snap = snapshot_path(&p, &l.file).unwrap();
+    let mut names: Vec<String> = fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "s.ron".to_string(),
+            snap.file_name().unwrap().to_string_lossy().to_string()
+        ]
+    );
+}

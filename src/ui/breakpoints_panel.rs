@@ -5,6 +5,7 @@ use egui::RichText;
 use crate::abi::control::parse_word;
 use crate::abi::opcode::{Opcode, parse_u32};
 use crate::abi::status::SlotStatus;
+use crate::debugger::Geometry;
 use crate::debugger::breakpoint::{Breakpoint, CompareOp, Condition, SlotSelector};
 use crate::engine::DiagnosticKind;
 
@@ -99,7 +100,15 @@ pub fn parse_selector(t: &str) -> Result<SlotSelector, String> {
 }
 
 impl BreakpointForm {
-    pub fn build(&self) -> Result<Condition, String> {
+    /// The condition the form describes, checked against the state's geometry (a breakpoint
+    /// that could never fire is refused here, as when a session loads).
+    pub fn build(&self, geometry: &Geometry) -> Result<Condition, String> {
+        let c = self.build_unchecked()?;
+        c.check(geometry)?;
+        Ok(c)
+    }
+
+    fn build_unchecked(&self) -> Result<Condition, String> {
         let num = |t: &str, what: &str| {
             parse_u32(t).ok_or_else(|| format!("{what}: `{}` is not a number", t.trim()))
         };
@@ -150,7 +159,12 @@ impl BreakpointForm {
 }
 
 /// Draws the form and the list.
-pub fn ui(ui: &mut egui::Ui, bps: &mut Vec<Breakpoint>, form: &mut BreakpointForm) {
+pub fn ui(
+    ui: &mut egui::Ui,
+    bps: &mut Vec<Breakpoint>,
+    form: &mut BreakpointForm,
+    geometry: &Geometry,
+) {
     egui::ComboBox::from_label("when")
         .selected_text(form.kind.name())
         .show_ui(ui, |ui| {
@@ -219,7 +233,7 @@ pub fn ui(ui: &mut egui::Ui, bps: &mut Vec<Breakpoint>, form: &mut BreakpointFor
         }
         Kind::SlotStuck => field(ui, "passes", &mut form.text, "16"),
     }
-    match form.build() {
+    match form.build(geometry) {
         Ok(c) => {
             if ui.button(format!("Add: {}", c.describe())).clicked() {
                 bps.push(Breakpoint::new(c));
@@ -257,6 +271,12 @@ pub fn ui(ui: &mut egui::Ui, bps: &mut Vec<Breakpoint>, form: &mut BreakpointFor
 mod tests {
     use super::*;
 
+    const G: Geometry = Geometry {
+        slot_count: 64,
+        tenant_count: 1,
+        observable_slots: 4,
+    };
+
     #[test]
     fn form_builds_conditions_and_rejects_bad_input() {
         let mut f = BreakpointForm {
@@ -265,14 +285,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            f.build().unwrap(),
+            f.build(&G).unwrap(),
             Condition::SlotEnters {
                 slots: SlotSelector::Range(4, 8),
                 status: SlotStatus::Done
             }
         );
         f.slots = "8..4".into();
-        assert!(f.build().unwrap_err().contains("empty"));
+        assert!(f.build(&G).unwrap_err().contains("empty"));
         let f = BreakpointForm {
             kind: Kind::ControlCompare,
             text: "EPOCH".into(),
@@ -280,7 +300,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            f.build().unwrap(),
+            f.build(&G).unwrap(),
             Condition::ControlCompare {
                 word: 128,
                 value: 3,
@@ -292,12 +312,47 @@ mod tests {
             text: "FROB".into(),
             ..Default::default()
         };
-        assert!(f.build().is_err());
+        assert!(f.build(&G).is_err());
         let f = BreakpointForm {
             kind: Kind::ControlChanges,
             text: "nope".into(),
             ..Default::default()
         };
-        assert!(f.build().unwrap_err().contains("control word"));
+        assert!(f.build(&G).unwrap_err().contains("control word"));
+    }
+
+    #[test]
+    fn breakpoints_that_could_never_fire_are_refused() {
+        let mut f = BreakpointForm {
+            kind: Kind::SlotEnters,
+            slots: "64".into(),
+            ..Default::default()
+        };
+        assert!(
+            f.build(&G)
+                .unwrap_err()
+                .contains("past the ring's 64 slots")
+        );
+        f.slots = "60..65".into();
+        assert!(f.build(&G).unwrap_err().contains("runs past"));
+        f.slots = "60..64".into();
+        assert!(f.build(&G).is_ok());
+        let f = BreakpointForm {
+            kind: Kind::ControlChanges,
+            text: "164".into(),
+            ..Default::default()
+        };
+        assert!(
+            f.build(&G)
+                .unwrap_err()
+                .contains("past the 164-word control buffer")
+        );
+        let f = BreakpointForm {
+            kind: Kind::ControlCompare,
+            text: "OBSERVABLE[3]".into(),
+            value: "1".into(),
+            ..Default::default()
+        };
+        assert!(f.build(&G).is_ok());
     }
 }

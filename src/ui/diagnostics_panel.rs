@@ -24,9 +24,24 @@ pub struct DiagnosticsPanel {
 }
 
 impl DiagnosticsPanel {
-    /// Returns a slot to select when an entry is clicked.
-    pub fn ui(&mut self, ui: &mut egui::Ui, diagnostics: &[Diagnostic]) -> Option<u32> {
+    /// Returns a slot to select when an entry is clicked. `dropped` older entries were
+    /// dropped to keep the list bounded: say so, so the counts are not taken as the total.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        diagnostics: &[Diagnostic],
+        dropped: u64,
+    ) -> Option<u32> {
         let mut select = None;
+        if dropped > 0 {
+            ui.label(
+                RichText::new(format!(
+                    "{dropped} older diagnostics dropped: the list keeps the latest {}",
+                    crate::debugger::DIAGNOSTIC_LOG_CAP
+                ))
+                .color(Color32::from_rgb(0xf2, 0xb1, 0x34)),
+            );
+        }
         ui.horizontal_wrapped(|ui| {
             ui.selectable_value(&mut self.only, None, format!("all ({})", diagnostics.len()));
             for k in DiagnosticKind::ALL {

@@ -70,12 +70,14 @@ pub fn decimate(ys: &[f64], max: usize) -> Vec<[f64; 2]> {
     out
 }
 
-fn series<'a>(name: &str, colour: Color32, ys: Vec<f64>) -> Line<'a> {
-    Line::new(
-        name.to_string(),
-        PlotPoints::from(decimate(&ys, MAX_POINTS)),
-    )
-    .color(colour)
+/// A line of one value per dispatch, the first being dispatch `x0` (the history keeps the
+/// most recent dispatches only).
+fn series<'a>(name: &str, colour: Color32, ys: Vec<f64>, x0: f64) -> Line<'a> {
+    let mut points = decimate(&ys, MAX_POINTS);
+    for p in &mut points {
+        p[0] += x0;
+    }
+    Line::new(name.to_string(), PlotPoints::from(points)).color(colour)
 }
 
 /// The series of a plot: (name, colour, one value per dispatch).
@@ -173,6 +175,7 @@ impl Plots {
             return;
         }
         let lines = plot_series(self.kind, history);
+        let x0 = history.first().map_or(0, |d| d.index) as f64;
         // No filled background, only its outline: the panel behind already has that colour,
         // and on a software rasterizer the fill was 40 % of all the pixels egui drew.
         let plot = Plot::new(("plot", self.kind as u8))
@@ -183,7 +186,7 @@ impl Plots {
             .show_background(false)
             .show(ui, |p| {
                 for (name, colour, ys) in lines {
-                    p.line(series(&name, colour, ys));
+                    p.line(series(&name, colour, ys, x0));
                 }
             });
         ui.painter().rect_stroke(

@@ -44,14 +44,70 @@ impl Default for PublishForm {
     }
 }
 
-/// Parses a list of u32 separated by commas or spaces.
+/// Parses a list of u32 separated by commas (or spaces). An empty item (`1,,2`, a leading
+/// or trailing comma) is refused: it is a value forgotten, not a separator doubled.
 pub fn parse_list(text: &str, what: &str) -> Result<Vec<u32>, String> {
-    text.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            parse_u32(t).ok_or_else(|| format!("{what}: `{t}` is not a 32-bit unsigned number"))
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (i, item) in text.split(',').enumerate() {
+        if item.trim().is_empty() {
+            return Err(format!(
+                "{what}: item {} is empty (two commas in a row, or a comma at an end); write a number there or remove the comma",
+                i + 1
+            ));
+        }
+        for t in item.split_whitespace() {
+            out.push(
+                parse_u32(t)
+                    .ok_or_else(|| format!("{what}: `{t}` is not a 32-bit unsigned number"))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Splits a comma-separated list into its items, refusing an empty one as [`parse_list`]
+/// does.
+fn comma_items<'a>(text: &'a str, what: &str) -> Result<Vec<&'a str>, String> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .enumerate()
+        .map(|(i, t)| {
+            if t.trim().is_empty() {
+                Err(format!(
+                    "{what}: item {} is empty (two commas in a row, or a comma at an end); write a value there or remove the comma",
+                    i + 1
+                ))
+            } else {
+                Ok(t.trim())
+            }
         })
         .collect()
+}
+
+/// Warnings for arguments that name a control word past the buffer: the kernel drops such
+/// a store and reads such a load as 0, which is rarely what was meant.
+fn control_word_warnings(op: Opcode, args: &[u32], control_len: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (name, &v)) in op.arg_names().iter().zip(args).enumerate() {
+        let word = if name.ends_with("word") {
+            v as u64
+        } else if *name == "observable index" {
+            crate::abi::control::OBSERVABLE as u64 + v as u64
+        } else {
+            continue;
+        };
+        if word >= control_len as u64 {
+            out.push(format!(
+                "arg {i} ({name}) addresses control[{word}], past the {control_len}-word control buffer: the kernel drops the access (stores are lost, loads read 0) and reports out_of_range"
+            ));
+        }
+    }
+    out
 }
 
 fn parse_field(text: &str, what: &str) -> Result<u32, String> {
@@ -211,6 +267,10 @@ impl PublishForm {
                     ))
                 }
                 Ok(args) => {
+                    if let Some(op) = opcode {
+                        v.warnings
+                            .extend(control_word_warnings(op, &args, state.control().len()));
+                    }
                     if let (Some(slot), Some(tenant), Some(opcode)) = (slot, tenant, opcode) {
                         action = Some(Action::Publish {
                             slot,
@@ -413,17 +473,13 @@ impl BatchForm {
         let end = parse_field(&self.end, "end")?;
         let step = parse_field(&self.step, "step")?;
         let tenants = parse_list(&self.tenants, "tenants")?;
-        let opcodes = self
-            .opcodes
-            .split(',')
-            .filter(|t| !t.trim().is_empty())
+        let opcodes = comma_items(&self.opcodes, "opcodes")?
+            .into_iter()
             .map(Opcode::parse)
             .collect::<Result<Vec<_>, _>>()?;
         let priorities = parse_list(&self.priorities, "priorities")?;
-        let args = self
-            .args
-            .split(',')
-            .filter(|t| !t.trim().is_empty())
+        let args = comma_items(&self.args, "args")?
+            .into_iter()
             .enumerate()
             .map(|(i, t)| ArgExpr::parse(t).map_err(|e| format!("arg {i}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
@@ -715,6 +771,57 @@ mod tests {
         );
         let v = form("16", "NOP", "").validate(&s);
         assert!(v.action.is_none());
+    }
+
+    #[test]
+    fn empty_list_items_are_refused() {
+        let e = parse_list("1,,2", "args").unwrap_err();
+        assert!(e.contains("item 2 is empty"), "{e}");
+        assert!(parse_list("1, 2,", "args").is_err());
+        assert!(parse_list(",1", "args").is_err());
+        assert_eq!(parse_list(" 1, 2 ", "args").unwrap(), vec![1, 2]);
+        assert_eq!(parse_list("1 2", "args").unwrap(), vec![1, 2]);
+        assert_eq!(parse_list("  ", "args").unwrap(), Vec::<u32>::new());
+        let v = form("1", "ATOMIC_ADD", "1,,160").validate(&state());
+        assert!(v.args.is_some() && v.action.is_none());
+    }
+
+    #[test]
+    fn batch_lists_refuse_empty_items_too() {
+        let s = state();
+        let b = BatchForm {
+            args: "1,,160".into(),
+            ..Default::default()
+        };
+        assert!(b.build(&s).unwrap_err().contains("item 2 is empty"));
+        let b = BatchForm {
+            opcodes: "NOP,".into(),
+            ..Default::default()
+        };
+        assert!(b.build(&s).unwrap_err().contains("item 2 is empty"));
+    }
+
+    #[test]
+    fn a_word_past_the_control_buffer_warns() {
+        let s = state();
+        let len = s.control().len();
+        let v = form("1", "ATOMIC_ADD", &format!("1, {}", len + 1000)).validate(&s);
+        assert!(v.action.is_some(), "a warning does not block");
+        assert!(
+            v.warnings
+                .iter()
+                .any(|w| w.contains("arg 1 (word)") && w.contains("past the")),
+            "{:?}",
+            v.warnings
+        );
+        let v = form("1", "ATOMIC_ADD", "1, 160").validate(&s);
+        assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+        let v = form("1", "LOAD_U32", "0, 100000").validate(&s);
+        assert!(
+            v.warnings.iter().any(|w| w.contains("observable index")),
+            "{:?}",
+            v.warnings
+        );
     }
 
     #[test]

@@ -23,6 +23,9 @@ use crate::debugger::{Debugger, PassOutcome};
 use crate::engine::Backend;
 use crate::session::{Panels, ViewState};
 
+/// How long one frame may spend on a Step N's dispatches before the window draws again.
+const STEP_N_FRAME_BUDGET: Duration = Duration::from_millis(16);
+
 /// Which tab of the bottom panel is open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BottomTab {
@@ -309,12 +312,10 @@ impl MegascopeApp {
                 self.step_pass();
             }
             BarAction::StepN(n) => {
-                self.transport.running = false;
-                for _ in 0..n {
-                    if !self.step_dispatch() {
-                        break;
-                    }
-                }
+                // spread over frames (see `run_loop`): Step N of 4,000,000,000 froze the window
+                self.transport.running = true;
+                self.transport.until_break = false;
+                self.transport.steps_left = Some(n as u64);
             }
             BarAction::ToggleRun => {
                 self.transport.running = !self.transport.running;
@@ -430,6 +431,28 @@ impl MegascopeApp {
 
     fn run_loop(&mut self, ctx: &egui::Context, dt: f32) {
         if !self.transport.running {
+            self.transport.steps_left = None;
+            return;
+        }
+        if let Some(left) = self.transport.steps_left {
+            // Step N: as many as fit in about a frame, the rest on the next ones
+            let start = Instant::now();
+            let mut left = left;
+            while left > 0 && start.elapsed() < STEP_N_FRAME_BUDGET {
+                left -= 1;
+                if !self.step_dispatch() {
+                    left = 0;
+                    break;
+                }
+            }
+            if left == 0 || !self.transport.running {
+                self.transport.running = false;
+                self.transport.steps_left = None;
+                self.sync_after_run();
+            } else {
+                self.transport.steps_left = Some(left);
+            }
+            ctx.request_repaint();
             return;
         }
         let dispatches = if self.transport.rate <= 0.0 {
@@ -690,10 +713,12 @@ impl MegascopeApp {
                     egui::CollapsingHeader::new(format!("Breakpoints ({n})"))
                         .default_open(true)
                         .show(ui, |ui| {
+                            let geometry = self.debugger.geometry();
                             super::breakpoints_panel::ui(
                                 ui,
                                 self.debugger.breakpoints_mut(),
                                 &mut self.bp_form,
+                                &geometry,
                             );
                         });
                 });
@@ -783,7 +808,11 @@ impl MegascopeApp {
                         )
                     }
                     BottomTab::Diagnostics => {
-                        select = self.diagnostics.ui(ui, self.debugger.diagnostics())
+                        select = self.diagnostics.ui(
+                            ui,
+                            self.debugger.diagnostics(),
+                            self.debugger.diagnostics_dropped(),
+                        )
                     }
                     BottomTab::Timeline => {
                         if let Some(req) = self.timeline.ui(ui, &self.debugger) {

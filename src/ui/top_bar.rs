@@ -40,6 +40,9 @@ pub struct Transport {
     /// Dispatches per second while running; 0 = one per frame.
     pub rate: f32,
     pub step_n: String,
+    /// Dispatches left of a Step N, run a frame's worth at a time so the window stays
+    /// responsive for any N (and Pause stops it).
+    pub steps_left: Option<u64>,
 }
 
 impl Default for Transport {
@@ -49,6 +52,7 @@ impl Default for Transport {
             until_break: false,
             rate: 0.0,
             step_n: "10".into(),
+            steps_left: None,
         }
     }
 }
