@@ -315,6 +315,8 @@ mod tests {
                     pass: None,
                     slot: None,
                     word: None,
+                    slots: None,
+                    scheduler: false,
                     count: 1,
                     message: String::new(),
                 });
