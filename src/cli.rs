@@ -154,18 +154,27 @@ pub struct Loaded {
     pub breakpoints: Vec<crate::debugger::breakpoint::Breakpoint>,
 }
 
+/// A dump opened as a state: the CPU engine, no breakpoints.
+fn loaded_dump(state: crate::resident::ResidentBuffers, tenants: u32) -> Loaded {
+    Loaded {
+        debugger: Debugger::from_state(state, tenants, RunConfig::default(), Backend::Cpu),
+        from_session: false,
+        backend: Backend::Cpu,
+        breakpoints: Vec::new(),
+    }
+}
+
 /// Loads a session or a dump directory, through the same [`crate::files::open`] as the app.
 pub fn load_source(src: &Source) -> Result<Loaded, Failure> {
-    use crate::files::{FileKind, OpenOptions, Opened, open};
+    use crate::files::{OpenOptions, Opened, open};
     let path: &Path = match (&src.session, &src.dump) {
         (_, Some(d)) => {
-            if FileKind::of(d) != FileKind::Dump {
-                return Err(Failure::input(format!(
-                    "--dump {}: not a directory; give a dump directory (control.bin, ring.bin, debug_log.bin, io_queue.bin)",
-                    d.display()
-                )));
-            }
-            d
+            // --dump always means a dump directory, whatever is (or is not) there
+            let state = crate::dump::read_dump(d).map_err(|e| Failure {
+                code: e.exit_code(),
+                message: e.to_string(),
+            })?;
+            return Ok(loaded_dump(state, src.tenants));
         }
         (Some(p), None) => p,
         (None, None) => return Err(Failure::input("give a session file or --dump DIR")),
@@ -177,12 +186,7 @@ pub fn load_source(src: &Source) -> Result<Loaded, Failure> {
         code: e.exit_code(),
         message: e.to_string(),
     })? {
-        Opened::Dump { state, tenants } => Ok(Loaded {
-            debugger: Debugger::from_state(state, tenants, RunConfig::default(), Backend::Cpu),
-            from_session: false,
-            backend: Backend::Cpu,
-            breakpoints: Vec::new(),
-        }),
+        Opened::Dump { state, tenants } => Ok(loaded_dump(state, tenants)),
         Opened::Session(l) => Ok(Loaded {
             breakpoints: l.file.breakpoints.clone(),
             backend: l.file.backend,
