@@ -584,6 +584,24 @@ impl RunReport {
     }
 }
 
+/// The one call a vyre 0.7.2 program adds after each step: records the state its own host
+/// mirror holds (what `apply_readback` left there), byte for byte. It lives here rather than
+/// behind a feature of `megascope-record` because vyre 0.7.2 pins exact dependency versions
+/// (libc, tracing, ...) that megascope's workspace cannot share a lock file with.
+pub fn record_mirror(
+    rec: &mut Recorder,
+    info: StepInfo,
+    mirror: &ResidentQueueBuffers,
+) -> Result<(), megascope_record::RecordError> {
+    rec.record_le_bytes(
+        info,
+        mirror.control_bytes(),
+        mirror.ring_bytes(),
+        mirror.debug_log_bytes(),
+        mirror.io_queue_bytes(),
+    )
+}
+
 struct StepWriter<'a, 'h> {
     rec: Recorder,
     hook: Option<&'a mut StepHook<'h>>,
@@ -599,13 +617,7 @@ impl StepWriter<'_, '_> {
         };
         self.steps.push((kind.to_string(), info.label.clone()));
         let recorded = match self.hook.as_mut() {
-            None => self.rec.record_le_bytes(
-                info,
-                state.control_bytes(),
-                state.ring_bytes(),
-                state.debug_log_bytes(),
-                state.io_queue_bytes(),
-            ),
+            None => record_mirror(&mut self.rec, info, state),
             Some(hook) => {
                 let mut copy = State::from_le_bytes(
                     state.control_bytes(),
