@@ -361,6 +361,21 @@ fn split_parent(path: &Path) -> (&Path, String) {
     (parent, name)
 }
 
+/// A fresh temporary sibling of `path` (`.NAME.tmp-PID-…`) for a writer that builds a file
+/// and then renames it into place, after removing the siblings killed writers left.
+pub fn temp_sibling(path: &Path) -> PathBuf {
+    let (dir, name) = split_parent(path);
+    remove_leftovers(dir, &name);
+    dir.join(format!(".{name}.tmp-{}", unique_suffix()))
+}
+
+/// Renames a finished (and fsynced) temporary sibling over `path` and syncs the directory:
+/// the commit point, after which `path` is wholly the new file.
+pub fn commit_sibling(tmp: &Path, path: &Path) -> io::Result<()> {
+    fs::rename(tmp, path)?;
+    sync_dir(split_parent(path).0)
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename,
 /// fsync of the directory. Temporary files of killed writers are removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DumpError> {

@@ -519,3 +519,65 @@ fn bad_recordings_are_refused_and_damage_keeps_what_is_intact() {
     );
     assert!(v["damage"].is_string());
 }
+
+/// An import killed at any moment leaves the previous recording whole (or none), never a
+/// half-written one; the temporary file it leaves is removed by the next import.
+#[test]
+fn a_killed_import_leaves_the_old_recording_or_none_and_its_leftover_is_cleaned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let steps = tmp.path().join("steps");
+    let mut m = ResidentBuffers::new(4096, 1, 8).unwrap();
+    let mut cpu = CpuEngine::new();
+    write_step(&steps, 0, &m, host("initial state"));
+    for k in 0..24u32 {
+        for s in (k * 100)..(k * 100 + 100) {
+            m.publish_slot(s as u64, 0, Opcode::ATOMIC_ADD, &[1, 160 + s % 8])
+                .unwrap();
+        }
+        m.dispatch(&mut cpu, &DispatchOptions::default()).unwrap();
+        write_step(&steps, k as usize + 1, &m, dispatch("once", 256));
+    }
+    let out = tmp.path().join("run.msrec");
+    let full = |p: &Path| {
+        megascope_record::Recording::open(p)
+            .map(|r| r.len() == 25 && r.damage().is_none() && r.warnings().is_empty())
+            .unwrap_or(false)
+    };
+    // time a whole import, then kill others part-way through
+    let t = std::time::Instant::now();
+    assert!(import(&steps, &out).status.success());
+    let whole = t.elapsed();
+    assert!(full(&out));
+    let before = std::fs::read(&out).unwrap();
+    let mut rng = 0x9e37_79b9u64;
+    for _ in 0..8 {
+        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let wait = whole.mul_f64((rng >> 33) as f64 / (1u64 << 31) as f64);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_megascope"))
+            .args(["record", "import", p(&steps), "--out", p(&out)])
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(wait);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            full(&out),
+            "after a kill at {wait:?} the recording is whole"
+        );
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            before,
+            "and it is the same file"
+        );
+    }
+    assert!(import(&steps, &out).status.success());
+    let leftovers: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".run.msrec.tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -271,16 +271,12 @@ pub fn import_step_dir(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ImportSummary, RecordingError> {
     let steps = step_dirs(dir)?;
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .ok_or_else(|| input(format!("--out {} names no file", out.display())))?
-        .to_string_lossy()
-        .to_string();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if out.file_name().is_none() {
+        return Err(input(format!("--out {} names no file", out.display())));
+    }
+    // Built beside the target and renamed over it at the end: a killed import leaves the old
+    // file (or none) and a temporary sibling the next import removes.
+    let tmp = crate::dump::temp_sibling(out);
     let result = (|| {
         let mut recorder: Option<Recorder> = None;
         let mut first: Option<Fingerprint> = None;
@@ -335,10 +331,11 @@ pub fn import_step_dir(
         let summary = r
             .finish()
             .map_err(|e| RecordingError::Runtime(format!("writing {}: {e}", out.display())))?;
-        fs::rename(&tmp, out).map_err(|e| {
+        crate::dump::commit_sibling(&tmp, out).map_err(|e| {
             RecordingError::Runtime(format!(
-                "cannot move the recording into {}: {e}",
-                out.display()
+                "cannot move the recording into {}: {}",
+                out.display(),
+                crate::dump::write_cause(&e)
             ))
         })?;
         Ok(ImportSummary {
