@@ -179,6 +179,8 @@ fn a_clean_run_imports_exports_byte_for_byte_and_verifies() {
         "read from the quota table"
     );
     assert_eq!(info["fingerprint"]["observable_words"], 8);
+    assert_eq!(info["wall_ms"], 0.75, "three dispatch steps of 0.25 ms");
+    assert_eq!(info["device_ms"], Value::Null, "none recorded, not 0");
 
     for step in [0, 3, states.len() - 1] {
         let out = tmp.path().join(format!("export-{step}"));
@@ -580,4 +582,33 @@ fn a_killed_import_leaves_the_old_recording_or_none_and_its_leftover_is_cleaned(
         .filter(|n| n.starts_with(".run.msrec.tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The example recordings in `sessions/` are vyre 0.7.2's own kernel on an NVIDIA H200: racy
+/// work whose GPU lane order differs from the oracle's, every divergence explained by a race.
+#[test]
+fn the_example_recordings_of_real_gpu_runs_verify_with_every_divergence_explained() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sessions");
+    let recs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "msrec"))
+        .collect();
+    assert!(!recs.is_empty(), "sessions/ ships an example recording");
+    for r in recs {
+        let (o, v) = verify(&r);
+        assert_eq!(o.status.code(), Some(0), "{}: {v}", r.display());
+        assert!(
+            !v["diverging_steps"].as_array().unwrap().is_empty(),
+            "{}: the GPU's lane order shows",
+            r.display()
+        );
+        assert!(
+            v["divergences"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["explained_by"]["race_word"].is_u64())
+        );
+    }
 }

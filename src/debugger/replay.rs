@@ -163,7 +163,8 @@ fn step_point(
 }
 
 impl Debugger {
-    /// Loads every step of `rec` into a read-only timeline (the cursor on the last step).
+    /// Loads every step of `rec` into a read-only timeline, the cursor on the first step that
+    /// differs from the oracle, or else on the last step.
     /// `progress(done, total)` is called after each step.
     pub fn from_recording(
         rec: Recording,
@@ -225,8 +226,13 @@ impl Debugger {
             }
         }
         info.steps = d.timeline.len() + d.timeline.trimmed() as usize;
+        let first_diverging = info.diverging.keys().next().copied();
         d.replay = Some(info);
         d.replay_src = Some(Box::new(ReplaySource { rec, cpu }));
+        // Open where the run first differs from the oracle: that is what the user came for.
+        if let Some(p) = first_diverging.and_then(|s| d.point_of_step(s)) {
+            d.seek(p);
+        }
         Ok(d)
     }
 
@@ -477,6 +483,11 @@ mod tests {
         let r = d.replay().unwrap();
         assert_eq!(r.diverging.len(), 1);
         assert_eq!(r.diverging.get(&4), Some(&vec![7]));
+        assert_eq!(
+            d.replay_step(),
+            Some(4),
+            "it opens on the step that differs"
+        );
         assert!(
             d.timeline().points()[4]
                 .label

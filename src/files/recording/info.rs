@@ -17,14 +17,19 @@ pub struct RecordingInfo {
     pub fingerprint: Fingerprint,
     pub program: String,
     pub keyframe_interval: u32,
-    /// Sum of the recorded host wall times (steps that have one).
-    pub wall_ms: f64,
-    /// Sum of the recorded device times (steps that have one).
-    pub device_ms: f64,
+    /// Sum of the recorded host wall times (steps that have one); null when none has.
+    pub wall_ms: Option<f64>,
+    /// Sum of the recorded device times (steps that have one); null when none has.
+    pub device_ms: Option<f64>,
     /// What opening found and worked around (a torn last frame, a rebuilt index).
     pub warnings: Vec<String>,
     /// Damage that stops the recording before its end.
     pub damage: Option<String>,
+}
+
+/// The sum of some times, or `None` when there are none (not a misleading 0).
+fn total(times: impl Iterator<Item = f64>) -> Option<f64> {
+    times.fold(None, |acc, t| Some(acc.unwrap_or(0.0) + t))
 }
 
 impl RecordingInfo {
@@ -43,20 +48,21 @@ impl RecordingInfo {
             fingerprint: rec.meta().fingerprint.clone(),
             program: rec.meta().program.clone(),
             keyframe_interval: rec.meta().keyframe_interval,
-            wall_ms: infos.iter().filter_map(|i| i.wall_ms).sum(),
-            device_ms: infos.iter().filter_map(|i| i.device_ms).sum(),
+            wall_ms: total(infos.iter().filter_map(|i| i.wall_ms)),
+            device_ms: total(infos.iter().filter_map(|i| i.device_ms)),
             warnings: rec.warnings().to_vec(),
             damage: rec.damage().map(|d| d.to_string()),
         }
     }
 
     pub fn to_text(&self) -> String {
+        let ms = |t: Option<f64>| t.map_or("not recorded".to_string(), |t| format!("{t:.3} ms"));
         let f = &self.fingerprint;
         let mut s = format!(
             "{} steps ({} dispatch, {} host), {} slots, {} bytes\n\
              buffers: control {} words ({} observable), ring {} words, debug log {} words, IO queue {} words; {} tenants; vyre {}\n\
              program: {}\n\
-             keyframe every {} steps; recorded wall time {:.3} ms, device time {:.3} ms\n",
+             keyframe every {} steps; recorded wall time {}, device time {}\n",
             self.steps,
             self.dispatch_steps,
             self.host_steps,
@@ -71,8 +77,8 @@ impl RecordingInfo {
             f.vyre_version,
             self.program,
             self.keyframe_interval,
-            self.wall_ms,
-            self.device_ms
+            ms(self.wall_ms),
+            ms(self.device_ms)
         );
         for w in &self.warnings {
             s.push_str(&format!("warning: {w}\n"));
