@@ -426,7 +426,7 @@ fn a_recording_replays_read_only_and_marks_what_differs_from_the_oracle() {
     assert!(h.query_by_label_contains("Replaying run.msrec").is_some());
     assert!(h.query_by_label_contains("step 3 of 3").is_some());
     assert!(
-        h.query_by_label_contains("this step differs from the oracle (1 slots highlighted)")
+        h.query_by_label_contains("this step differs from the oracle in 1 slot (highlighted)")
             .is_some(),
         "the last step is marked"
     );

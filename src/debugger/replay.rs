@@ -26,13 +26,97 @@ use crate::resident::{Readback, ResidentBuffers};
 pub struct ReplayInfo {
     pub path: PathBuf,
     pub steps: usize,
-    /// Dispatch steps whose recorded state differs from the oracle's, with the slots whose
-    /// words differ (empty when only control words or the debug log differ).
-    pub diverging: BTreeMap<usize, Vec<u32>>,
+    /// Dispatch steps whose recorded state differs from the oracle's, and where.
+    pub diverging: BTreeMap<usize, StepDivergence>,
     /// Dispatch steps the oracle could not run (an unknown variant, a bad workgroup size).
     pub unchecked: BTreeMap<usize, String>,
     /// What opening the file found and worked around, and damage that cut it short.
     pub warnings: Vec<String>,
+}
+
+/// Where a recorded dispatch differs from the oracle's run of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepDivergence {
+    /// Slots with a ring word that differs.
+    pub slots: Vec<u32>,
+    /// Control words that differ.
+    pub control_words: Vec<u32>,
+    /// The debug log's records (as a multiset) or cursor differ.
+    pub debug_log: bool,
+    pub io_queue: bool,
+}
+
+impl StepDivergence {
+    /// Between the oracle's state and the recorded one; `None` when they agree.
+    fn between(oracle: &ResidentBuffers, recorded: &megascope_record::State) -> Option<Self> {
+        let slots: Vec<u32> = oracle
+            .ring()
+            .chunks_exact(16)
+            .zip(recorded.ring.chunks_exact(16))
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(s, _)| s as u32)
+            .collect();
+        let control_words: Vec<u32> = oracle
+            .control()
+            .iter()
+            .zip(&recorded.control)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(w, _)| w as u32)
+            .collect();
+        let d = StepDivergence {
+            slots,
+            control_words,
+            debug_log: oracle.debug_log().first() != recorded.debug_log.first()
+                || crate::scenario::record_multiset(oracle.debug_log())
+                    != crate::scenario::record_multiset(&recorded.debug_log),
+            io_queue: oracle.io_queue() != recorded.io_queue.as_slice(),
+        };
+        (d != StepDivergence::default()).then_some(d)
+    }
+
+    /// "3 slots, control words 52, 53 and the debug log", for the replay bar.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let n = self.slots.len();
+        if n > 0 {
+            parts.push(format!(
+                "{n} slot{} (highlighted)",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        if !self.control_words.is_empty() {
+            let shown: Vec<String> = self
+                .control_words
+                .iter()
+                .take(6)
+                .map(|w| w.to_string())
+                .collect();
+            let more = self.control_words.len().saturating_sub(6);
+            parts.push(format!(
+                "control word{} {}{}",
+                if self.control_words.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if self.debug_log {
+            parts.push("the debug log".into());
+        }
+        if self.io_queue {
+            parts.push("the IO queue".into());
+        }
+        parts.join(", ")
+    }
 }
 
 fn readback_of(state: &megascope_record::State) -> Readback {
@@ -103,22 +187,8 @@ fn step_point(
                 };
                 match cpu.dispatch(state, &opts) {
                     Ok(r) => {
-                        let slots: Vec<u32> = state
-                            .ring()
-                            .chunks_exact(16)
-                            .zip(recorded.ring.chunks_exact(16))
-                            .enumerate()
-                            .filter(|(_, (a, b))| a != b)
-                            .map(|(s, _)| s as u32)
-                            .collect();
-                        let same = slots.is_empty()
-                            && state.control() == recorded.control.as_slice()
-                            && state.io_queue() == recorded.io_queue.as_slice()
-                            && state.debug_log().first() == recorded.debug_log.first()
-                            && crate::scenario::record_multiset(state.debug_log())
-                                == crate::scenario::record_multiset(&recorded.debug_log);
-                        if !same {
-                            info.diverging.insert(i, slots);
+                        if let Some(d) = StepDivergence::between(state, recorded) {
+                            info.diverging.insert(i, d);
                         }
                         report = Some(r);
                     }
@@ -457,6 +527,20 @@ mod tests {
     }
 
     #[test]
+    fn a_divergence_says_where_it_is() {
+        let d = StepDivergence {
+            slots: vec![3, 9],
+            control_words: (0..8).collect(),
+            debug_log: true,
+            io_queue: false,
+        };
+        assert_eq!(
+            d.describe(),
+            "2 slots (highlighted), control words 0, 1, 2, 3, 4, 5 and 2 more, the debug log"
+        );
+    }
+
+    #[test]
     fn every_step_is_a_point_with_its_exact_state() {
         let dir = tempfile::tempdir().unwrap();
         let (path, states) = recording(dir.path());
@@ -482,7 +566,10 @@ mod tests {
         let d = Debugger::from_recording(rec, &mut |_, _| {}).unwrap();
         let r = d.replay().unwrap();
         assert_eq!(r.diverging.len(), 1);
-        assert_eq!(r.diverging.get(&4), Some(&vec![7]));
+        let div = r.diverging.get(&4).unwrap();
+        assert_eq!(div.slots, vec![7]);
+        assert!(div.control_words.is_empty() && !div.debug_log && !div.io_queue);
+        assert_eq!(div.describe(), "1 slot (highlighted)");
         assert_eq!(
             d.replay_step(),
             Some(4),

@@ -48,13 +48,11 @@ pub fn ui(ui: &mut egui::Ui, d: &Debugger, follow: bool) -> Option<ReplayRequest
             ui.label("every dispatch matches the oracle");
         } else {
             let here = step.and_then(|s| r.diverging.get(&s));
+            let n = r.diverging.len();
+            let steps = format!("{n} step{} differ{}", if n == 1 { "" } else { "s" }, if n == 1 { "s" } else { "" });
             let text = match here {
-                Some(slots) => format!(
-                    "this step differs from the oracle ({} slots highlighted) · {} steps differ",
-                    slots.len(),
-                    r.diverging.len()
-                ),
-                None => format!("{} steps differ from the oracle", r.diverging.len()),
+                Some(d) => format!("this step differs from the oracle in {} · {steps}", d.describe()),
+                None => format!("{steps} from the oracle"),
             };
             ui.colored_label(DIVERGING, text)
                 .on_hover_text("re-run on the CPU engine from the recorded state before, the dispatch gives other words: run `megascope record verify` for each word and what explains it");
@@ -66,11 +64,11 @@ pub fn ui(ui: &mut egui::Ui, d: &Debugger, follow: bool) -> Option<ReplayRequest
                     .add_enabled(target.is_some(), egui::Button::new(label))
                     .on_hover_text("go to the previous / next step that differs from the oracle")
                     .clicked()
-                    && let Some((s, slots)) = target
+                    && let Some((s, d)) = target
                 {
                     req = Some(ReplayRequest::GoTo {
                         step: *s,
-                        slot: slots.first().copied(),
+                        slot: d.slots.first().copied(),
                     });
                 }
             }

@@ -521,8 +521,8 @@ impl MegascopeApp {
             .debugger
             .replay_step()
             .and_then(|step| self.debugger.replay()?.diverging.get(&step));
-        if let Some(slots) = diverging {
-            for &s in slots {
+        if let Some(d) = diverging {
+            for &s in &d.slots {
                 if let Some(c) = self.changed.get_mut(s as usize) {
                     *c = serial;
                 }
@@ -679,6 +679,17 @@ impl MegascopeApp {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     let state = self.debugger.state();
+                    let replaying = self.debugger.replay().is_some();
+                    if replaying {
+                        ui.label(
+                            RichText::new(
+                                "a recording replays read-only: Continue from here (top right) to publish and edit",
+                            )
+                            .weak()
+                            .small(),
+                        );
+                    }
+                    ui.add_enabled_ui(!replaying, |ui| {
                     egui::CollapsingHeader::new("Publish one work item")
                         .default_open(true)
                         .show(ui, |ui| {
@@ -709,6 +720,7 @@ impl MegascopeApp {
                                 left_actions.push(a);
                             }
                         });
+                    });
                     let n = self.debugger.breakpoints().len();
                     egui::CollapsingHeader::new(format!("Breakpoints ({n})"))
                         .default_open(true)
