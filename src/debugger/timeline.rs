@@ -127,15 +127,13 @@ impl Timeline {
         for p in self.points.drain(self.cursor + 1..) {
             self.bytes -= p.cost();
         }
-        let point = Point {
+        self.add(Point {
             kind,
             action,
             delta,
             dispatches,
             label,
-        };
-        self.bytes += point.cost();
-        self.points.push(point);
+        });
         self.cursor = self.points.len() - 1;
         self.trim();
     }
@@ -150,16 +148,19 @@ impl Timeline {
         dispatches: u64,
         label: String,
     ) {
-        let point = Point {
+        self.add(Point {
             kind,
             action,
             delta,
             dispatches,
             label,
-        };
+        });
+        self.trim();
+    }
+
+    fn add(&mut self, point: Point) {
         self.bytes += point.cost();
         self.points.push(point);
-        self.trim();
     }
 
     /// Drops the oldest points when over budget (the base moves forward), down to seven

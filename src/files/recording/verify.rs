@@ -571,34 +571,24 @@ fn explain_step(
             record: None,
         });
     }
-    let record_words = |r: &DebugRecord| [r.fmt_id, r.a1, r.a2, r.slot_base];
     let why_record = |r: &DebugRecord| {
         overflow
             .clone()
             .or_else(|| r.slot().and_then(|s| taint.slot(s)))
     };
-    for (k, r) in diff.missing {
+    // A record only the oracle has, or only the recording: its fmt id on that side.
+    let missing = diff.missing.into_iter().map(|(k, r)| (k, r, true));
+    let extra = diff.extra.into_iter().map(|(k, r)| (k, r, false));
+    for (k, r, oracle_side) in missing.chain(extra) {
         report.push(Divergence {
             step,
             buffer: "debug_log",
             word: (1 + k * DEBUG_RECORD_WORDS) as u64,
             slot: None,
-            expected: Some(r.fmt_id),
-            recorded: None,
+            expected: oracle_side.then_some(r.fmt_id),
+            recorded: (!oracle_side).then_some(r.fmt_id),
             explained_by: why_record(&r),
-            record: Some(record_words(&r)),
-        });
-    }
-    for (k, r) in diff.extra {
-        report.push(Divergence {
-            step,
-            buffer: "debug_log",
-            word: (1 + k * DEBUG_RECORD_WORDS) as u64,
-            slot: None,
-            expected: None,
-            recorded: Some(r.fmt_id),
-            explained_by: why_record(&r),
-            record: Some(record_words(&r)),
+            record: Some([r.fmt_id, r.a1, r.a2, r.slot_base]),
         });
     }
     Ok(())
