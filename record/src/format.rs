@@ -152,3 +152,122 @@ pub(crate) fn xor_words(dst: &mut [u32], bytes: &[u8]) {
         *w ^= u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
     }
 }
+
+/// Run-encodes a delta section's XOR words (the changed blocks, concatenated): for each
+/// maximal run of non-zero words, `[zero words before it, its length, its words…]`; zero
+/// words after the last run are implicit. A dispatch changes a few words of each slot it
+/// runs, so this is several times smaller than the dense XOR before compression, and
+/// decoding writes only the words that changed.
+pub(crate) fn encode_runs(xor: &[u32], out: &mut Vec<u32>) {
+    out.clear();
+    let mut i = 0;
+    let mut last_end = 0;
+    while i < xor.len() {
+        if xor[i] == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < xor.len() && xor[i] != 0 {
+            i += 1;
+        }
+        out.push((start - last_end) as u32);
+        out.push((i - start) as u32);
+        out.extend_from_slice(&xor[start..i]);
+        last_end = i;
+    }
+}
+
+/// The largest run-encoded size of `words` XOR words, in bytes: alternating zero and
+/// non-zero words take three words per non-zero one.
+pub(crate) fn max_runs_bytes(words: usize) -> usize {
+    (words / 2 + 1) * 3 * 4
+}
+
+/// Walks a run-encoded section covering `total` words, calling `f(position, bytes)` for each
+/// run (position in the concatenated blocks, the run's little-endian words). Refuses a stream
+/// that runs past `total` or stops inside a run.
+pub(crate) fn decode_runs(
+    bytes: &[u8],
+    total: usize,
+    mut f: impl FnMut(usize, &[u8]),
+) -> Result<(), String> {
+    if bytes.len() % 4 != 0 {
+        return Err(format!(
+            "its runs are {} bytes, not whole words",
+            bytes.len()
+        ));
+    }
+    let word = |at: usize| {
+        u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
+    };
+    let (mut at, mut pos) = (0usize, 0usize);
+    while at < bytes.len() {
+        if at + 8 > bytes.len() {
+            return Err("a run is cut short".into());
+        }
+        let (skip, n) = (word(at), word(at + 4));
+        at += 8;
+        pos = pos
+            .checked_add(skip)
+            .filter(|&p| n > 0 && p.checked_add(n).is_some_and(|e| e <= total))
+            .ok_or_else(|| {
+                format!("a run of {n} words after {skip} lies past the {total} words of its blocks")
+            })?;
+        let end = at + 4 * n;
+        let run = bytes.get(at..end).ok_or("a run is cut short")?;
+        f(pos, run);
+        pos += n;
+        at = end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod runs_tests {
+    use super::*;
+
+    fn round_trip(xor: &[u32]) {
+        let mut enc = Vec::new();
+        encode_runs(xor, &mut enc);
+        assert!(enc.len() * 4 <= max_runs_bytes(xor.len()), "{xor:?}");
+        let bytes: Vec<u8> = enc.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut back = vec![0u32; xor.len()];
+        decode_runs(&bytes, xor.len(), |pos, run| {
+            for (k, c) in run.chunks_exact(4).enumerate() {
+                back[pos + k] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        })
+        .unwrap();
+        assert_eq!(back, xor);
+    }
+
+    #[test]
+    fn runs_round_trip() {
+        round_trip(&[]);
+        round_trip(&[0, 0, 0]);
+        round_trip(&[1, 2, 3]);
+        round_trip(&[0, 5, 0, 6, 0]);
+        round_trip(&[7, 0, 0, 0, 8, 9]);
+        let alternating: Vec<u32> = (0..101).map(|i| i % 2).collect();
+        round_trip(&alternating);
+    }
+
+    #[test]
+    fn runs_past_their_blocks_are_refused() {
+        let enc: Vec<u8> = [3u32, 2, 1, 1]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        assert!(decode_runs(&enc, 4, |_, _| {}).is_err());
+        let cut: Vec<u8> = [0u32, 2, 1].iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert!(decode_runs(&cut, 4, |_, _| {}).is_err());
+        let empty_run: Vec<u8> = [0u32, 0].iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert!(decode_runs(&empty_run, 4, |_, _| {}).is_err());
+        let huge: Vec<u8> = [u32::MAX, 1, 1]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        assert!(decode_runs(&huge, 4, |_, _| {}).is_err());
+    }
+}

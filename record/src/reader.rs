@@ -9,9 +9,13 @@ use memmap2::Mmap;
 use crate::format::{
     ByteReader, END_MAGIC, FLAG_KEYFRAME, FOOTER_ENTRY_LEN, FRAME_FOOTER, FRAME_HEADER_LEN,
     FRAME_MAGIC, FRAME_STEP, HEADER_FIXED_LEN, MAGIC, MAX_JSON_LEN, TRAILER_LEN, block_count,
-    block_range, check_fingerprint, copy_words, parse_frame_header, xor_words,
+    block_range, check_fingerprint, copy_words, decode_runs, max_runs_bytes, parse_frame_header,
+    xor_words,
 };
-use crate::{BufferKind, Changed, FORMAT_VERSION, Fingerprint, Meta, RecordError, State, StepInfo};
+use crate::{
+    BLOCK_WORDS, BufferKind, Changed, FORMAT_VERSION, Fingerprint, Meta, RecordError, State,
+    StepInfo,
+};
 
 /// Where one buffer's section of a step frame lies in the file.
 #[derive(Clone, Copy, Debug, Default)]
@@ -288,6 +292,8 @@ struct Decoder {
     dctx: Option<zstd::bulk::Decompressor<'static>>,
     scratch: Vec<u8>,
     blocks: Vec<usize>,
+    /// Words the listed blocks hold.
+    words: usize,
 }
 
 impl Recording {
@@ -636,16 +642,54 @@ impl Recording {
         let Some(dctx) = dec.dctx.as_mut() else {
             unreachable!("set above")
         };
-        dec.scratch.reserve(expected);
+        // A keyframe holds its blocks' raw words; a delta, their XOR run-encoded.
+        let capacity = if e.keyframe {
+            expected
+        } else {
+            max_runs_bytes(expected / 4)
+        };
+        dec.scratch.reserve(capacity);
         let n = dctx
             .decompress_to_buffer(data, &mut dec.scratch)
             .map_err(|e| damaged(format!("zstd cannot decompress it: {e}")))?;
-        if n != expected {
+        if e.keyframe && n != expected {
             return Err(damaged(format!(
                 "it decompresses to {n} bytes, its blocks need {expected}"
             )));
         }
+        dec.words = expected / 4;
         Ok(())
+    }
+
+    /// Calls `f(buffer range, little-endian words)` for every run of changed words of the delta
+    /// section `load_section` left in `dec`, mapped from the concatenated blocks to the buffer.
+    fn for_each_run(
+        &self,
+        step: usize,
+        kind: BufferKind,
+        dec: &Decoder,
+        mut f: impl FnMut(Range<usize>, &[u8]),
+    ) -> Result<(), RecordError> {
+        let words = self.meta.fingerprint.words(kind);
+        decode_runs(&dec.scratch, dec.words, |pos, run| {
+            // every listed block is BLOCK_WORDS long except the buffer's last, listed last
+            let (mut pos, mut run) = (pos, run);
+            while !run.is_empty() {
+                let (k, off) = (pos / BLOCK_WORDS, pos % BLOCK_WORDS);
+                let r = block_range(dec.blocks[k], words);
+                let n = (r.len() - off).min(run.len() / 4);
+                let start = r.start + off;
+                f(start..start + n, &run[..4 * n]);
+                run = &run[4 * n..];
+                pos += n;
+            }
+        })
+        .map_err(|reason| RecordError::Damaged {
+            path: self.path.clone(),
+            step,
+            offset: self.entries[step].offset,
+            reason: format!("buffer {kind}: {reason}"),
+        })
     }
 
     fn apply_with(
@@ -675,17 +719,16 @@ impl Recording {
             if keyframe {
                 buf.resize(words, 0);
             }
-            let mut at = 0;
-            for &b in &dec.blocks {
-                let r = block_range(b, words);
-                let n = r.len() * 4;
-                let chunk = &dec.scratch[at..at + n];
-                at += n;
-                if keyframe {
-                    copy_words(&mut buf[r], chunk);
-                } else {
-                    xor_words(&mut buf[r], chunk);
+            if keyframe {
+                let mut at = 0;
+                for &b in &dec.blocks {
+                    let r = block_range(b, words);
+                    let n = r.len() * 4;
+                    copy_words(&mut buf[r], &dec.scratch[at..at + n]);
+                    at += n;
                 }
+            } else {
+                self.for_each_run(step, kind, dec, |r, run| xor_words(&mut buf[r], run))?;
             }
         }
         Ok(())
@@ -723,19 +766,12 @@ impl Recording {
         let mut dec = Decoder::default();
         for kind in BufferKind::ALL {
             self.load_section(step, kind, &mut dec)?;
-            let words = fp.words(kind);
             let ranges = out.get_mut(kind);
-            let mut at = 0;
-            for &b in &dec.blocks {
-                let r = block_range(b, words);
-                let n = r.len() * 4;
-                for (i, c) in r.zip(dec.scratch[at..at + n].chunks_exact(4)) {
-                    if c != [0, 0, 0, 0] {
-                        push_word(ranges, i);
-                    }
+            self.for_each_run(step, kind, &dec, |r, _| {
+                for i in r {
+                    push_word(ranges, i);
                 }
-                at += n;
-            }
+            })?;
         }
         Ok(out)
     }

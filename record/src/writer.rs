@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::format::{
     END_MAGIC, FLAG_KEYFRAME, FRAME_FOOTER, FRAME_HEADER_LEN, FRAME_STEP, MAGIC, MAX_JSON_LEN,
-    block_count, block_range, check_fingerprint, le_bytes, seal_frame,
+    block_count, block_range, check_fingerprint, encode_runs, le_bytes, seal_frame,
 };
 use crate::{
     BLOCK_WORDS, BufferKind, Buffers, Changed, FORMAT_VERSION, Fingerprint, Meta, QUEUE_DEPTH,
@@ -118,6 +118,7 @@ impl Recorder {
             index: Vec::new(),
             compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(io("start zstd for"))?,
             xor: Vec::new(),
+            runs: Vec::new(),
             old: Vec::new(),
             blocks: Vec::new(),
             comp: Vec::new(),
@@ -347,6 +348,8 @@ struct Writer {
     index: Vec<(u64, bool)>,
     compressor: zstd::bulk::Compressor<'static>,
     xor: Vec<u32>,
+    /// The run encoding of `xor` (a delta section's data).
+    runs: Vec<u32>,
     old: Vec<u32>,
     blocks: Vec<u32>,
     comp: Vec<u8>,
@@ -454,7 +457,8 @@ impl Writer {
                         self.xor.extend(n.iter().zip(o).map(|(a, b)| a ^ b));
                     }
                 }
-                &self.xor
+                encode_runs(&self.xor, &mut self.runs);
+                &self.runs
             };
             push_section(
                 &mut self.frame,
@@ -532,7 +536,8 @@ impl Writer {
             let data: &[u32] = if keyframe {
                 self.shadow.get(kind)
             } else {
-                &self.xor
+                encode_runs(&self.xor, &mut self.runs);
+                &self.runs
             };
             push_section(
                 &mut self.frame,
