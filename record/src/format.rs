@@ -146,19 +146,35 @@ pub(crate) fn copy_words(dst: &mut [u32], bytes: &[u8]) {
     }
 }
 
-/// XORs little-endian `bytes` into `dst` (`bytes.len() == 4 * dst.len()`).
-pub(crate) fn xor_words(dst: &mut [u32], bytes: &[u8]) {
-    for (w, c) in dst.iter_mut().zip(bytes.chunks_exact(4)) {
-        *w ^= u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+fn push_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
     }
+    out.push(v as u8);
+}
+
+/// Reads a LEB128 u32 at `*at`; `None` when cut short or longer than five bytes.
+#[inline]
+fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u32> {
+    let mut v: u32 = 0;
+    for shift in (0..35).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= ((b & 0x7f) as u32).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return (shift < 28 || b < 0x10).then_some(v);
+        }
+    }
+    None
 }
 
 /// Run-encodes a delta section's XOR words (the changed blocks, concatenated): for each
-/// maximal run of non-zero words, `[zero words before it, its length, its words…]`; zero
-/// words after the last run are implicit. A dispatch changes a few words of each slot it
-/// runs, so this is several times smaller than the dense XOR before compression, and
-/// decoding writes only the words that changed.
-pub(crate) fn encode_runs(xor: &[u32], out: &mut Vec<u32>) {
+/// maximal run of non-zero words, `skip` (zero words before it), `n` (its length) and its `n`
+/// words, every number a LEB128 varint; zero words after the last run are implicit. A dispatch
+/// changes a few words of each slot it runs, mostly by small amounts (a status, a counter), so
+/// this is many times smaller than the dense XOR, and decoding writes only what changed.
+pub(crate) fn encode_runs(xor: &[u32], out: &mut Vec<u8>) {
     out.clear();
     let mut i = 0;
     let mut last_end = 0;
@@ -171,54 +187,45 @@ pub(crate) fn encode_runs(xor: &[u32], out: &mut Vec<u32>) {
         while i < xor.len() && xor[i] != 0 {
             i += 1;
         }
-        out.push((start - last_end) as u32);
-        out.push((i - start) as u32);
-        out.extend_from_slice(&xor[start..i]);
+        push_varint(out, (start - last_end) as u32);
+        push_varint(out, (i - start) as u32);
+        for &w in &xor[start..i] {
+            push_varint(out, w);
+        }
         last_end = i;
     }
 }
 
-/// The largest run-encoded size of `words` XOR words, in bytes: alternating zero and
-/// non-zero words take three words per non-zero one.
+/// The largest run-encoded size of `words` XOR words, in bytes: at most one run per two words
+/// (ten bytes of skip and length) and five bytes a word.
 pub(crate) fn max_runs_bytes(words: usize) -> usize {
-    (words / 2 + 1) * 3 * 4
+    (words / 2 + 1) * 10 + words * 5
 }
 
-/// Walks a run-encoded section covering `total` words, calling `f(position, bytes)` for each
-/// run (position in the concatenated blocks, the run's little-endian words). Refuses a stream
-/// that runs past `total` or stops inside a run.
+/// Walks a run-encoded section covering `total` words, calling `f(position, word)` for each
+/// non-zero XOR word (position in the concatenated blocks). Refuses a stream that runs past
+/// `total`, has an empty run or stops inside one.
 pub(crate) fn decode_runs(
     bytes: &[u8],
     total: usize,
-    mut f: impl FnMut(usize, &[u8]),
+    mut f: impl FnMut(usize, u32),
 ) -> Result<(), String> {
-    if bytes.len() % 4 != 0 {
-        return Err(format!(
-            "its runs are {} bytes, not whole words",
-            bytes.len()
-        ));
-    }
-    let word = |at: usize| {
-        u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
-    };
+    let cut = || "a run is cut short or malformed".to_string();
     let (mut at, mut pos) = (0usize, 0usize);
     while at < bytes.len() {
-        if at + 8 > bytes.len() {
-            return Err("a run is cut short".into());
-        }
-        let (skip, n) = (word(at), word(at + 4));
-        at += 8;
+        let skip = read_varint(bytes, &mut at).ok_or_else(cut)? as usize;
+        let n = read_varint(bytes, &mut at).ok_or_else(cut)? as usize;
         pos = pos
             .checked_add(skip)
             .filter(|&p| n > 0 && p.checked_add(n).is_some_and(|e| e <= total))
             .ok_or_else(|| {
                 format!("a run of {n} words after {skip} lies past the {total} words of its blocks")
             })?;
-        let end = at + 4 * n;
-        let run = bytes.get(at..end).ok_or("a run is cut short")?;
-        f(pos, run);
-        pos += n;
-        at = end;
+        for _ in 0..n {
+            let w = read_varint(bytes, &mut at).ok_or_else(cut)?;
+            f(pos, w);
+            pos += 1;
+        }
     }
     Ok(())
 }
@@ -230,15 +237,9 @@ mod runs_tests {
     fn round_trip(xor: &[u32]) {
         let mut enc = Vec::new();
         encode_runs(xor, &mut enc);
-        assert!(enc.len() * 4 <= max_runs_bytes(xor.len()), "{xor:?}");
-        let bytes: Vec<u8> = enc.iter().flat_map(|w| w.to_le_bytes()).collect();
+        assert!(enc.len() <= max_runs_bytes(xor.len()), "{xor:?}");
         let mut back = vec![0u32; xor.len()];
-        decode_runs(&bytes, xor.len(), |pos, run| {
-            for (k, c) in run.chunks_exact(4).enumerate() {
-                back[pos + k] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            }
-        })
-        .unwrap();
+        decode_runs(&enc, xor.len(), |pos, w| back[pos] = w).unwrap();
         assert_eq!(back, xor);
     }
 
@@ -249,25 +250,48 @@ mod runs_tests {
         round_trip(&[1, 2, 3]);
         round_trip(&[0, 5, 0, 6, 0]);
         round_trip(&[7, 0, 0, 0, 8, 9]);
-        let alternating: Vec<u32> = (0..101).map(|i| i % 2).collect();
+        round_trip(&[
+            u32::MAX,
+            0x80,
+            0x7f,
+            0x3fff,
+            0x4000,
+            0x0fff_ffff,
+            0x1000_0000,
+        ]);
+        let alternating: Vec<u32> = (0..101).map(|i| (i % 2) * u32::MAX).collect();
         round_trip(&alternating);
     }
 
     #[test]
+    fn a_status_change_per_slot_costs_three_bytes() {
+        let mut xor = vec![0u32; 16 * 64];
+        for s in 0..64 {
+            xor[16 * s] = 2;
+        }
+        let mut enc = Vec::new();
+        encode_runs(&xor, &mut enc);
+        assert_eq!(enc.len(), 64 * 3);
+    }
+
+    #[test]
     fn runs_past_their_blocks_are_refused() {
-        let enc: Vec<u8> = [3u32, 2, 1, 1]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
-        assert!(decode_runs(&enc, 4, |_, _| {}).is_err());
-        let cut: Vec<u8> = [0u32, 2, 1].iter().flat_map(|w| w.to_le_bytes()).collect();
-        assert!(decode_runs(&cut, 4, |_, _| {}).is_err());
-        let empty_run: Vec<u8> = [0u32, 0].iter().flat_map(|w| w.to_le_bytes()).collect();
-        assert!(decode_runs(&empty_run, 4, |_, _| {}).is_err());
-        let huge: Vec<u8> = [u32::MAX, 1, 1]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect();
-        assert!(decode_runs(&huge, 4, |_, _| {}).is_err());
+        let bad = |enc: &[u8]| decode_runs(enc, 4, |_, _| {}).is_err();
+        assert!(bad(&[3, 2, 1, 1]), "past the blocks");
+        assert!(bad(&[0, 2, 1]), "cut inside a run");
+        assert!(bad(&[0, 0]), "an empty run");
+        assert!(
+            bad(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+            "a varint longer than five bytes"
+        );
+        assert!(
+            bad(&[0xff, 0xff, 0xff, 0xff, 0x7f, 1, 1]),
+            "a varint past u32"
+        );
+        assert!(
+            !bad(&[1, 2, 5, 6]),
+            "{:?}",
+            decode_runs(&[1, 2, 5, 6], 4, |_, _| {})
+        );
     }
 }

@@ -10,7 +10,6 @@ use crate::format::{
     ByteReader, END_MAGIC, FLAG_KEYFRAME, FOOTER_ENTRY_LEN, FRAME_FOOTER, FRAME_HEADER_LEN,
     FRAME_MAGIC, FRAME_STEP, HEADER_FIXED_LEN, MAGIC, MAX_JSON_LEN, TRAILER_LEN, block_count,
     block_range, check_fingerprint, copy_words, decode_runs, max_runs_bytes, parse_frame_header,
-    xor_words,
 };
 use crate::{
     BLOCK_WORDS, BufferKind, Changed, FORMAT_VERSION, Fingerprint, Meta, RecordError, State,
@@ -661,28 +660,19 @@ impl Recording {
         Ok(())
     }
 
-    /// Calls `f(buffer range, little-endian words)` for every run of changed words of the delta
-    /// section `load_section` left in `dec`, mapped from the concatenated blocks to the buffer.
+    /// Calls `f(word index in the buffer, XOR value)` for every changed word of the delta section
+    /// `load_section` left in `dec`, mapped from the concatenated blocks to the buffer.
     fn for_each_run(
         &self,
         step: usize,
         kind: BufferKind,
         dec: &Decoder,
-        mut f: impl FnMut(Range<usize>, &[u8]),
+        mut f: impl FnMut(usize, u32),
     ) -> Result<(), RecordError> {
-        let words = self.meta.fingerprint.words(kind);
-        decode_runs(&dec.scratch, dec.words, |pos, run| {
-            // every listed block is BLOCK_WORDS long except the buffer's last, listed last
-            let (mut pos, mut run) = (pos, run);
-            while !run.is_empty() {
-                let (k, off) = (pos / BLOCK_WORDS, pos % BLOCK_WORDS);
-                let r = block_range(dec.blocks[k], words);
-                let n = (r.len() - off).min(run.len() / 4);
-                let start = r.start + off;
-                f(start..start + n, &run[..4 * n]);
-                run = &run[4 * n..];
-                pos += n;
-            }
+        // every listed block is BLOCK_WORDS long except the buffer's last, listed last
+        decode_runs(&dec.scratch, dec.words, |pos, w| {
+            let at = dec.blocks[pos / BLOCK_WORDS] * BLOCK_WORDS + pos % BLOCK_WORDS;
+            f(at, w)
         })
         .map_err(|reason| RecordError::Damaged {
             path: self.path.clone(),
@@ -728,7 +718,7 @@ impl Recording {
                     at += n;
                 }
             } else {
-                self.for_each_run(step, kind, dec, |r, run| xor_words(&mut buf[r], run))?;
+                self.for_each_run(step, kind, dec, |i, w| buf[i] ^= w)?;
             }
         }
         Ok(())
@@ -767,11 +757,7 @@ impl Recording {
         for kind in BufferKind::ALL {
             self.load_section(step, kind, &mut dec)?;
             let ranges = out.get_mut(kind);
-            self.for_each_run(step, kind, &dec, |r, _| {
-                for i in r {
-                    push_word(ranges, i);
-                }
-            })?;
+            self.for_each_run(step, kind, &dec, |i, _| push_word(ranges, i))?;
         }
         Ok(out)
     }

@@ -349,7 +349,7 @@ struct Writer {
     compressor: zstd::bulk::Compressor<'static>,
     xor: Vec<u32>,
     /// The run encoding of `xor` (a delta section's data).
-    runs: Vec<u32>,
+    runs: Vec<u8>,
     old: Vec<u32>,
     blocks: Vec<u32>,
     comp: Vec<u8>,
@@ -443,9 +443,11 @@ impl Writer {
             let new = state.get(kind);
             let words = new.len();
             self.blocks.clear();
-            let data: &[u32] = if keyframe {
+            let raw;
+            let data: &[u8] = if keyframe {
                 self.blocks.extend(0..block_count(words) as u32);
-                new
+                raw = le_bytes(new);
+                &raw
             } else {
                 let old = self.shadow.get(kind);
                 self.xor.clear();
@@ -533,8 +535,10 @@ impl Writer {
                     }
                 }
             }
-            let data: &[u32] = if keyframe {
-                self.shadow.get(kind)
+            let raw;
+            let data: &[u8] = if keyframe {
+                raw = le_bytes(self.shadow.get(kind));
+                &raw
             } else {
                 encode_runs(&self.xor, &mut self.runs);
                 &self.runs
@@ -579,14 +583,15 @@ impl Writer {
     }
 }
 
-/// Appends one buffer's section: word count, block indices, zstd stream of `data`.
+/// Appends one buffer's section: word count, block indices, zstd stream of `data` (a
+/// keyframe's raw little-endian words, or a delta's runs).
 fn push_section(
     frame: &mut Vec<u8>,
     compressor: &mut zstd::bulk::Compressor<'static>,
     comp: &mut Vec<u8>,
     words: usize,
     blocks: &[u32],
-    data: &[u32],
+    data: &[u8],
 ) -> std::io::Result<()> {
     frame.extend_from_slice(&(words as u32).to_le_bytes());
     frame.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
@@ -597,10 +602,9 @@ fn push_section(
         frame.extend_from_slice(&0u64.to_le_bytes());
         return Ok(());
     }
-    let bytes = le_bytes(data);
     comp.clear();
-    comp.reserve(zstd::zstd_safe::compress_bound(bytes.len()));
-    let n = compressor.compress_to_buffer(&bytes[..], comp)?;
+    comp.reserve(zstd::zstd_safe::compress_bound(data.len()));
+    let n = compressor.compress_to_buffer(data, comp)?;
     frame.extend_from_slice(&(n as u64).to_le_bytes());
     frame.extend_from_slice(&comp[..n]);
     Ok(())

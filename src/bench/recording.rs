@@ -185,41 +185,53 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
     drop(opened);
 
     // 3. verify against the engine: 65,536 slots, every slot re-published each step.
-    let verify = verify_rate(dir.path(), args.rounds.max(10))?;
+    // a rate is a steady state: at least one keyframe interval of dispatches
+    let verify = verify_rate(dir.path(), args.rounds.max(64))?;
     report.recording = Some(json!({"record_1m": big, "open_seek_65k": long, "verify": verify}));
     Ok(())
 }
 
 /// A run of `steps` dispatches of a fully published 65,536-slot ring, recorded, verified, and
-/// the same dispatches timed on the bare engine.
+/// the same dispatches timed on the bare engine — alone, with no recorder thread beside it, so
+/// the two rates compare one thread's work.
 fn verify_rate(dir: &std::path::Path, steps: u32) -> Result<serde_json::Value, String> {
     let e = |e: megascope_record::RecordError| e.to_string();
     let slots = 65_536u32;
     let pristine = super::bench_state(slots, Opcode::ATOMIC_ADD, 16)?;
-    let mut m = pristine.clone();
-    let path = dir.join("verify.msrec");
-    let mut rec = Recorder::create(&path, meta(&m)).map_err(e)?;
-    let mut engine = CpuEngine::new();
     let opts = DispatchOptions {
         race_analysis: false,
         ..Default::default()
     };
-    let mut engine_time = Duration::ZERO;
-    let mut executed = 0u64;
-    for _ in 0..steps {
-        // re-publish: the ring as before, control carried on
-        let mut rb = pristine.snapshot_readback();
-        rb.control = m.control().to_vec();
-        m.apply_readback(&mut rb);
-        rec.record(StepInfo::host("publish"), buffers(&m))
-            .map_err(e)?;
-        let t = Instant::now();
-        let r = engine.dispatch(&mut m, &opts).map_err(|e| e.to_string())?;
-        engine_time += t.elapsed();
-        executed += r.executed;
-        rec.record(StepInfo::dispatch("once", 256, "dispatch"), buffers(&m))
-            .map_err(e)?;
-    }
+    // The run: re-publish the ring (control carried on), dispatch, each step recorded.
+    let run = |mut each: Box<dyn FnMut(&ResidentBuffers, bool) -> Result<(), String> + '_>| {
+        let mut m = pristine.clone();
+        let mut engine = CpuEngine::new();
+        let mut engine_time = Duration::ZERO;
+        let mut executed = 0u64;
+        for _ in 0..steps {
+            let mut rb = pristine.snapshot_readback();
+            rb.control = m.control().to_vec();
+            m.apply_readback(&mut rb);
+            each(&m, false)?;
+            let t = Instant::now();
+            let r = engine.dispatch(&mut m, &opts).map_err(|e| e.to_string())?;
+            engine_time += t.elapsed();
+            executed += r.executed;
+            each(&m, true)?;
+        }
+        Ok::<_, String>((engine_time, executed))
+    };
+    let (engine_time, executed) = run(Box::new(|_, _| Ok(())))?;
+    let path = dir.join("verify.msrec");
+    let mut rec = Recorder::create(&path, meta(&pristine)).map_err(e)?;
+    run(Box::new(|m, dispatched| {
+        let info = if dispatched {
+            StepInfo::dispatch("once", 256, "dispatch")
+        } else {
+            StepInfo::host("publish")
+        };
+        rec.record(info, buffers(m)).map_err(e)
+    }))?;
     rec.finish().map_err(e)?;
     let opened = Recording::open(&path).map_err(e)?;
     let t = Instant::now();
