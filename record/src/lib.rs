@@ -31,6 +31,8 @@ mod error;
 mod format;
 mod reader;
 mod writer;
+#[cfg(feature = "vyre")]
+pub mod vyre;
 
 pub use error::RecordError;
 pub use reader::{Recording, StepCursor, Steps};

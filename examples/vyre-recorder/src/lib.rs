@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use megascope_record::{Fingerprint, Meta, RecordSummary, Recorder, State, StepInfo};
+use megascope_record::{Meta, RecordSummary, Recorder, State, StepInfo};
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use vyre_foundation::ir::Program;
@@ -584,23 +584,8 @@ impl RunReport {
     }
 }
 
-/// The one call a vyre 0.7.2 program adds after each step: records the state its own host
-/// mirror holds (what `apply_readback` left there), byte for byte. It lives here rather than
-/// behind a feature of `megascope-record` because vyre 0.7.2 pins exact dependency versions
-/// (libc, tracing, ...) that megascope's workspace cannot share a lock file with.
-pub fn record_mirror(
-    rec: &mut Recorder,
-    info: StepInfo,
-    mirror: &ResidentQueueBuffers,
-) -> Result<(), megascope_record::RecordError> {
-    rec.record_le_bytes(
-        info,
-        mirror.control_bytes(),
-        mirror.ring_bytes(),
-        mirror.debug_log_bytes(),
-        mirror.io_queue_bytes(),
-    )
-}
+/// The one call a vyre 0.7.2 program adds after each step: megascope-record's `vyre` feature.
+pub use megascope_record::vyre::record_mirror;
 
 struct StepWriter<'a, 'h> {
     rec: Recorder,
@@ -677,16 +662,8 @@ pub fn run_and_record(
     let exec = Exec::acquire(path)?;
     let executor = exec.describe();
 
-    let words = |b: &[u8]| b.len() / 4;
-    let fingerprint = Fingerprint::from_lengths(
-        words(state.control_bytes()),
-        words(state.ring_bytes()),
-        words(state.debug_log_bytes()),
-        words(state.io_queue_bytes()),
-        scen.tenant_count,
-    );
     let mut meta = Meta::new(
-        fingerprint,
+        megascope_record::vyre::fingerprint(&state, scen.tenant_count),
         format!(
             "vyre 0.7.2 megakernel `{}` ({}, workgroup {wg}, {slots} slots) on {} ({executor}), recorded by vyre-recorder",
             plan.program.name(),
