@@ -612,11 +612,14 @@ pub fn save(path: &Path, req: &SaveRequest) -> Result<SessionFile, SessionError>
     })
 }
 
+/// Writes one file of a save (tests inject failures).
+pub type WriteFile<'a> = dyn FnMut(&Path, &[u8]) -> Result<(), String> + 'a;
+
 /// [`save`] with an injectable file writer (tests inject failures).
 pub fn save_with(
     path: &Path,
     req: &SaveRequest,
-    write: &mut dyn FnMut(&Path, &[u8]) -> Result<(), String>,
+    write: &mut WriteFile,
 ) -> Result<SessionFile, SessionError> {
     let err = |message: String| SessionError::Save {
         path: path.into(),
@@ -695,7 +698,7 @@ pub fn save_with(
 fn write_snapshot(
     target: &Path,
     state: &crate::resident::ResidentBuffers,
-    write: &mut dyn FnMut(&Path, &[u8]) -> Result<(), String>,
+    write: &mut WriteFile,
 ) -> Result<(), String> {
     fs::create_dir_all(target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
     let result = (|| {

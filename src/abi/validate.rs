@@ -185,7 +185,8 @@ mod tests {
 
     #[test]
     fn each_bad_part_is_named() {
-        let cases: [(fn(&mut PartLengths), BufferKind); 7] = [
+        type Spoil = fn(&mut PartLengths);
+        let cases: [(Spoil, BufferKind); 7] = [
             (|l| l.control = 636, BufferKind::Control),
             (|l| l.control = 642, BufferKind::Control),
             (|l| l.debug_log = 1024, BufferKind::DebugLog),

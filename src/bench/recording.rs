@@ -191,6 +191,9 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
     Ok(())
 }
 
+/// Called with each state of the run and whether a dispatch made it.
+type EachStep<'a> = dyn FnMut(&ResidentBuffers, bool) -> Result<(), String> + 'a;
+
 /// A run of `steps` dispatches of a fully published 65,536-slot ring, recorded, verified, and
 /// the same dispatches timed on the bare engine — alone, with no recorder thread beside it, so
 /// the two rates compare one thread's work.
@@ -203,7 +206,7 @@ fn verify_rate(dir: &std::path::Path, steps: u32) -> Result<serde_json::Value, S
         ..Default::default()
     };
     // The run: re-publish the ring (control carried on), dispatch, each step recorded.
-    let run = |mut each: Box<dyn FnMut(&ResidentBuffers, bool) -> Result<(), String> + '_>| {
+    let run = |mut each: Box<EachStep<'_>>| {
         let mut m = pristine.clone();
         let mut engine = CpuEngine::new();
         let mut engine_time = Duration::ZERO;

@@ -553,7 +553,7 @@ mod tests {
         assert_eq!(
             f.recent
                 .iter()
-                .filter(|p| **p == PathBuf::from("/tmp/3.ron"))
+                .filter(|p| p.as_path() == Path::new("/tmp/3.ron"))
                 .count(),
             1
         );

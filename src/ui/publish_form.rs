@@ -851,8 +851,10 @@ mod tests {
     #[test]
     fn batch_form_validates() {
         let s = state();
-        let mut b = BatchForm::default();
-        b.end = "16".into();
+        let mut b = BatchForm {
+            end: "16".into(),
+            ..Default::default()
+        };
         assert!(b.build(&s).unwrap_err().contains("slot 3 is in flight"));
         b.start = "4".into();
         assert_eq!(b.build(&s).unwrap().len(), 12);

@@ -159,15 +159,15 @@ fn pass_workgroups<T: AccessTracker>(
     probed_by: &mut Option<HashMap<u32, u32>>,
 ) {
     let checks_shutdown = options.variant.is_looping() || options.once_checks_shutdown;
-    for g in 0..returned.len() {
-        if returned[g] {
+    for (g, gone) in returned.iter_mut().enumerate() {
+        if *gone {
             continue;
         }
         let range = g as u32 * wg..(g as u32 + 1) * wg;
         let shutdown_seen = if checks_shutdown {
             let v = mem.control[SHUTDOWN];
             if v != 0 {
-                returned[g] = true;
+                *gone = true;
                 continue;
             }
             Some(v)
