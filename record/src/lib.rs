@@ -30,9 +30,9 @@ use serde::{Deserialize, Serialize};
 mod error;
 mod format;
 mod reader;
-mod writer;
 #[cfg(feature = "vyre")]
 pub mod vyre;
+mod writer;
 
 pub use error::RecordError;
 pub use reader::{Recording, StepCursor, Steps};
