@@ -35,7 +35,7 @@ pub mod vyre;
 mod writer;
 
 pub use error::RecordError;
-pub use reader::{Recording, StepCursor, Steps};
+pub use reader::{Recording, StepChange, StepCursor, Steps};
 pub use writer::{RecordSummary, Recorder};
 
 /// The version of the file format this crate writes (and the newest it reads).

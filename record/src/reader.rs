@@ -58,6 +58,31 @@ enum Frame {
     Damaged(String),
 }
 
+/// One step decoded on its own: a keyframe's whole state, or the words a delta changed as
+/// `(index, XOR)` per buffer (in [`BufferKind::ALL`] order). Applying it to the state after the
+/// step before gives the state after this step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepChange {
+    pub step: usize,
+    pub keyframe: Option<State>,
+    pub words: [Vec<(u32, u32)>; 4],
+}
+
+impl StepChange {
+    /// Applies the change to buffer `kind` (`buf` as long as the fingerprint says; a delta's
+    /// indices are within it, as the reader checked).
+    pub fn apply(&self, kind: BufferKind, buf: &mut [u32]) {
+        match &self.keyframe {
+            Some(state) => buf.copy_from_slice(state.get(kind)),
+            None => {
+                for &(i, x) in &self.words[kind.index()] {
+                    buf[i as usize] ^= x;
+                }
+            }
+        }
+    }
+}
+
 /// An opened recording (memory-mapped; `Send + Sync`).
 ///
 /// The file must not be truncated or rewritten in place while it is open (appending, as a live
@@ -585,6 +610,29 @@ impl Recording {
             self.apply_with(i, &mut state, &mut dec)?;
         }
         Ok(state)
+    }
+
+    /// Decodes step `step` without a state to apply it to (see [`StepChange`]): a reader can
+    /// decode ahead on another thread and apply the changes in order.
+    pub fn step_change(&self, step: usize) -> Result<StepChange, RecordError> {
+        let keyframe = self.entry(step)?.keyframe;
+        let mut change = StepChange {
+            step,
+            ..Default::default()
+        };
+        if keyframe {
+            let mut state = State::default();
+            self.apply_step(step, &mut state)?;
+            change.keyframe = Some(state);
+            return Ok(change);
+        }
+        let mut dec = Decoder::default();
+        for kind in BufferKind::ALL {
+            self.load_section(step, kind, &mut dec)?;
+            let words = &mut change.words[kind.index()];
+            self.for_each_run(step, kind, &dec, |i, x| words.push((i as u32, x)))?;
+        }
+        Ok(change)
     }
 
     /// Applies step `step`'s frame on top of `state` (which must be the state after `step - 1`, or

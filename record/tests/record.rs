@@ -701,3 +701,43 @@ fn record_le_bytes_matches_words() {
     rec.finish().unwrap();
     assert_eq!(Recording::open(&path).unwrap().state(0).unwrap(), state);
 }
+
+#[test]
+fn step_changes_applied_in_order_give_every_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.msrec");
+    let fp = Fingerprint::from_lengths(170, 16 * 300, 257, 512, 1);
+    let mut meta = Meta::new(fp.clone(), "changes");
+    meta.keyframe_interval = 3;
+    let mut rec = Recorder::create(&path, meta).unwrap();
+    let mut s = State {
+        control: vec![0; 170],
+        ring: vec![0; 16 * 300],
+        debug_log: vec![0; 257],
+        io_queue: vec![0; 512],
+    };
+    let mut states = Vec::new();
+    for k in 0..8u32 {
+        for i in (k as usize..s.ring.len()).step_by(37) {
+            s.ring[i] = s.ring[i].wrapping_add(k * 7 + 1);
+        }
+        s.control[(k * 11) as usize % 170] ^= 0xdead_0000 | k;
+        rec.record(StepInfo::host(format!("{k}")), s.as_buffers())
+            .unwrap();
+        states.push(s.clone());
+    }
+    rec.finish().unwrap();
+    let r = Recording::open(&path).unwrap();
+    let mut at = State::default();
+    for (i, want) in states.iter().enumerate() {
+        let c = r.step_change(i).unwrap();
+        assert_eq!(c.step, i);
+        assert_eq!(c.keyframe.is_some(), r.is_keyframe(i));
+        for kind in BufferKind::ALL {
+            let buf = at.get_mut(kind);
+            buf.resize(fp.words(kind), 0);
+            c.apply(kind, buf);
+        }
+        assert_eq!(&at, want, "step {i}");
+    }
+}

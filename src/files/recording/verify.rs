@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use megascope_record::{Recording, State, StepCursor, StepKind};
+use megascope_record::{BufferKind, Recording, State, StepChange, StepKind};
 use serde::Serialize;
 
 use super::RecordingError;
@@ -135,14 +135,6 @@ fn is_dispatch(rec: &Recording, step: usize) -> bool {
         .is_some_and(|i| matches!(i.kind, StepKind::Dispatch { .. }))
 }
 
-/// Copies `from` into `into`, reusing `into`'s allocations.
-fn copy_state(into: &mut State, from: &State) {
-    into.control.clone_from(&from.control);
-    into.ring.clone_from(&from.ring);
-    into.debug_log.clone_from(&from.debug_log);
-    into.io_queue.clone_from(&from.io_queue);
-}
-
 /// A recorded state as a mirror, moving its buffers (no copy; only lengths are checked).
 fn mirror_of(slot_count: u32, s: State) -> Result<ResidentBuffers, RecordingError> {
     ResidentBuffers::from_words(
@@ -157,24 +149,32 @@ fn mirror_of(slot_count: u32, s: State) -> Result<ResidentBuffers, RecordingErro
     .map_err(|e| RecordingError::Input(format!("a recorded state is not a valid state: {e}")))
 }
 
-/// The mirror's buffers back as a state, for reuse.
-fn state_of(mut m: ResidentBuffers) -> State {
+/// Applies a decoded step to a mirror.
+fn apply(change: &StepChange, m: &mut ResidentBuffers) {
     let b = m.buffers_mut();
-    State {
-        control: std::mem::take(b.control),
-        ring: std::mem::take(b.ring),
-        debug_log: std::mem::take(b.debug_log),
-        io_queue: std::mem::take(b.io_queue),
-    }
+    change.apply(BufferKind::Control, b.control);
+    change.apply(BufferKind::Ring, b.ring);
+    change.apply(BufferKind::DebugLog, b.debug_log);
+    change.apply(BufferKind::IoQueue, b.io_queue);
 }
 
-type Decoded = Result<(usize, State), megascope_record::RecordError>;
+/// Copies one mirror's buffers into another of the same geometry.
+fn copy_mirror(from: &ResidentBuffers, into: &mut ResidentBuffers) {
+    let b = into.buffers_mut();
+    b.control.copy_from_slice(from.control());
+    b.ring.copy_from_slice(from.ring());
+    b.debug_log.copy_from_slice(from.debug_log());
+    b.io_queue.copy_from_slice(from.io_queue());
+}
+
+type Decoded = Result<StepChange, megascope_record::RecordError>;
 
 /// Checks every dispatch step of `rec`. `progress(done, total)` is called after each step.
 ///
-/// Two threads: one decodes the recording ahead (the states around each dispatch, in
-/// recycled buffers), the other runs the engine and compares, so decoding costs no engine
-/// time on a machine with a second core.
+/// One thread decodes the steps ahead (a step's changed words need no earlier state); the other
+/// keeps the recorded state, runs the engine on a second mirror and compares. While recording
+/// and oracle agree that mirror already holds the next state's base, so it only takes the same
+/// changes instead of a full copy.
 pub fn verify(
     rec: &Recording,
     progress: &mut dyn FnMut(usize, usize),
@@ -194,32 +194,18 @@ pub fn verify(
         slot_executions: 0,
         elapsed_ms: 0.0,
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(2);
-    let (free_tx, free_rx) = std::sync::mpsc::channel::<State>();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Decoded>(4);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut cursor = StepCursor::new(rec);
-            while let Some(next) = cursor.next_step() {
-                let msg = match next {
-                    Err(e) => Some(Err(e)),
-                    Ok((i, s)) => (is_dispatch(rec, i) || is_dispatch(rec, i + 1)).then(|| {
-                        let mut buf = free_rx.try_recv().unwrap_or_default();
-                        copy_state(&mut buf, s);
-                        Ok((i, buf))
-                    }),
-                };
-                let stop = matches!(msg, Some(Err(_)));
-                if let Some(m) = msg
-                    && tx.send(m).is_err()
-                {
-                    return;
-                }
-                if stop {
+            for i in 0..rec.len() {
+                let change = rec.step_change(i);
+                let stop = change.is_err();
+                if tx.send(change).is_err() || stop {
                     return;
                 }
             }
         });
-        let r = check_dispatches(rec, slot_count, &rx, &free_tx, &mut report, progress);
+        let r = check_dispatches(rec, slot_count, &rx, &mut report, progress);
         drop(rx);
         r
     })?;
@@ -227,89 +213,124 @@ pub fn verify(
     Ok(report)
 }
 
-/// The engine side of [`verify`]: receives the decoded states in order.
+/// The engine side of [`verify`]: receives the decoded steps in order.
 fn check_dispatches(
     rec: &Recording,
     slot_count: u32,
     rx: &std::sync::mpsc::Receiver<Decoded>,
-    free: &std::sync::mpsc::Sender<State>,
     report: &mut VerifyReport,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(), RecordingError> {
     let mut cpu = CpuEngine::new();
-    // The recorded state before the next dispatch step.
-    let mut before: Option<(usize, State)> = None;
+    // The recorded state after the last step received.
+    let mut recorded: Option<ResidentBuffers> = None;
+    // The engine's mirror, and whether it equals `recorded` (then it needs no copy).
+    let mut scratch: Option<ResidentBuffers> = None;
+    let mut in_step = false;
     for msg in rx.iter() {
-        let (i, state) = match msg {
-            Ok(s) => s,
+        let change = match msg {
+            Ok(c) => c,
             Err(e) => {
                 report.damage = Some(e.to_string());
                 break;
             }
         };
-        let prev = before.take().filter(|(p, _)| p + 1 == i);
-        if let Some(StepKind::Dispatch {
-            variant,
-            workgroup_size,
-        }) = rec.info(i).map(|info| &info.kind)
-        {
-            match (prev, variant_of(variant)) {
-                (None, _) => report.step_errors.push(StepError {
+        let i = change.step;
+        let dispatch = rec.info(i).and_then(|info| match &info.kind {
+            StepKind::Dispatch {
+                variant,
+                workgroup_size,
+            } => Some((variant.clone(), *workgroup_size)),
+            StepKind::Host => None,
+        });
+        let Some(before) = recorded.as_mut() else {
+            // the first step: a keyframe (the format requires it)
+            if dispatch.is_some() {
+                report.step_errors.push(StepError {
                     step: i,
                     message: "a dispatch with no recorded state before it cannot be re-run".into(),
-                }),
-                (Some((_, p)), None) => {
-                    report.step_errors.push(StepError {
-                        step: i,
-                        message: format!(
-                            "the recorded variant \"{variant}\" is not one megascope runs (once, persistent, priority)"
-                        ),
-                    });
-                    let _ = free.send(p);
+                });
+            }
+            let state = change.keyframe.clone().unwrap_or_default();
+            recorded = Some(mirror_of(slot_count, state)?);
+            progress(i + 1, rec.len());
+            continue;
+        };
+        let Some((variant, workgroup_size)) = dispatch else {
+            apply(&change, before);
+            if in_step && let Some(m) = scratch.as_mut() {
+                apply(&change, m);
+            }
+            progress(i + 1, rec.len());
+            continue;
+        };
+        let Some(v) = variant_of(&variant) else {
+            report.step_errors.push(StepError {
+                step: i,
+                message: format!(
+                    "the recorded variant \"{variant}\" is not one megascope runs (once, persistent, priority)"
+                ),
+            });
+            apply(&change, before);
+            in_step = false;
+            progress(i + 1, rec.len());
+            continue;
+        };
+        let options = DispatchOptions {
+            variant: v,
+            workgroup_size: Some(workgroup_size),
+            pass_budget: VERIFY_PASS_BUDGET,
+            race_analysis: false,
+            dispatch_index: i as u64,
+            ..Default::default()
+        };
+        let m = match scratch.as_mut() {
+            Some(m) => {
+                if !in_step {
+                    copy_mirror(before, m);
                 }
-                (Some((_, p)), Some(v)) => {
-                    let options = DispatchOptions {
-                        variant: v,
-                        workgroup_size: Some(*workgroup_size),
-                        pass_budget: VERIFY_PASS_BUDGET,
-                        race_analysis: false,
-                        dispatch_index: i as u64,
-                        ..Default::default()
+                m
+            }
+            None => scratch.insert(before.clone()),
+        };
+        match cpu.dispatch(m, &options) {
+            Err(e) => {
+                report.step_errors.push(StepError {
+                    step: i,
+                    message: format!("the oracle cannot run this dispatch: {e}"),
+                });
+                apply(&change, before);
+                in_step = false;
+            }
+            Ok(r) => {
+                report.slot_executions += r.executed;
+                apply(&change, before);
+                in_step = same_mirrors(m, before);
+                if !in_step {
+                    report.diverging_steps.push(i);
+                    // The state before comes back from the recording (diverging steps only).
+                    let again = mirror_of(slot_count, rec.state(i - 1)?)?;
+                    let after = State {
+                        control: before.control().to_vec(),
+                        ring: before.ring().to_vec(),
+                        debug_log: before.debug_log().to_vec(),
+                        io_queue: before.io_queue().to_vec(),
                     };
-                    let mut m = mirror_of(slot_count, p)?;
-                    match cpu.dispatch(&mut m, &options) {
-                        Err(e) => report.step_errors.push(StepError {
-                            step: i,
-                            message: format!("the oracle cannot run this dispatch: {e}"),
-                        }),
-                        Ok(r) => {
-                            report.slot_executions += r.executed;
-                            if !same_state(&m, &state) {
-                                report.diverging_steps.push(i);
-                                // The mirror now holds the oracle's result; the state before
-                                // comes back from the recording (only for diverging steps).
-                                let again = mirror_of(slot_count, rec.state(i - 1)?)?;
-                                explain_step(&mut cpu, again, &options, i, &state, report)?;
-                            }
-                        }
-                    }
-                    let _ = free.send(state_of(m));
+                    explain_step(&mut cpu, again, &options, i, &after, report)?;
                 }
             }
-        } else if let Some((_, old)) = prev {
-            let _ = free.send(old);
         }
-        before = Some((i, state));
         progress(i + 1, rec.len());
     }
     Ok(())
 }
 
-fn same_state(m: &ResidentBuffers, s: &State) -> bool {
-    m.control() == s.control.as_slice()
-        && m.ring() == s.ring.as_slice()
-        && m.io_queue() == s.io_queue.as_slice()
-        && debug_log_diff(m.debug_log(), &s.debug_log).is_empty()
+/// Whether the oracle's mirror equals the recorded one (debug records as a multiset).
+fn same_mirrors(oracle: &ResidentBuffers, recorded: &ResidentBuffers) -> bool {
+    oracle.control() == recorded.control()
+        && oracle.ring() == recorded.ring()
+        && oracle.io_queue() == recorded.io_queue()
+        && debug_log_diff(oracle.debug_log(), recorded.debug_log()).is_empty()
 }
 
 /// The debug log's differences: `(word, expected, recorded)` for plain words (the cursor and
