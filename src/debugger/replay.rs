@@ -434,6 +434,18 @@ impl Debugger {
         }
     }
 
+    /// The diagnostics to show at the cursor: while a recording replays, those of the
+    /// recorded dispatches up to the current step (the oracle's runs, logged in step order);
+    /// otherwise the whole log.
+    pub fn diagnostics_shown(&self) -> &[crate::engine::Diagnostic] {
+        let all = self.diagnostics();
+        if self.replay.is_none() {
+            return all;
+        }
+        let n = self.dispatches;
+        &all[..all.partition_point(|d| d.dispatch < n)]
+    }
+
     /// The recording this debugger replays, while it is read-only.
     pub fn replay(&self) -> Option<&ReplayInfo> {
         self.replay.as_ref()
@@ -524,6 +536,48 @@ mod tests {
         states.push(m.clone());
         rec.finish().unwrap();
         (path, states)
+    }
+
+    #[test]
+    fn diagnostics_follow_the_replayed_step() {
+        // two dispatches, the second with a race
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.msrec");
+        let mut m = ResidentBuffers::new(32, 1, 4).unwrap();
+        let fp = Fingerprint::from_lengths(m.control().len(), m.ring().len(), 257, 512, 1);
+        let mut rec = Recorder::create(&path, Meta::new(fp, "d")).unwrap();
+        rec.record(StepInfo::host("initial"), bufs(&m)).unwrap();
+        m.publish_slot(1, 0, Opcode::NOP, &[]).unwrap();
+        rec.record(StepInfo::host("publish"), bufs(&m)).unwrap();
+        m.dispatch(&mut CpuEngine::new(), &DispatchOptions::default())
+            .unwrap();
+        rec.record(StepInfo::dispatch("once", 32, "d0"), bufs(&m))
+            .unwrap();
+        m.publish_slot(2, 0, Opcode::STORE_U32, &[1, 160]).unwrap();
+        m.publish_slot(3, 0, Opcode::STORE_U32, &[2, 160]).unwrap();
+        rec.record(StepInfo::host("publish"), bufs(&m)).unwrap();
+        m.dispatch(&mut CpuEngine::new(), &DispatchOptions::default())
+            .unwrap();
+        rec.record(StepInfo::dispatch("once", 32, "d1"), bufs(&m))
+            .unwrap();
+        rec.finish().unwrap();
+        let mut d =
+            Debugger::from_recording(Recording::open(&path).unwrap(), &mut |_, _| {}).unwrap();
+        let races = |d: &Debugger| {
+            d.diagnostics_shown()
+                .iter()
+                .filter(|x| x.kind == crate::engine::DiagnosticKind::Race)
+                .count()
+        };
+        assert_eq!(
+            races(&d),
+            1,
+            "at the last step the race of dispatch 1 shows"
+        );
+        assert!(d.replay().unwrap().diverging.is_empty());
+        d.seek(d.point_of_step(3).unwrap());
+        assert_eq!(races(&d), 0, "before dispatch 1 it has not happened");
+        assert!(d.diagnostics().len() >= d.diagnostics_shown().len());
     }
 
     #[test]

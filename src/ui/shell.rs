@@ -797,7 +797,7 @@ impl MegascopeApp {
                 ui.horizontal(|ui| {
                     ui.selectable_value(&mut self.bottom_tab, BottomTab::Plots, "Plots");
                     ui.selectable_value(&mut self.bottom_tab, BottomTab::DebugLog, "Debug log");
-                    let nd = self.debugger.diagnostics().len();
+                    let nd = self.debugger.diagnostics_shown().len();
                     ui.selectable_value(
                         &mut self.bottom_tab,
                         BottomTab::Diagnostics,
@@ -822,7 +822,7 @@ impl MegascopeApp {
                     BottomTab::Diagnostics => {
                         select = self.diagnostics.ui(
                             ui,
-                            self.debugger.diagnostics(),
+                            self.debugger.diagnostics_shown(),
                             self.debugger.diagnostics_dropped(),
                         )
                     }
