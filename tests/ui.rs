@@ -464,3 +464,38 @@ fn a_recording_replays_read_only_and_marks_what_differs_from_the_oracle() {
     h.run();
     assert_eq!(h.state().debugger.dispatches(), 1, "a normal session runs");
 }
+
+/// A race names two slots: clicking it selects the first and rings the second.
+#[test]
+fn clicking_a_race_selects_one_slot_and_marks_the_other() {
+    let mut d = Debugger::new(
+        Geometry {
+            slot_count: 64,
+            tenant_count: 1,
+            observable_slots: 4,
+        },
+        RunConfig::default(),
+        Backend::Cpu,
+    )
+    .unwrap();
+    for (slot, value) in [(5u32, 1u32), (9, 2)] {
+        d.apply(Action::Publish {
+            slot,
+            tenant: 0,
+            opcode: Opcode::STORE_U32,
+            args: vec![value, 160],
+            priority: None,
+        })
+        .unwrap();
+    }
+    d.dispatch().unwrap();
+    let mut h = harness(MegascopeApp::new(d));
+    h.run();
+    h.get_by_label_contains("Diagnostics (").click();
+    h.run();
+    let race = h.get_by_label_contains("slot 5 and slot 9 store different values to control[160]");
+    race.click();
+    h.run();
+    assert_eq!(h.state().selection, Some(5));
+    assert_eq!(h.state().grid.race_pair, Some([5, 9]));
+}

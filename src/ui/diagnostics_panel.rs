@@ -21,6 +21,8 @@ fn kind_colour(k: DiagnosticKind) -> Color32 {
 pub struct DiagnosticsPanel {
     /// Show only this kind.
     pub only: Option<DiagnosticKind>,
+    /// The two slots of the race clicked last, for the grid to mark both.
+    pub race_pair: Option<[u32; 2]>,
 }
 
 impl DiagnosticsPanel {
@@ -79,12 +81,18 @@ impl DiagnosticsPanel {
                                 .sense(egui::Sense::click())
                                 .wrap(),
                         );
+                        let hint = match d.slots {
+                            Some([a, b]) => format!("click to select slot {a} and mark slot {b}"),
+                            None => d
+                                .slot
+                                .map(|s| format!("click to select slot {s}"))
+                                .unwrap_or_default(),
+                        };
                         if let Some(s) = d.slot
-                            && text
-                                .on_hover_text(format!("click to select slot {s}"))
-                                .clicked()
+                            && text.on_hover_text(hint).clicked()
                         {
                             select = Some(s);
+                            self.race_pair = d.slots;
                         }
                     });
                 }

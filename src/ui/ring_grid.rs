@@ -51,6 +51,8 @@ pub struct RingGrid {
     pub pan: Vec2,
     pub mode: ColourMode,
     pub highlight_changes: bool,
+    /// A race's two slots: while the first is selected the second is ringed too.
+    pub race_pair: Option<[u32; 2]>,
     fallback: Option<(FallbackKey, egui::TextureHandle)>,
 }
 
@@ -73,6 +75,7 @@ impl Default for RingGrid {
             pan: Vec2::ZERO,
             mode: ColourMode::Status,
             highlight_changes: true,
+            race_pair: None,
             fallback: None,
         }
     }
@@ -225,6 +228,13 @@ impl RingGrid {
                 painter.rect_stroke(m, 1.0, (1.5, colour), egui::StrokeKind::Outside);
             }
         }
+        // The other slot of a selected race, ringed at any cell size.
+        if let Some([a, b]) = self.race_pair
+            && selected == Some(a)
+            && let Some(m) = partner_rect(&layout, self.pan, rect, b)
+        {
+            painter.rect_stroke(m, 1.0, (2.0, palette::SELECTED), egui::StrokeKind::Outside);
+        }
         if let Some(s) = hovered
             && !response.dragged()
         {
@@ -281,6 +291,18 @@ impl RingGrid {
             );
         }
     }
+}
+
+/// Where to ring the second slot of a selected race: its cell, or the small-cell marker;
+/// `None` when out of view.
+pub fn partner_rect(layout: &GridLayout, pan: Vec2, rect: Rect, slot: u32) -> Option<Rect> {
+    if slot >= layout.slot_count {
+        return None;
+    }
+    marker_rect(layout, pan, rect, slot).or_else(|| {
+        let cell = layout.cell_rect(slot).translate(rect.min.to_vec2() - pan);
+        rect.contains(cell.center()).then_some(cell)
+    })
 }
 
 /// Cells below this size (points) get a ring around the hovered and selected slot.
@@ -455,6 +477,29 @@ pub fn legend(ui: &mut egui::Ui, mode: ColourMode, control: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_race_partner_is_ringed_at_any_cell_size_while_in_view() {
+        let rect = Rect::from_min_size(Pos2::new(100.0, 50.0), Vec2::new(400.0, 300.0));
+        let big = GridLayout::new(64, 10.0);
+        let cell = big.cell_rect(9).translate(rect.min.to_vec2());
+        assert_eq!(partner_rect(&big, Vec2::ZERO, rect, 9), Some(cell));
+        let small = GridLayout::new(1 << 20, 0.25);
+        assert_eq!(
+            partner_rect(&small, Vec2::ZERO, rect, 3),
+            marker_rect(&small, Vec2::ZERO, rect, 3)
+        );
+        assert_eq!(
+            partner_rect(&big, Vec2::ZERO, rect, 64),
+            None,
+            "past the ring"
+        );
+        assert_eq!(
+            partner_rect(&big, Vec2::new(0.0, 500.0), rect, 9),
+            None,
+            "out of view"
+        );
+    }
 
     #[test]
     fn small_cells_get_a_marker_where_the_slot_is_and_big_cells_none() {

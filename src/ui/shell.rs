@@ -835,6 +835,7 @@ impl MegascopeApp {
             });
         if let Some(s) = select {
             self.selection = Some(s);
+            self.grid.race_pair = self.diagnostics.race_pair.take();
         }
 
         egui::CentralPanel::default_margins()
