@@ -18,8 +18,9 @@ use super::timeline::PointKind;
 use super::{Debugger, RunConfig};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::{Backend, DispatchOptions, Engine, Variant};
-use crate::files::recording::verify::VERIFY_PASS_BUDGET;
-use crate::resident::{Readback, ResidentBuffers};
+use crate::files::recording::to_resident;
+use crate::files::recording::verify::{VERIFY_PASS_BUDGET, debug_logs_agree};
+use crate::resident::ResidentBuffers;
 
 /// What the debugger knows of the recording it replays.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -68,9 +69,7 @@ impl StepDivergence {
         let d = StepDivergence {
             slots,
             control_words,
-            debug_log: oracle.debug_log().first() != recorded.debug_log.first()
-                || crate::scenario::record_multiset(oracle.debug_log())
-                    != crate::scenario::record_multiset(&recorded.debug_log),
+            debug_log: !debug_logs_agree(oracle.debug_log(), &recorded.debug_log),
             io_queue: oracle.io_queue() != recorded.io_queue.as_slice(),
         };
         (d != StepDivergence::default()).then_some(d)
@@ -119,19 +118,6 @@ impl StepDivergence {
     }
 }
 
-fn readback_of(state: &megascope_record::State) -> Readback {
-    Readback {
-        control: state.control.clone(),
-        ring: state.ring.clone(),
-        debug_log: state.debug_log.clone(),
-        io_queue: state.io_queue.clone(),
-    }
-}
-
-fn variant_of(name: &str) -> Option<Variant> {
-    Variant::ALL.into_iter().find(|v| v.name() == name)
-}
-
 /// What the debugger keeps of an open recording: the file (to follow a program still
 /// recording) and the oracle that checks each new step.
 pub struct ReplaySource {
@@ -170,7 +156,7 @@ fn step_point(
     // The oracle's run from the state before, for diagnostics, plots and the check.
     let mut report = None;
     if let Some((variant, wg)) = &dispatch {
-        match variant_of(variant) {
+        match Variant::from_name(variant) {
             None => {
                 info.unchecked.insert(
                     i,
@@ -264,11 +250,11 @@ impl Debugger {
         {
             let mut cursor = StepCursor::new(&rec);
             let first = match cursor.next_step() {
-                Some(Ok((_, s))) => readback_of(s),
+                Some(Ok((_, s))) => s.clone(),
                 Some(Err(e)) => return Err(e.to_string()),
                 None => return Err(format!("{} holds no step", rec.path().display())),
             };
-            let state = ResidentBuffers::from_words(fp.slot_count, first)
+            let state = to_resident(fp.slot_count, first)
                 .map_err(|e| format!("step 0 is not a valid state: {e}"))?;
             d = Debugger::from_state(state, fp.tenant_count, RunConfig::default(), Backend::Cpu);
             progress(1, rec.len());
@@ -369,7 +355,7 @@ impl Debugger {
         let result = (|| -> Result<(), String> {
             let last = rec.state(have - 1).map_err(|e| e.to_string())?;
             let mut state =
-                crate::files::recording::to_resident(&rec, last).map_err(|e| e.to_string())?;
+                to_resident(rec.meta().fingerprint.slot_count, last).map_err(|e| e.to_string())?;
             let mut after = rec.state(have - 1).map_err(|e| e.to_string())?;
             for i in have..rec.len() {
                 rec.apply_step(i, &mut after).map_err(|e| e.to_string())?;

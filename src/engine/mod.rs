@@ -49,6 +49,12 @@ impl Variant {
         }
     }
 
+    /// The variant named `name` (`once`, `persistent`, `priority`), as recordings and
+    /// step directories write it.
+    pub fn from_name(name: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
     pub fn is_looping(self) -> bool {
         !matches!(self, Variant::Once)
     }

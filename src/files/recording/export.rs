@@ -10,7 +10,7 @@ use super::{RecordingError, state_at, to_resident};
 /// Writes step `step` of `rec` as a dump directory at `out`.
 pub fn export_step(rec: &Recording, step: usize, out: &Path) -> Result<(), RecordingError> {
     let state = state_at(rec, step)?;
-    let mirror = to_resident(rec, state).map_err(|e| {
+    let mirror = to_resident(rec.meta().fingerprint.slot_count, state).map_err(|e| {
         RecordingError::Input(format!(
             "step {step} of {} is not a valid state: {e}",
             rec.path().display()

@@ -9,7 +9,6 @@
 //! the metadata as `"recorded_kind"`).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use megascope_record::{Fingerprint, Meta, Recorder, State, StepInfo, StepKind};
@@ -96,26 +95,29 @@ pub fn step_dirs(dir: &Path) -> Result<Vec<(u64, PathBuf)>, RecordingError> {
 pub fn read_step_json(step_dir: &Path, position: usize) -> Result<StepInfo, RecordingError> {
     let path = step_dir.join("step.json");
     let bad = |what: String| input(format!("{}: {what}", path.display()));
-    let meta = fs::metadata(&path).map_err(|e| {
-        bad(format!(
-            "cannot read it ({e}); every step directory needs a step.json"
-        ))
-    })?;
-    if !meta.is_file() {
-        return Err(bad(
-            "is not a regular file; it should be the step's JSON".into()
-        ));
-    }
-    if meta.len() > STEP_JSON_MAX_BYTES {
-        return Err(bad(format!(
-            "is {} bytes, more than the {STEP_JSON_MAX_BYTES} a step.json may have",
-            meta.len()
-        )));
-    }
-    let mut text = String::new();
-    fs::File::open(&path)
-        .and_then(|f| f.take(STEP_JSON_MAX_BYTES).read_to_string(&mut text))
-        .map_err(|e| bad(format!("cannot read it: {e}")))?;
+    use crate::dump::{ReadFileError, read_regular_file};
+    let bytes = match read_regular_file(&path, STEP_JSON_MAX_BYTES) {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(len)) => {
+            return Err(bad(format!(
+                "is {len} bytes, more than the {STEP_JSON_MAX_BYTES} a step.json may have"
+            )));
+        }
+        Err(ReadFileError::NotRegular(what)) => {
+            return Err(bad(format!(
+                "is {what}, not a regular file; it should be the step's JSON"
+            )));
+        }
+        Err(ReadFileError::Io(e)) => {
+            return Err(bad(format!(
+                "cannot read it ({e}); every step directory needs a step.json"
+            )));
+        }
+        Err(ReadFileError::Changed { .. }) => {
+            return Err(bad("changed while it was read; import again".into()));
+        }
+    };
+    let text = String::from_utf8(bytes).map_err(|_| bad("is not UTF-8 text".into()))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         bad(format!(
             "is not valid JSON ({e}); it should be {{\"index\", \"kind\", \"label\", \"variant\", \"workgroup_size\", \"wall_ms\"}}"
@@ -175,7 +177,7 @@ pub fn read_step_json(step_dir: &Path, position: usize) -> Result<StepInfo, Reco
     let workgroup_size = obj.remove("workgroup_size");
     let kind = if kind == "dispatch" {
         let variant = match variant {
-            Some(Value::String(v)) if ["once", "persistent", "priority"].contains(&v.as_str()) => v,
+            Some(Value::String(v)) if crate::engine::Variant::from_name(&v).is_some() => v,
             Some(other) => {
                 return Err(bad(format!(
                     "\"variant\" is {other}; a dispatch step's variant is \"once\", \"persistent\" or \"priority\""

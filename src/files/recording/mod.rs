@@ -39,10 +39,11 @@ impl From<megascope_record::RecordError> for RecordingError {
     }
 }
 
-/// A recorded state as a mirror the engines and the dump writer take.
-pub fn to_resident(rec: &Recording, state: State) -> Result<ResidentBuffers, AbiError> {
+/// A recorded state as a mirror the engines and the dump writer take, moving its buffers
+/// (no copy; only their lengths are checked).
+pub fn to_resident(slot_count: u32, state: State) -> Result<ResidentBuffers, AbiError> {
     ResidentBuffers::from_words(
-        rec.meta().fingerprint.slot_count,
+        slot_count,
         Readback {
             control: state.control,
             ring: state.ring,

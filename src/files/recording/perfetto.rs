@@ -16,6 +16,7 @@ use super::RecordingError;
 use crate::abi::control::DONE_COUNT;
 use crate::abi::debug_log::DebugLogView;
 use crate::abi::status::StatusCounts;
+use crate::inspect::status_count_map;
 
 /// Track ids (Chrome trace `tid`s).
 pub const TRACK_DISPATCHES: u32 = 1;
@@ -74,9 +75,8 @@ pub fn trace(rec: &Recording) -> Result<Value, RecordingError> {
         );
         let end = ts + dur_us;
         let counts = StatusCounts::of_ring(&state.ring);
-        let statuses: serde_json::Map<String, Value> = counts
-            .named()
-            .filter(|(name, n)| *name != "invalid" || *n > 0)
+        let statuses: serde_json::Map<String, Value> = status_count_map(&counts)
+            .into_iter()
             .map(|(name, n)| (name.to_string(), Value::from(n)))
             .collect();
         events.push(

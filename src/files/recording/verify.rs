@@ -28,7 +28,7 @@ use crate::abi::layout::{DEBUG_RECORD_WORDS, SLOT_WORDS};
 use crate::engine::cpu::CpuEngine;
 use crate::engine::race::{AccessLog, SCHEDULER};
 use crate::engine::{DispatchOptions, Engine, Variant};
-use crate::resident::{Readback, ResidentBuffers};
+use crate::resident::ResidentBuffers;
 
 /// The most divergences listed; the rest are counted in `omitted` (and in `unexplained`).
 pub const DIVERGENCE_CAP: usize = 10_000;
@@ -126,27 +126,15 @@ impl VerifyReport {
     }
 }
 
-fn variant_of(name: &str) -> Option<Variant> {
-    Variant::ALL.into_iter().find(|v| v.name() == name)
-}
-
 fn is_dispatch(rec: &Recording, step: usize) -> bool {
     rec.info(step)
         .is_some_and(|i| matches!(i.kind, StepKind::Dispatch { .. }))
 }
 
-/// A recorded state as a mirror, moving its buffers (no copy; only lengths are checked).
+/// A recorded state as a mirror, or bad input when its buffers are not a valid state.
 fn mirror_of(slot_count: u32, s: State) -> Result<ResidentBuffers, RecordingError> {
-    ResidentBuffers::from_words(
-        slot_count,
-        Readback {
-            control: s.control,
-            ring: s.ring,
-            debug_log: s.debug_log,
-            io_queue: s.io_queue,
-        },
-    )
-    .map_err(|e| RecordingError::Input(format!("a recorded state is not a valid state: {e}")))
+    super::to_resident(slot_count, s)
+        .map_err(|e| RecordingError::Input(format!("a recorded state is not a valid state: {e}")))
 }
 
 /// Applies a decoded step to a mirror.
@@ -264,7 +252,7 @@ fn check_dispatches(
             progress(i + 1, rec.len());
             continue;
         };
-        let Some(v) = variant_of(&variant) else {
+        let Some(v) = Variant::from_name(&variant) else {
             report.step_errors.push(StepError {
                 step: i,
                 message: format!(
@@ -330,7 +318,13 @@ fn same_mirrors(oracle: &ResidentBuffers, recorded: &ResidentBuffers) -> bool {
     oracle.control() == recorded.control()
         && oracle.ring() == recorded.ring()
         && oracle.io_queue() == recorded.io_queue()
-        && debug_log_diff(oracle.debug_log(), recorded.debug_log()).is_empty()
+        && debug_logs_agree(oracle.debug_log(), recorded.debug_log())
+}
+
+/// Whether two debug logs agree as `verify` compares them: the cursor and the words past the
+/// records exactly, the records as a multiset (their order is the GPU's lane order).
+pub fn debug_logs_agree(expected: &[u32], recorded: &[u32]) -> bool {
+    debug_log_diff(expected, recorded).is_empty()
 }
 
 /// The debug log's differences: `(word, expected, recorded)` for plain words (the cursor and
