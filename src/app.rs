@@ -119,6 +119,14 @@ impl App {
                 app.grid.mode = m;
             }
         }
+        // the bench measures the layout it starts with, never one a user rearranged
+        if let Some(storage) = cc.storage
+            && opts.bench_frames.is_none()
+            && let Some(tree) = eframe::get_value(storage, crate::ui::shell::LAYOUT_KEY)
+            && let Some(tree) = crate::ui::shell::checked_layout(tree)
+        {
+            app.layout = tree;
+        }
         if let Some(b) = opts.backend
             && let Err(e) = app.debugger.set_backend(b)
         {
@@ -187,7 +195,7 @@ impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         if ctx.input(|i| i.viewport().close_requested())
-            && self.app.files.dirty
+            && self.app.is_dirty()
             && !self.app.files.allow_close
             && self.app.bench.is_none()
         {
@@ -215,6 +223,9 @@ impl eframe::App for App {
             colour_mode: Some(self.app.grid.mode),
         };
         eframe::set_value(storage, PREFERENCES_KEY, &p);
+        if self.app.bench.is_none() {
+            eframe::set_value(storage, crate::ui::shell::LAYOUT_KEY, &self.app.layout);
+        }
     }
 }
 

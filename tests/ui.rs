@@ -119,14 +119,13 @@ fn publish_form_rejects_bad_input_and_accepts_good_input() {
 }
 
 #[test]
-fn space_runs_and_pauses() {
+fn space_runs_and_pauses_and_run_pauses_itself_at_a_fixed_point() {
     let mut h = harness(app());
     h.run();
     h.key_press(egui::Key::Space);
-    h.run_steps(5);
+    h.step();
     assert!(h.state().transport.running);
-    let d = h.state().debugger.dispatches();
-    assert!(d >= 3, "one dispatch per frame while running, got {d}");
+    assert_eq!(h.state().debugger.dispatches(), 1);
     h.key_press(egui::Key::Space);
     h.run_steps(3);
     assert!(!h.state().transport.running);
@@ -136,6 +135,17 @@ fn space_runs_and_pauses() {
         h.state().debugger.dispatches(),
         paused,
         "no dispatch while paused"
+    );
+    // the four slots ran in the first dispatch: the next claims nothing and Run stops
+    // there by itself, saying why, instead of adding empty points
+    h.key_press(egui::Key::Space);
+    h.run_steps(5);
+    assert!(!h.state().transport.running);
+    assert_eq!(h.state().debugger.dispatches(), paused + 1);
+    assert!(
+        h.query_by_label_contains("claimed no slot, so nothing is left to run")
+            .is_some(),
+        "the status line says why the run paused"
     );
 }
 

@@ -7,8 +7,10 @@ pub mod action;
 pub mod breakpoint;
 pub mod delta;
 pub mod expr;
+pub mod future;
 pub mod history;
 pub mod replay;
+pub mod settings;
 pub mod timeline;
 
 use serde::{Deserialize, Serialize};
@@ -181,6 +183,14 @@ pub struct Debugger {
     /// The recording this debugger replays (read-only), if it does.
     replay: Option<replay::ReplayInfo>,
     replay_src: Option<Box<replay::ReplaySource>>,
+    /// See [`Debugger::revision`].
+    revision: u64,
+    /// Every breakpoint hit along the timeline, in order (see `future.rs`).
+    hit_log: Vec<future::HitEntry>,
+    /// The future the last action from an earlier point cut off, for Undo.
+    dropped: Option<future::DroppedFuture>,
+    /// Its size, until the app has said so once.
+    dropped_fresh: Option<usize>,
 }
 
 impl Debugger {
@@ -237,6 +247,10 @@ impl Debugger {
             pass_counter: 0,
             replay: None,
             replay_src: None,
+            revision: 0,
+            hit_log: Vec::new(),
+            dropped: None,
+            dropped_fresh: None,
         }
         .with_backend_hint(backend)
     }
@@ -312,6 +326,7 @@ impl Debugger {
     pub fn breakpoints(&self) -> &[Breakpoint] {
         &self.breakpoints
     }
+    /// For loading a session's breakpoints; the app edits them through [`Debugger::edit`].
     pub fn breakpoints_mut(&mut self) -> &mut Vec<Breakpoint> {
         &mut self.breakpoints
     }
@@ -476,6 +491,7 @@ impl Debugger {
     /// point (a dispatch of `count` becomes `count` points).
     pub fn apply(&mut self, action: Action) -> Result<(), DebuggerError> {
         self.check_writable()?;
+        self.revision += 1;
         match action {
             Action::Dispatch { count } => {
                 for _ in 0..count {
@@ -547,16 +563,6 @@ impl Debugger {
         Ok(())
     }
 
-    fn truncate_future(&mut self) {
-        if self.dispatches < self.history_start {
-            // back before the oldest summary kept: the new future starts a new history
-            self.history.clear();
-            self.history_start = self.dispatches;
-        }
-        self.history
-            .truncate((self.dispatches - self.history_start) as usize);
-    }
-
     fn push_summary(&mut self, summary: DispatchSummary) {
         if self.history.len() >= HISTORY_CAP {
             let drop = HISTORY_CAP / 10;
@@ -578,6 +584,7 @@ impl Debugger {
     /// Runs one whole dispatch (or the rest of the one in progress).
     pub fn dispatch(&mut self) -> Result<DispatchReport, DebuggerError> {
         self.check_writable()?;
+        self.revision += 1;
         self.hit = None;
         if self.backend == Backend::Gpu
             && self.in_progress.is_none()
@@ -661,6 +668,7 @@ impl Debugger {
     /// Runs one pass: of the dispatch in progress, or the first of a new one.
     pub fn step_pass(&mut self) -> Result<PassOutcome, DebuggerError> {
         self.check_writable()?;
+        self.revision += 1;
         self.hit = None;
         self.sync()?;
         self.state.snapshot_readback_into(&mut self.scratch);
@@ -757,7 +765,10 @@ impl Debugger {
             pass,
             point: self.timeline.cursor(),
         };
-        if let Some(h) = breakpoint::evaluate(&mut self.breakpoints, &facts, &mut self.stuck) {
+        let before: Vec<u64> = self.breakpoints.iter().map(|b| b.hits).collect();
+        let hit = breakpoint::evaluate(&mut self.breakpoints, &facts, &mut self.stuck);
+        self.log_hits(&before, dispatch, pass);
+        if let Some(h) = hit {
             self.hit = Some(h);
         }
     }
@@ -802,6 +813,7 @@ impl Debugger {
             return;
         }
         self.abort_in_progress();
+        self.revision += 1;
         self.timeline.seek(&mut self.state, target);
         self.dispatches = self.timeline.current().dispatches;
         self.stuck.clear();

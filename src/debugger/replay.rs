@@ -420,18 +420,6 @@ impl Debugger {
         }
     }
 
-    /// The diagnostics to show at the cursor: while a recording replays, those of the
-    /// recorded dispatches up to the current step (the oracle's runs, logged in step order);
-    /// otherwise the whole log.
-    pub fn diagnostics_shown(&self) -> &[crate::engine::Diagnostic] {
-        let all = self.diagnostics();
-        if self.replay.is_none() {
-            return all;
-        }
-        let n = self.dispatches;
-        &all[..all.partition_point(|d| d.dispatch < n)]
-    }
-
     /// The recording this debugger replays, while it is read-only.
     pub fn replay(&self) -> Option<&ReplayInfo> {
         self.replay.as_ref()

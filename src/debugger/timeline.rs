@@ -138,6 +138,25 @@ impl Timeline {
         self.trim();
     }
 
+    /// Removes and returns the points after the cursor (the future an action is about to
+    /// replace), so the debugger can offer them back.
+    pub fn split_future(&mut self) -> Vec<Point> {
+        let future: Vec<Point> = self.points.drain(self.cursor + 1..).collect();
+        for p in &future {
+            self.bytes -= p.cost();
+        }
+        future
+    }
+
+    /// Puts points back after the cursor, which must be the last point; the cursor stays.
+    pub fn attach_future(&mut self, future: Vec<Point>) {
+        debug_assert!(self.at_end(), "a future attaches only at the end");
+        for p in future {
+            self.add(p);
+        }
+        self.trim();
+    }
+
     /// Adds a point after the last one without moving the cursor (a followed recording that
     /// grew while the user looks at an earlier step).
     pub fn append(

@@ -7,6 +7,7 @@ use crate::abi::opcode::{Opcode, parse_u32};
 use crate::abi::status::SlotStatus;
 use crate::debugger::Geometry;
 use crate::debugger::breakpoint::{Breakpoint, CompareOp, Condition, SlotSelector};
+use crate::debugger::settings::Edit;
 use crate::engine::DiagnosticKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -158,13 +159,32 @@ impl BreakpointForm {
     }
 }
 
-/// Draws the form and the list.
+impl BreakpointForm {
+    /// Whether the field the chosen kind needs is still empty: the form then says what to
+    /// type instead of showing an error for input nobody has given yet.
+    pub fn is_blank(&self) -> bool {
+        match self.kind {
+            Kind::OpcodeRuns
+            | Kind::TenantRuns
+            | Kind::ControlChanges
+            | Kind::DebugFmt
+            | Kind::SlotStuck => self.text.trim().is_empty(),
+            Kind::ControlCompare => self.text.trim().is_empty() || self.value.trim().is_empty(),
+            Kind::SlotEnters | Kind::DebugOverflow | Kind::Diagnostic => false,
+        }
+    }
+}
+
+/// Draws the form and the list; returns the edit the user asked for (the debugger applies
+/// it, so the session knows it changed).
 pub fn ui(
     ui: &mut egui::Ui,
-    bps: &mut Vec<Breakpoint>,
+    bps: &[Breakpoint],
+    hits: &[u64],
     form: &mut BreakpointForm,
     geometry: &Geometry,
-) {
+) -> Option<Edit> {
+    let mut edit = None;
     egui::ComboBox::from_label("when")
         .selected_text(form.kind.name())
         .show_ui(ui, |ui| {
@@ -236,35 +256,40 @@ pub fn ui(
     match form.build(geometry) {
         Ok(c) => {
             if ui.button(format!("Add: {}", c.describe())).clicked() {
-                bps.push(Breakpoint::new(c));
+                edit = Some(Edit::AddBreakpoint(c));
             }
         }
+        Err(_) if form.is_blank() => {
+            ui.label(RichText::new("fill in the field above to add the breakpoint").weak());
+        }
         Err(e) => {
-            ui.label(
-                RichText::new(e)
-                    .color(egui::Color32::from_rgb(0xff, 0x6b, 0x6b))
-                    .small(),
-            );
+            ui.label(RichText::new(e).color(super::palette::ERROR).small());
         }
     }
     ui.separator();
     if bps.is_empty() {
         ui.label(RichText::new("no breakpoints").weak());
     }
-    let mut remove = None;
-    for (i, b) in bps.iter_mut().enumerate() {
+    for (i, b) in bps.iter().enumerate() {
         ui.horizontal(|ui| {
-            ui.checkbox(&mut b.enabled, "on");
+            let mut enabled = b.enabled;
+            if ui.checkbox(&mut enabled, "on").changed() {
+                edit = Some(Edit::EnableBreakpoint { index: i, enabled });
+            }
             ui.label(b.condition.describe());
-            ui.label(RichText::new(format!("{} hits", b.hits)).weak());
-            if ui.small_button("x").clicked() {
-                remove = Some(i);
+            // hits up to the timeline point shown, not those of a future stepped back from
+            let n = hits.get(i).copied().unwrap_or(b.hits);
+            ui.label(RichText::new(super::plural(n, "hit", "hits")).weak());
+            if ui
+                .small_button("x")
+                .on_hover_text("remove this breakpoint")
+                .clicked()
+            {
+                edit = Some(Edit::RemoveBreakpoint(i));
             }
         });
     }
-    if let Some(i) = remove {
-        bps.remove(i);
-    }
+    edit
 }
 
 #[cfg(test)]

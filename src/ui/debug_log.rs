@@ -112,7 +112,7 @@ impl DebugLogPanel {
         let filter = match RecordFilter::parse(&self.filter) {
             Ok(f) => f,
             Err(e) => {
-                ui.colored_label(egui::Color32::from_rgb(0xff, 0x6b, 0x6b), e);
+                ui.colored_label(super::palette::ERROR, e);
                 RecordFilter::All
             }
         };

@@ -58,7 +58,12 @@ type LoadResult = Result<(Debugger, Option<ViewState>, PathBuf), String>;
 pub struct FileOps {
     /// The session file being edited.
     pub path: Option<PathBuf>,
+    /// Whether there are unsaved changes: set by the app each frame from the debugger's
+    /// revision (see `MegascopeApp::is_dirty`); read here to guard New, Open and Quit.
     pub dirty: bool,
+    /// What the last save or open means for "unsaved": `Some(true)` the state shown is
+    /// now saved, `Some(false)` it is new and unsaved (an imported dump). Taken by the app.
+    clean_event: Option<bool>,
     pub recent: Vec<PathBuf>,
     prompt: Option<PathPrompt>,
     unsaved: Option<PendingAfterPrompt>,
@@ -133,7 +138,18 @@ impl FileOps {
 
     pub fn new_session(&mut self) {
         self.path = None;
-        self.dirty = false;
+        self.mark_clean(true);
+    }
+
+    /// Records that the state shown is now saved (`true`) or needs saving (`false`).
+    pub fn mark_clean(&mut self, clean: bool) {
+        self.dirty = !clean;
+        self.clean_event = Some(clean);
+    }
+
+    /// The last [`FileOps::mark_clean`], taken.
+    pub fn take_clean_event(&mut self) -> Option<bool> {
+        self.clean_event.take()
     }
 
     pub fn is_loading(&self) -> bool {
@@ -244,7 +260,7 @@ impl FileOps {
         ) {
             Ok(_) => {
                 self.path = Some(path.clone());
-                self.dirty = false;
+                self.mark_clean(true);
                 self.remember(&path);
                 self.queued.push(FileOutcome::Saved(path));
                 if let Some(next) = self.after_save.take() {
@@ -264,7 +280,7 @@ impl FileOps {
                     // recording opens as an untitled state, so Save never overwrites it.
                     let kind = crate::files::FileKind::of(&p);
                     self.path = (kind == crate::files::FileKind::Session).then(|| p.clone());
-                    self.dirty = kind == crate::files::FileKind::Dump;
+                    self.mark_clean(kind != crate::files::FileKind::Dump);
                     self.remember(&p);
                     self.queued.push(FileOutcome::Loaded {
                         debugger: Box::new(debugger),
@@ -352,6 +368,7 @@ impl FileOps {
                     if ui.button("Discard").clicked() {
                         self.unsaved = None;
                         self.dirty = false;
+                        self.clean_event = None;
                         self.proceed(what.clone());
                     }
                     if ui.button("Cancel").clicked()
@@ -418,7 +435,7 @@ impl FileOps {
             if let Some(e) = &problem
                 && !p.text.trim().is_empty()
             {
-                ui.colored_label(egui::Color32::from_rgb(0xff, 0x6b, 0x6b), e);
+                ui.colored_label(super::palette::ERROR, e);
             }
             ui.horizontal(|ui| {
                 let ok_label = match p.kind {

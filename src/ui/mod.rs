@@ -2,6 +2,8 @@
 //! into debugger actions. Only this module (and `app.rs`) knows egui.
 
 pub mod breakpoints_panel;
+pub mod command;
+pub mod command_palette;
 pub mod debug_log;
 pub mod diagnostics_panel;
 pub mod files;
@@ -20,3 +22,9 @@ pub mod toasts;
 pub mod top_bar;
 
 pub use shell::MegascopeApp;
+
+/// "1 dispatch", "2 dispatches": counts read as English.
+pub fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -86,7 +86,7 @@ impl NewDialog {
             });
             let built = self.build();
             if let Err(e) = &built {
-                ui.colored_label(egui::Color32::from_rgb(0xff, 0x6b, 0x6b), e);
+                ui.colored_label(super::palette::ERROR, e);
             }
             ui.horizontal(|ui| {
                 if ui

@@ -10,6 +10,9 @@ const fn c(hex: u32) -> Color32 {
     Color32::from_rgb((hex >> 16) as u8, (hex >> 8) as u8, hex as u8)
 }
 
+/// Text that reports an error (form checks, failed reads).
+pub const ERROR: Color32 = c(0xff6b6b);
+
 /// Statuses EMPTY..FAULT, then "invalid".
 pub const STATUS: [Color32; 9] = [
     c(0x2b2f36),

@@ -13,7 +13,7 @@ use crate::debugger::action::{Action, PackedOp, Pattern};
 use crate::debugger::expr::ArgExpr;
 use crate::resident::ResidentBuffers;
 
-const ERROR: Color32 = Color32::from_rgb(0xff, 0x6b, 0x6b);
+const ERROR: Color32 = super::palette::ERROR;
 const HINT: Color32 = Color32::from_rgb(0x9a, 0xa0, 0xa6);
 
 /// The single-item form.

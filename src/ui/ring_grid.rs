@@ -53,6 +53,8 @@ pub struct RingGrid {
     pub highlight_changes: bool,
     /// A race's two slots: while the first is selected the second is ringed too.
     pub race_pair: Option<[u32; 2]>,
+    /// A slot to bring into view on the next frame ("go to slot").
+    pub reveal: Option<u32>,
     fallback: Option<(FallbackKey, egui::TextureHandle)>,
 }
 
@@ -76,6 +78,7 @@ impl Default for RingGrid {
             mode: ColourMode::Status,
             highlight_changes: true,
             race_pair: None,
+            reveal: None,
             fallback: None,
         }
     }
@@ -151,12 +154,15 @@ impl RingGrid {
                 self.cell = Some(self.layout(n, view).cell);
             }
         }
-        if response.double_clicked()
-            || (response.hovered()
-                && ui.input(|i| i.key_pressed(egui::Key::F))
-                && !ui.ctx().egui_wants_keyboard_input())
-        {
+        if response.double_clicked() {
             self.fit();
+        }
+        if let Some(s) = self.reveal.take() {
+            // a cell too small to click is zoomed to a size one can
+            if self.layout(n, view).cell < REVEAL_CELL {
+                self.cell = Some(REVEAL_CELL);
+            }
+            self.pan = reveal_pan(&self.layout(n, view), self.pan, view, s);
         }
         let layout = self.layout(n, view);
         self.pan = layout.clamp_pan(self.pan, view);
@@ -303,6 +309,23 @@ pub fn partner_rect(layout: &GridLayout, pan: Vec2, rect: Rect, slot: u32) -> Op
         let cell = layout.cell_rect(slot).translate(rect.min.to_vec2() - pan);
         rect.contains(cell.center()).then_some(cell)
     })
+}
+
+/// The cell size "go to slot" zooms to when the cells are smaller.
+pub const REVEAL_CELL: f32 = 12.0;
+
+/// The pan that shows `slot`: unchanged when its cell is already in view, otherwise the
+/// cell centred (then clamped like any pan).
+pub fn reveal_pan(layout: &GridLayout, pan: Vec2, view: Vec2, slot: u32) -> Vec2 {
+    if slot >= layout.slot_count {
+        return pan;
+    }
+    let cell = layout.cell_rect(slot);
+    let shown = Rect::from_min_size(Pos2::new(pan.x, pan.y), view);
+    if shown.contains_rect(cell) {
+        return pan;
+    }
+    layout.clamp_pan(cell.center().to_vec2() - view / 2.0, view)
 }
 
 /// Cells below this size (points) get a ring around the hovered and selected slot.
@@ -477,6 +500,21 @@ pub fn legend(ui: &mut egui::Ui, mode: ColourMode, control: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revealing_a_slot_pans_only_when_it_is_out_of_view() {
+        let l = GridLayout::new(1 << 16, 12.0);
+        let view = Vec2::new(400.0, 300.0);
+        // slot 1 is in view at the origin: no move
+        assert_eq!(reveal_pan(&l, Vec2::ZERO, view, 1), Vec2::ZERO);
+        // the last slot is far away: centred
+        let last = (1 << 16) - 1;
+        let pan = reveal_pan(&l, Vec2::ZERO, view, last);
+        let shown = Rect::from_min_size(Pos2::new(pan.x, pan.y), view);
+        assert!(shown.contains_rect(l.cell_rect(last)), "{pan:?}");
+        // past the ring: unchanged
+        assert_eq!(reveal_pan(&l, Vec2::ZERO, view, 1 << 16), Vec2::ZERO);
+    }
 
     #[test]
     fn a_race_partner_is_ringed_at_any_cell_size_while_in_view() {

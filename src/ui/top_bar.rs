@@ -4,33 +4,9 @@
 
 use egui::RichText;
 
+use super::command::{Pane, UiCommand};
+use crate::debugger::settings::Edit;
 use crate::engine::{Backend, Variant};
-
-/// What the user asked for in the top bar.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BarAction {
-    New,
-    Open,
-    OpenRecent(std::path::PathBuf),
-    Save,
-    SaveAs,
-    SaveSnapshotAs,
-    ImportDump,
-    ExportDump,
-    Quit,
-    Step,
-    StepPass,
-    StepN(u32),
-    ToggleRun,
-    RunUntilBreak,
-    Reset,
-    StepBack,
-    StepForward,
-    Seek(usize),
-    Backend(Backend),
-    Variant(Variant),
-    PassBudget(u32),
-}
 
 /// Transport state the bar shows and edits.
 #[derive(Debug, Clone)]
@@ -79,15 +55,12 @@ pub struct BarInfo<'a> {
     pub marks: &'a [usize],
 }
 
-pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction> {
+pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<UiCommand> {
     let mut out = Vec::new();
     ui.horizontal(|ui| {
         ui.menu_button("File", |ui| {
-            if ui.button("New…  (Ctrl+N)").clicked() {
-                out.push(BarAction::New);
-            }
-            if ui.button("Open…  (Ctrl+O)").clicked() {
-                out.push(BarAction::Open);
+            for c in [UiCommand::New, UiCommand::Open] {
+                menu_item(ui, c, &mut out);
             }
             ui.menu_button("Open recent", |ui| {
                 if info.recent.is_empty() {
@@ -95,80 +68,44 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
                 }
                 for p in info.recent {
                     if ui.button(p.display().to_string()).clicked() {
-                        out.push(BarAction::OpenRecent(p.clone()));
+                        out.push(UiCommand::OpenRecent(p.clone()));
                     }
                 }
             });
             ui.separator();
-            if ui.button("Save  (Ctrl+S)").clicked() {
-                out.push(BarAction::Save);
-            }
-            if ui.button("Save As…  (Ctrl+Shift+S)").clicked() {
-                out.push(BarAction::SaveAs);
-            }
-            if ui
-                .button("Save state snapshot As…")
-                .on_hover_text("the current buffers, no script: exact and quick to open")
-                .clicked()
-            {
-                out.push(BarAction::SaveSnapshotAs);
+            for c in [
+                UiCommand::Save,
+                UiCommand::SaveAs,
+                UiCommand::SaveSnapshotAs,
+            ] {
+                menu_item(ui, c, &mut out);
             }
             ui.separator();
-            if ui.button("Import dump directory…").clicked() {
-                out.push(BarAction::ImportDump);
-            }
-            if ui.button("Export dump directory…").clicked() {
-                out.push(BarAction::ExportDump);
+            menu_item(ui, UiCommand::ImportDump, &mut out);
+            menu_item(ui, UiCommand::ExportDump, &mut out);
+            ui.separator();
+            menu_item(ui, UiCommand::Quit, &mut out);
+        });
+        ui.menu_button("View", |ui| {
+            menu_item(ui, UiCommand::CommandPalette, &mut out);
+            menu_item(ui, UiCommand::GoToSlotPrompt, &mut out);
+            menu_item(ui, UiCommand::FitGrid, &mut out);
+            ui.separator();
+            for p in Pane::ALL {
+                if ui.button(p.title()).clicked() {
+                    out.push(UiCommand::ShowPane(p));
+                }
             }
             ui.separator();
-            if ui.button("Quit  (Ctrl+Q)").clicked() {
-                out.push(BarAction::Quit);
-            }
+            menu_item(ui, UiCommand::ResetLayout, &mut out);
         });
         ui.separator();
-        if ui
-            .button("Reset")
-            .on_hover_text("reset the state (undoable)")
-            .clicked()
-        {
-            out.push(BarAction::Reset);
-        }
-        if ui
-            .button("Back")
-            .on_hover_text("step back one timeline point (←)")
-            .clicked()
-        {
-            out.push(BarAction::StepBack);
-        }
+        bar_button(ui, "Back", UiCommand::StepBack, &mut out);
         let run_label = if t.running { "Pause" } else { "Run" };
-        if ui
-            .button(run_label)
-            .on_hover_text("run one dispatch per frame, or at the chosen rate (Space)")
-            .clicked()
-        {
-            out.push(BarAction::ToggleRun);
-        }
-        if ui
-            .button("Run to break")
-            .on_hover_text("run until a breakpoint hits")
-            .clicked()
-        {
-            out.push(BarAction::RunUntilBreak);
-        }
-        if ui
-            .button("Step")
-            .on_hover_text("one dispatch (→)")
-            .clicked()
-        {
-            out.push(BarAction::Step);
-        }
-        if ui
-            .button("Pass")
-            .on_hover_text("one pass of a looping variant (Shift+→)")
-            .clicked()
-        {
-            out.push(BarAction::StepPass);
-        }
+        bar_button(ui, run_label, UiCommand::ToggleRun, &mut out);
+        bar_button(ui, "Run to break", UiCommand::RunUntilBreak, &mut out);
+        bar_button(ui, "Step", UiCommand::Step, &mut out);
+        bar_button(ui, "Pass", UiCommand::StepPass, &mut out);
         let n_label = ui.label("N");
         ui.add(egui::TextEdit::singleline(&mut t.step_n).desired_width(44.0))
             .labelled_by(n_label.id);
@@ -176,24 +113,22 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
         if ui
             .add_enabled(n.is_some(), egui::Button::new("Step N"))
             .on_hover_text("run N dispatches")
+            .on_disabled_hover_text("type how many dispatches (1 or more) in N")
             .clicked()
             && let Some(n) = n
         {
-            out.push(BarAction::StepN(n));
+            out.push(UiCommand::StepN(n));
         }
-        if ui
-            .button("Forward")
-            .on_hover_text("step forward along the kept future")
-            .clicked()
-        {
-            out.push(BarAction::StepForward);
-        }
+        bar_button(ui, "Forward", UiCommand::StepForward, &mut out);
         ui.add(
             egui::Slider::new(&mut t.rate, 0.0..=240.0)
                 .text("disp/s")
                 .clamping(egui::SliderClamping::Always),
         )
         .on_hover_text("0 = one dispatch per frame");
+        ui.separator();
+        // away from Back: a slip of the mouse should not reset the state
+        bar_button(ui, "Reset", UiCommand::Reset, &mut out);
         ui.separator();
         let mut backend = info.backend;
         egui::ComboBox::from_label("backend")
@@ -206,7 +141,7 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
                 });
             });
         if backend != info.backend {
-            out.push(BarAction::Backend(backend));
+            out.push(UiCommand::Edit(Edit::Backend(backend)));
         }
         let mut variant = info.variant;
         egui::ComboBox::from_label("variant")
@@ -218,7 +153,7 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
                 }
             });
         if variant != info.variant {
-            out.push(BarAction::Variant(variant));
+            out.push(UiCommand::Edit(Edit::Variant(variant)));
         }
         if info.variant.is_looping() {
             let mut budget = info.pass_budget;
@@ -228,7 +163,7 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
                     .prefix("budget "),
             );
             if budget != info.pass_budget {
-                out.push(BarAction::PassBudget(budget));
+                out.push(UiCommand::Edit(Edit::PassBudget(budget)));
             }
         }
     });
@@ -238,7 +173,7 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
         ui.spacing_mut().slider_width = (ui.available_width() * 0.4).clamp(120.0, 560.0);
         let slider = ui.add(egui::Slider::new(&mut point, 0..=max.max(1)).show_value(false));
         if slider.changed() && point != info.point {
-            out.push(BarAction::Seek(point.min(max)));
+            out.push(UiCommand::Seek(point.min(max)));
         }
         if !info.marks.is_empty() && max > 0 {
             // the rail runs between the handle's centres at either end
@@ -265,7 +200,7 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
         ui.separator();
         let d = match info.in_progress {
             Some((d, p)) => format!("dispatch {d} in progress (pass {p})"),
-            None => format!("{} dispatches", info.dispatches),
+            None => super::plural(info.dispatches, "dispatch", "dispatches"),
         };
         ui.label(d);
         ui.separator();
@@ -288,4 +223,32 @@ pub fn ui(ui: &mut egui::Ui, t: &mut Transport, info: &BarInfo) -> Vec<BarAction
         );
     });
     out
+}
+
+/// A menu entry for `c`, with its shortcut beside it and its tooltip on hover.
+pub fn menu_item(ui: &mut egui::Ui, c: UiCommand, out: &mut Vec<UiCommand>) {
+    let mut b = egui::Button::new(c.label());
+    if let Some(k) = c.shortcut_text(ui.ctx()) {
+        b = b.shortcut_text(k);
+    }
+    let mut r = ui.add(b);
+    if let Some(t) = c.tooltip() {
+        r = r.on_hover_text(t);
+    }
+    if r.clicked() {
+        out.push(c);
+    }
+}
+
+/// A toolbar button for `c`: its tooltip says what it does and which key does it too.
+pub fn bar_button(ui: &mut egui::Ui, label: &str, c: UiCommand, out: &mut Vec<UiCommand>) {
+    let hover = match (c.tooltip(), c.shortcut_text(ui.ctx())) {
+        (Some(t), Some(k)) => format!("{t} ({k})"),
+        (Some(t), None) => t.to_string(),
+        (None, Some(k)) => format!("{} ({k})", c.label()),
+        (None, None) => c.label(),
+    };
+    if ui.button(label).on_hover_text(hover).clicked() {
+        out.push(c);
+    }
 }

@@ -1,0 +1,437 @@
+//! One frame: the top bar, the replay bar and the status line around the dock of panels,
+//! then the palette and dialogs. Drawing only queues commands; they are applied at the end
+//! of the frame ([`MegascopeApp::apply_queue`]).
+
+use std::time::Instant;
+
+use egui::RichText;
+
+use super::dock::Panes;
+use super::{MegascopeApp, bare_panel};
+use crate::debugger::Debugger;
+use crate::engine::Backend;
+use crate::ui::command::{Pane, UiCommand, WordRef};
+use crate::ui::files::PendingAfterPrompt;
+use crate::ui::inspector::InspectorRequest;
+use crate::ui::ring_grid::GridSource;
+use crate::ui::top_bar::{self, BarInfo};
+
+impl MegascopeApp {
+    /// Draws one frame. `render` is eframe's wgpu state when there is one.
+    pub fn show(&mut self, ui: &mut egui::Ui, render: Option<&eframe::egui_wgpu::RenderState>) {
+        let ctx = ui.ctx().clone();
+        let now = Instant::now();
+        let dt = self
+            .last_frame
+            .map(|l| now.duration_since(l).as_secs_f32())
+            .unwrap_or(1.0 / 60.0);
+        self.last_frame = Some(now);
+        self.fps = if self.fps == 0.0 {
+            1.0 / dt.max(1e-4)
+        } else {
+            self.fps * 0.9 + 0.1 / dt.max(1e-4)
+        };
+        self.measure_frame(now);
+
+        let pressed = UiCommand::pressed(&ctx);
+        self.queue.extend(pressed);
+        for outcome in self.files.poll(&mut self.debugger, &ctx) {
+            self.file_outcome(outcome);
+        }
+        for dropped in ctx.input(|i| i.raw.dropped_files.clone()) {
+            let p = dropped.path().to_path_buf();
+            if !p.as_os_str().is_empty() {
+                self.files
+                    .guard(PendingAfterPrompt::OpenPath(p), &mut self.new_dialog);
+            }
+        }
+        self.run_loop(&ctx, dt);
+        self.follow_recording(&ctx, now);
+        self.track_changes();
+        self.sync_dirty();
+
+        self.top_bar(ui);
+        if self.debugger.replay().is_some() {
+            egui::Panel::top("replay bar")
+                .frame(bare_panel(ui))
+                .show(ui, |ui| {
+                    if let Some(r) = crate::ui::replay_bar::ui(ui, &self.debugger, self.follow) {
+                        self.queue(UiCommand::Replay(r));
+                    }
+                });
+        }
+        self.status_bar(ui);
+
+        egui::CentralPanel::default_margins()
+            .frame(egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT))
+            .show(ui, |ui| {
+                let mut tree = std::mem::replace(
+                    &mut self.layout,
+                    egui_tiles::Tree::empty(egui::Id::unique("dock (drawing)")),
+                );
+                tree.ui(&mut Panes { app: self, render }, ui);
+                self.layout = tree;
+            });
+
+        if let Some(d) = &mut self.new_dialog {
+            match d.ui(&ctx) {
+                Some(Ok((g, c))) => {
+                    self.new_dialog = None;
+                    match Debugger::new(g, c, Backend::Cpu) {
+                        Ok(d) => {
+                            self.replace_debugger(d);
+                            self.files.new_session();
+                            self.toasts
+                                .info(format!("new state: {} slots", g.slot_count));
+                        }
+                        Err(e) => self.toasts.error(e.to_string()),
+                    }
+                }
+                Some(Err(())) => self.new_dialog = None,
+                None => {}
+            }
+        }
+        if let Some(o) = self.files.prompt_ui(&ctx) {
+            self.file_outcome(o);
+        }
+        let catalogue = UiCommand::catalogue(&self.files.recent);
+        if let Some(c) = self.palette.ui(&ctx, &catalogue) {
+            self.queue(c);
+        }
+        self.apply_queue(&ctx);
+        self.toasts.show(&ctx);
+    }
+
+    fn measure_frame(&mut self, now: Instant) {
+        if let Some(b) = &mut self.bench {
+            if let Some(last) = b.last {
+                if b.warmup > 0 {
+                    b.warmup -= 1;
+                } else {
+                    b.samples.push(now.duration_since(last));
+                }
+            }
+            b.last = Some(now);
+            if b.samples.len() as u32 >= b.frames {
+                b.done = true;
+            }
+        }
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        let in_progress = self
+            .debugger
+            .in_progress()
+            .map(|d| (d, self.debugger.passes_in_progress().unwrap_or(0)));
+        let point_label = self.debugger.timeline().current().label.clone();
+        let title = self.files.title();
+        let recent = self.files.recent.clone();
+        let marks: Vec<usize> = self
+            .debugger
+            .replay()
+            .map(|r| {
+                r.diverging
+                    .keys()
+                    .take(1000)
+                    .filter_map(|&s| self.debugger.point_of_step(s))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        egui::Panel::top("top bar")
+            .frame(bare_panel(ui))
+            .show(ui, |ui| {
+                let info = BarInfo {
+                    dispatches: self.debugger.dispatches(),
+                    in_progress,
+                    point: self.debugger.timeline().cursor(),
+                    points: self.debugger.timeline().len(),
+                    point_label: &point_label,
+                    backend: self.debugger.backend(),
+                    gpu_available: self.debugger.has_gpu(),
+                    variant: self.debugger.config().variant,
+                    pass_budget: self.debugger.config().pass_budget,
+                    fps: self.fps,
+                    running: self.transport.running,
+                    last_dispatch_ms: self
+                        .debugger
+                        .last_report()
+                        .map(|r| r.elapsed.as_secs_f64() * 1e3),
+                    dirty: self.is_dirty(),
+                    title: &title,
+                    recent: &recent,
+                    marks: &marks,
+                };
+                out = top_bar::ui(ui, &mut self.transport, &info);
+            });
+        self.queue.extend(out);
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        let mut undo = false;
+        egui::Panel::bottom("status line")
+            .frame(bare_panel(ui))
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    if let Some((path, done, total)) = self.files.loading_progress() {
+                        ui.spinner();
+                        let name = path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().to_string())
+                            .unwrap_or_default();
+                        ui.label(RichText::new(if total > 0 {
+                            format!("opening {name}: step {done} of {total}, checking each dispatch against the CPU engine")
+                        } else {
+                            format!("opening {name}…")
+                        }).small());
+                        ui.separator();
+                    }
+                    ui.label(RichText::new(&self.status_line).small());
+                    if self.debugger.can_restore_future()
+                        && ui
+                            .small_button("Undo")
+                            .on_hover_text("put back the timeline points the last action after a step back dropped (Ctrl+Z)")
+                            .clicked()
+                    {
+                        undo = true;
+                    }
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        let g = self.debugger.geometry();
+                        ui.label(
+                            RichText::new(format!(
+                                "{} slots · {} tenants · {} observable · {} backend{}",
+                                g.slot_count,
+                                g.tenant_count,
+                                g.observable_slots,
+                                self.debugger.backend().name(),
+                                self.debugger
+                                    .gpu_adapter()
+                                    .map(|a| format!(" ({a})"))
+                                    .unwrap_or_default()
+                            ))
+                            .small()
+                            .weak(),
+                        );
+                    });
+                });
+            });
+        if undo {
+            self.queue(UiCommand::RestoreFuture);
+        }
+    }
+
+    /// Every panel but the grid.
+    pub(super) fn pane_ui(&mut self, ui: &mut egui::Ui, pane: Pane) {
+        match pane {
+            Pane::Publish => self.publish_pane(ui),
+            Pane::Breakpoints => {
+                let geometry = self.debugger.geometry();
+                let hits = self.debugger.breakpoint_hits_shown();
+                if let Some(e) = crate::ui::breakpoints_panel::ui(
+                    ui,
+                    self.debugger.breakpoints(),
+                    &hits,
+                    &mut self.bp_form,
+                    &geometry,
+                ) {
+                    self.queue(UiCommand::Edit(e));
+                }
+            }
+            Pane::Inspector => {
+                if let Err(e) = self.debugger.refresh_slot(self.selection) {
+                    ui.colored_label(
+                        crate::ui::palette::ERROR,
+                        format!("reading the slot from the GPU: {e}"),
+                    );
+                }
+                match self
+                    .inspector
+                    .ui(ui, self.debugger.state(), self.selection, true)
+                {
+                    Some(InspectorRequest::Select(s)) => self.queue(UiCommand::Select(Some(s))),
+                    Some(InspectorRequest::WhoChanged(w)) => {
+                        self.queue(UiCommand::WhoWrote(WordRef::Control(w)))
+                    }
+                    None => {}
+                }
+            }
+            Pane::Plots => self.plots.ui(ui, self.debugger.history()),
+            Pane::DebugLog => {
+                if let Some(s) = self.debug_log.ui(
+                    ui,
+                    self.debugger.state().debug_log(),
+                    self.debugger.history(),
+                ) {
+                    self.queue(UiCommand::Select(Some(s)));
+                }
+            }
+            Pane::Diagnostics => {
+                if let Some(s) = self.diagnostics.ui(
+                    ui,
+                    self.debugger.diagnostics_shown(),
+                    self.debugger.diagnostics_dropped(),
+                ) {
+                    self.queue(UiCommand::Select(Some(s)));
+                }
+            }
+            Pane::Timeline => {
+                if let Some(req) = self.timeline.ui(ui, &self.debugger) {
+                    self.queue(UiCommand::Timeline(req));
+                }
+            }
+            Pane::Grid => {}
+        }
+    }
+
+    fn publish_pane(&mut self, ui: &mut egui::Ui) {
+        let replaying = self.debugger.replay().is_some();
+        if replaying {
+            ui.label(
+                RichText::new(
+                    "a recording replays read-only: Continue from here (top right) to publish and edit",
+                )
+                .weak()
+                .small(),
+            );
+        }
+        let mut acts = Vec::new();
+        let state = self.debugger.state();
+        ui.add_enabled_ui(!replaying, |ui| {
+            egui::CollapsingHeader::new("Publish one work item")
+                .default_open(true)
+                .show(ui, |ui| {
+                    if self.debugger.is_stale() {
+                        ui.label(
+                            RichText::new("the GPU is running: checks use the last synced state")
+                                .weak()
+                                .small(),
+                        );
+                    }
+                    acts.extend(self.publish.ui(ui, state));
+                });
+            egui::CollapsingHeader::new("Batch generator")
+                .default_open(false)
+                .show(ui, |ui| acts.extend(self.batch.ui(ui, state)));
+            egui::CollapsingHeader::new("Control words")
+                .default_open(false)
+                .show(ui, |ui| acts.extend(self.control_edit.ui(ui, state)));
+        });
+        self.queue.extend(acts.into_iter().map(UiCommand::Act));
+    }
+
+    pub(super) fn grid_pane(
+        &mut self,
+        ui: &mut egui::Ui,
+        render: Option<&eframe::egui_wgpu::RenderState>,
+    ) {
+        ui.horizontal(|ui| {
+            ui.label("colour by");
+            for m in crate::session::ColourMode::ALL {
+                if ui.selectable_label(self.grid.mode == m, m.name()).clicked() {
+                    self.queue.push(UiCommand::ColourMode(m));
+                }
+            }
+            ui.separator();
+            let mut on = self.grid.highlight_changes;
+            if ui.checkbox(&mut on, "highlight changes").changed() {
+                self.queue.push(UiCommand::ToggleHighlightChanges);
+            }
+            top_bar::bar_button(ui, "fit", UiCommand::FitGrid, &mut self.queue);
+            if let Some(s) = self.selection {
+                ui.label(format!("selected slot {s}"));
+            }
+        });
+        let gpu_paint = render.is_some_and(|rs| {
+            rs.renderer
+                .read()
+                .callback_resources
+                .get::<crate::ui::grid_render::GridRenderer>()
+                .is_some()
+        });
+        let device_buffers = self.debugger.grid_device_buffers();
+        let serial = if device_buffers.is_some() {
+            self.debugger.grid_serial()
+        } else {
+            self.changed_serial
+        };
+        let (id, generation) = self.debugger.state().version();
+        let content = (id, generation, serial);
+        if let (Some(rs), None) = (render, &device_buffers) {
+            self.upload_host_grid(rs, content);
+        }
+        let state = self.debugger.state();
+        let src = GridSource {
+            slot_count: state.slot_count(),
+            ring: state.ring(),
+            control: state.control(),
+            changed: &self.changed,
+            serial,
+            device_buffers,
+            gpu_paint,
+            content,
+        };
+        let r = self.grid.show(ui, &src, self.selection);
+        if let Some(s) = r.clicked {
+            let next = if self.selection == Some(s) {
+                None
+            } else {
+                Some(s)
+            };
+            self.queue.push(UiCommand::Select(next));
+        }
+    }
+
+    fn upload_host_grid(
+        &self,
+        rs: &eframe::egui_wgpu::RenderState,
+        content: crate::ui::grid_render::ContentVersion,
+    ) {
+        let mut renderer = rs.renderer.write();
+        if let Some(g) = renderer
+            .callback_resources
+            .get_mut::<crate::ui::grid_render::GridRenderer>()
+        {
+            g.upload_host(
+                &rs.device,
+                &rs.queue,
+                content,
+                self.debugger.state().ring(),
+                &self.changed,
+            );
+        }
+    }
+
+    /// Keeps the CPU-backend "changed" marks in step with the timeline point shown.
+    pub(super) fn track_changes(&mut self) {
+        let t = self.debugger.timeline();
+        let now = (t.cursor(), t.len());
+        if now == self.last_point_seen {
+            return;
+        }
+        self.last_point_seen = now;
+        let n = self.debugger.state().slot_count() as usize;
+        if self.changed.len() != n {
+            self.changed = vec![0; n];
+        }
+        self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
+        let serial = self.changed_serial;
+        for s in t.current().delta.changed_slots() {
+            if let Some(c) = self.changed.get_mut(s as usize) {
+                *c = serial;
+            }
+        }
+        // A recorded step that differs from the oracle shows the slots that differ.
+        let diverging = self
+            .debugger
+            .replay_step()
+            .and_then(|step| self.debugger.replay()?.diverging.get(&step));
+        if let Some(d) = diverging {
+            for &s in &d.slots {
+                if let Some(c) = self.changed.get_mut(s as usize) {
+                    *c = serial;
+                }
+            }
+            self.grid.highlight_changes = true;
+        }
+    }
+}
