@@ -509,3 +509,229 @@ fn clicking_a_race_selects_one_slot_and_marks_the_other() {
     assert_eq!(h.state().selection, Some(5));
     assert_eq!(h.state().grid.race_pair, Some([5, 9]));
 }
+
+// ---- the command path, the palette and the dock ----------------------------------------
+
+fn title_shows_unsaved(h: &Harness<MegascopeApp>) -> bool {
+    h.query_by_label("untitled •").is_some()
+}
+
+#[test]
+fn the_palette_finds_a_command_by_a_few_letters_and_runs_it_with_enter() {
+    let mut h = harness(app());
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
+    h.run();
+    assert!(h.state().palette.open);
+    assert!(
+        h.query_by_label("Reset layout").is_some(),
+        "the whole list before anything is typed"
+    );
+    h.get_by_label("Run a command").type_text("step one d");
+    h.run();
+    assert!(h.query_by_label("Step one dispatch").is_some());
+    assert!(
+        h.query_by_label("Reset layout").is_none(),
+        "the list narrows to what matches"
+    );
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert!(
+        !h.state().palette.open,
+        "running a command closes the palette"
+    );
+    assert_eq!(h.state().debugger.dispatches(), 1);
+    // Ctrl+Shift+P opens it too, and Escape closes it without running anything
+    h.key_press_modifiers(
+        egui::Modifiers::COMMAND | egui::Modifiers::SHIFT,
+        egui::Key::P,
+    );
+    h.run();
+    assert!(h.state().palette.open);
+    h.key_press(egui::Key::Escape);
+    h.run();
+    assert!(!h.state().palette.open);
+    assert_eq!(h.state().debugger.dispatches(), 1);
+}
+
+#[test]
+fn go_to_slot_selects_the_slot_and_brings_it_into_view() {
+    let mut h = harness(app());
+    h.run();
+    // a zoomed-in view that does not show slot 250
+    h.state_mut().grid.cell = Some(40.0);
+    h.run();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::G);
+    h.run();
+    h.get_by_label("Run a command").type_text("250");
+    h.run();
+    assert!(h.query_by_label("Go to slot 250").is_some());
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert_eq!(h.state().selection, Some(250));
+    assert!(h.query_by_label("selected slot 250").is_some());
+    assert_ne!(
+        h.state().grid.pan,
+        egui::Vec2::ZERO,
+        "the view moved to the cell"
+    );
+    // a slot past the ring is refused with a message
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::G);
+    h.run();
+    h.get_by_label("Run a command").type_text("999");
+    h.run();
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert!(h.query_by_label_contains("there is no slot 999").is_some());
+    assert_eq!(h.state().selection, Some(250));
+}
+
+#[test]
+fn unsaved_follows_every_change_a_save_would_keep() {
+    let mut h = harness(app());
+    h.run();
+    assert!(!title_shows_unsaved(&h), "a fresh app has nothing to save");
+    // a breakpoint added through the form
+    h.state_mut().bp_form.kind = megascope::ui::breakpoints_panel::Kind::OpcodeRuns;
+    h.state_mut().bp_form.text = "PRINTF".into();
+    h.run();
+    h.get_by_label_contains("Add: ").click();
+    h.run();
+    assert_eq!(h.state().debugger.breakpoints().len(), 1);
+    assert!(title_shows_unsaved(&h), "adding a breakpoint is unsaved");
+    // stepping back is too (the session saves the point shown)
+    let mut h = harness(app());
+    h.run();
+    h.key_press(egui::Key::ArrowLeft);
+    h.run();
+    assert!(title_shows_unsaved(&h), "stepping back is unsaved");
+}
+
+#[test]
+fn a_future_dropped_by_reset_is_announced_and_undo_brings_it_back() {
+    let mut h = harness(app());
+    h.run();
+    h.get_by_label("Step").click();
+    h.run();
+    let after = h.state().debugger.state().clone();
+    h.get_by_label("Back").click();
+    h.run();
+    h.get_by_label("Reset").click();
+    h.run();
+    assert!(
+        h.query_all_by_label_contains("1 timeline point after this point dropped")
+            .next()
+            .is_some(),
+        "the status line says what was dropped"
+    );
+    assert_eq!(h.state().debugger.dispatches(), 0);
+    h.get_by_label("Undo").click();
+    h.run();
+    assert!(
+        h.query_by_label_contains("restored 1 timeline point")
+            .is_some()
+    );
+    h.get_by_label("Forward").click();
+    h.run();
+    assert_eq!(h.state().debugger.state(), &after);
+    assert_eq!(h.state().debugger.dispatches(), 1);
+}
+
+#[test]
+fn breakpoint_hits_and_diagnostics_follow_the_timeline_point_shown() {
+    let mut a = app();
+    // two stores to one word race; a breakpoint on any slot finishing
+    for slot in [20, 21] {
+        a.debugger
+            .apply(Action::Publish {
+                slot,
+                tenant: 0,
+                opcode: Opcode::STORE_U32,
+                args: vec![slot, 161],
+                priority: None,
+            })
+            .unwrap();
+    }
+    a.debugger
+        .edit(megascope::debugger::settings::Edit::AddBreakpoint(
+            Condition::OpcodeRuns {
+                opcode: Opcode::STORE_U32,
+            },
+        ))
+        .unwrap();
+    let mut h = harness(a);
+    h.run();
+    h.state_mut().apply(
+        megascope::ui::command::UiCommand::ShowPane(megascope::ui::command::Pane::Diagnostics),
+        &egui::Context::default(),
+    );
+    h.run();
+    assert!(h.query_by_label("0 hits").is_some());
+    assert!(h.query_by_label_contains("Diagnostics (0)").is_some());
+    h.get_by_label("Step").click();
+    h.run();
+    assert!(h.query_by_label("1 hit").is_some(), "one hit, singular");
+    let shown = h.state().debugger.diagnostics_shown().len();
+    assert!(shown > 0);
+    assert!(
+        h.query_by_label_contains(&format!("Diagnostics ({shown})"))
+            .is_some()
+    );
+    h.get_by_label("Back").click();
+    h.run();
+    assert!(
+        h.query_by_label("0 hits").is_some(),
+        "the hit is after the cursor"
+    );
+    assert!(h.query_by_label_contains("Diagnostics (0)").is_some());
+    // stepping again does not list the diagnostics twice
+    h.get_by_label("Step").click();
+    h.run();
+    assert!(
+        h.query_by_label_contains(&format!("Diagnostics ({shown})"))
+            .is_some()
+    );
+}
+
+#[test]
+fn an_empty_breakpoint_field_asks_for_input_instead_of_showing_an_error() {
+    let mut h = harness(app());
+    h.state_mut().bp_form.kind = megascope::ui::breakpoints_panel::Kind::ControlChanges;
+    h.run();
+    assert!(
+        h.query_by_label_contains("fill in the field above")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("is not a control word").is_none());
+    h.state_mut().bp_form.text = "nope".into();
+    h.run();
+    assert!(h.query_by_label_contains("is not a control word").is_some());
+}
+
+#[test]
+fn view_reset_layout_puts_the_panels_back() {
+    let mut h = harness(app());
+    h.run();
+    h.state_mut().layout = egui_tiles::Tree::new_tabs(
+        egui::Id::unique("scrambled"),
+        megascope::ui::command::Pane::ALL.to_vec(),
+    );
+    h.run();
+    h.get_by_label("View").click();
+    h.run();
+    h.get_by_label("Reset layout").click();
+    h.run();
+    let tiles = &h.state().layout.tiles;
+    let parent = |p| tiles.parent_of(tiles.find_pane(&p).unwrap());
+    use megascope::ui::command::Pane;
+    assert_ne!(
+        parent(Pane::Grid),
+        parent(Pane::Publish),
+        "the grid has its own place again"
+    );
+    assert_eq!(parent(Pane::Plots), parent(Pane::Timeline), "bottom tabs");
+    assert!(
+        h.query_by_label_contains("back in their first places")
+            .is_some()
+    );
+}

@@ -62,11 +62,17 @@ impl CommandPalette {
             .anchor(egui::Align2::CENTER_TOP, [0.0, 60.0])
             .show(ctx, |ui| {
                 let before = self.query.clone();
-                let r = ui.add(
-                    egui::TextEdit::singleline(&mut self.query)
-                        .desired_width(f32::INFINITY)
-                        .hint_text("a command, \"slot 12\", \"step 40\"…"),
-                );
+                let r = ui
+                    .horizontal(|ui| {
+                        let l = ui.label("Run a command");
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.query)
+                                .desired_width(f32::INFINITY)
+                                .hint_text("a command, \"slot 12\", \"step 40\"…"),
+                        )
+                        .labelled_by(l.id)
+                    })
+                    .inner;
                 if self.focus {
                     r.request_focus();
                     self.focus = false;
