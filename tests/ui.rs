@@ -735,3 +735,103 @@ fn view_reset_layout_puts_the_panels_back() {
             .is_some()
     );
 }
+
+#[test]
+fn who_wrote_lists_every_writer_with_what_it_wrote_and_the_history() {
+    let mut h = harness(app());
+    h.run();
+    h.get_by_label("Step").click();
+    h.run();
+    // DONE_COUNT: four slots ran, each added 1
+    let who = h
+        .query_all_by_label("who?")
+        .nth(1)
+        .expect("a who? button on the DONE_COUNT row");
+    who.click();
+    h.run();
+    assert!(
+        h.state().status_line.contains("DONE_COUNT"),
+        "{}",
+        h.state().status_line
+    );
+    assert!(
+        h.query_by_label_contains("Who wrote control[1] (DONE_COUNT)?")
+            .is_some()
+    );
+    assert!(h.query_by_label("4 writers").is_some());
+    for s in 0..4 {
+        assert!(
+            h.query_by_label(&format!("slot {s}")).is_some(),
+            "slot {s} listed"
+        );
+    }
+    assert_eq!(
+        h.query_all_by_label_contains("added 1 (DONE_COUNT counts every slot that ran)")
+            .count(),
+        4
+    );
+    assert!(h.query_by_label("history: 1 change").is_some());
+    // a writer links to its slot
+    h.get_by_label("slot 2").click();
+    h.run();
+    assert_eq!(h.state().selection, Some(2));
+}
+
+#[test]
+fn the_diagnostics_export_writes_a_csv_where_the_user_says() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("diagnostics.csv");
+    let mut a = app();
+    for slot in [20, 21] {
+        a.debugger
+            .apply(Action::Publish {
+                slot,
+                tenant: 0,
+                opcode: Opcode::STORE_U32,
+                args: vec![slot, 161],
+                priority: None,
+            })
+            .unwrap();
+    }
+    let mut h = harness(a);
+    h.run();
+    h.get_by_label("Step").click();
+    h.run();
+    // a session saved in the temp dir: the export is suggested beside it
+    h.state_mut().files.path = Some(t.path().join("s.ron"));
+    h.state_mut().apply(
+        megascope::ui::command::UiCommand::Export(megascope::ui::export::Export::Diagnostics),
+        &egui::Context::default(),
+    );
+    h.run();
+    assert!(h.query_by_label("Export the diagnostics as CSV").is_some());
+    h.get_by_label("Export").click();
+    h.run();
+    let text = std::fs::read_to_string(&path).expect("the CSV is written");
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().starts_with("kind,dispatch,pass,slot"));
+    assert!(lines.any(|l| l.starts_with("race,0,")), "{text}");
+}
+
+#[test]
+fn every_panel_draws_when_brought_to_the_front_with_every_glyph_in_the_fonts() {
+    // kittest refuses text the fonts cannot draw: each panel must render in full
+    let mut a = app();
+    a.debugger.apply(Action::Dispatch { count: 2 }).unwrap();
+    let mut h = harness(a);
+    h.run();
+    for p in megascope::ui::command::Pane::ALL {
+        h.state_mut().apply(
+            megascope::ui::command::UiCommand::ShowPane(p),
+            &egui::Context::default(),
+        );
+        h.run();
+        assert!(
+            h.query_all_by_label_contains(p.title()).next().is_some(),
+            "{p:?}'s tab is shown"
+        );
+    }
+    h.state_mut().timeline.a = 0;
+    h.state_mut().timeline.b = 2;
+    h.run();
+}

@@ -401,7 +401,7 @@ pub fn evaluate(
                     let new = f.after.control().get(*word as usize).copied().unwrap_or(0);
                     (
                         format!(
-                            "control[{word}] ({}) changed {old} → {new}",
+                            "control[{word}] ({}) changed {old} -> {new}",
                             crate::abi::control::word_name(*word as usize)
                         ),
                         None,

@@ -12,6 +12,7 @@ pub mod history;
 pub mod replay;
 pub mod settings;
 pub mod timeline;
+pub mod who_wrote;
 
 use serde::{Deserialize, Serialize};
 
@@ -840,58 +841,6 @@ impl Debugger {
         self.seek(self.timeline.cursor() + 1);
         true
     }
-
-    /// The latest point at or before the cursor that changed control word `word`, and the
-    /// slot responsible when one of that point's executed slots writes the word.
-    pub fn who_changed_control_word(&self, word: u32) -> Option<(usize, Option<u32>)> {
-        let point = self.timeline.last_change_of_control_word(word)?;
-        let (before, after) = self.timeline.diff(&self.state, point - 1, point);
-        let changed = self.timeline.points()[point].delta.changed_slots();
-        let writer = changed.into_iter().find(|&s| {
-            let i = s as usize * 16;
-            after.ring()[i] == crate::abi::status::DONE
-                && before.ring()[i] != crate::abi::status::DONE
-                && writes_word(
-                    &crate::abi::slot::Slot::of_ring(after.ring(), s),
-                    word,
-                    after.control().len(),
-                )
-        });
-        Some((point, writer))
-    }
-}
-
-/// Whether an executed slot's handler (or the kernel on its behalf) writes control `word`.
-fn writes_word(slot: &crate::abi::slot::Slot, word: u32, len: usize) -> bool {
-    use crate::abi::control::{DONE_COUNT, EPOCH, METRICS, OBSERVABLE, SHUTDOWN};
-    use crate::abi::opcode::Opcode;
-    let op_writes = |op: Opcode, a: [u32; 3]| -> bool {
-        let obs = |i: u32| (OBSERVABLE as u32).wrapping_add(i);
-        (op.has_metric() && word == METRICS as u32 + op.0)
-            || match op {
-                Opcode::STORE_U32 | Opcode::ATOMIC_ADD => a[1] == word,
-                Opcode::LOAD_U32 => obs(a[1]) == word,
-                Opcode::COMPARE_SWAP => a[0] == word || obs(a[0]) == word,
-                Opcode::MEMCPY => {
-                    (word as u64).wrapping_sub(a[1] as u64) & 0xFFFF_FFFF < a[2] as u64
-                        && (word as usize) < len
-                }
-                Opcode::BATCH_FENCE => word == EPOCH as u32 || word == OBSERVABLE as u32,
-                Opcode::SHUTDOWN => word == SHUTDOWN as u32,
-                _ => false,
-            }
-    };
-    if word == DONE_COUNT as u32 {
-        return true;
-    }
-    if op_writes(slot.opcode, [slot.args[0], slot.args[1], slot.args[2]]) {
-        return true;
-    }
-    slot.packed().is_some_and(|p| {
-        p.ops
-            .iter()
-            .any(|o| o.args.is_some_and(|a| op_writes(o.opcode, a)))
-    })
 }
 
 #[cfg(test)]

@@ -250,6 +250,22 @@ impl Timeline {
         }
     }
 
+    /// Calls `f` with every point's index and state, from the base to the last point (the
+    /// future included), by replaying deltas on one copy of the state.
+    pub fn walk_states(
+        &self,
+        state_at_cursor: &ResidentBuffers,
+        mut f: impl FnMut(usize, &ResidentBuffers),
+    ) {
+        let mut s = state_at_cursor.clone();
+        Self::walk(&self.points, self.cursor, 0, &mut s);
+        f(0, &s);
+        for i in 1..self.points.len() {
+            self.points[i].delta.apply(&mut s, true);
+            f(i, &s);
+        }
+    }
+
     /// The actions from the base to the last point (the future included).
     pub fn actions(&self) -> Vec<Action> {
         self.points[1..]

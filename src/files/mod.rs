@@ -2,6 +2,7 @@
 //! [`open`] that the command line and the app share, so a file means the same thing wherever
 //! it is opened.
 
+pub mod csv;
 pub mod recording;
 
 use std::path::Path;

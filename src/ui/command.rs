@@ -95,28 +95,13 @@ pub enum UiCommand {
     ResetLayout,
     /// Lists who wrote a word in the dispatch shown and opens its history.
     WhoWrote(WordRef),
+    /// Asks for a path and writes a CSV or PNG there.
+    Export(super::export::Export),
     Replay(ReplayRequest),
     Timeline(TimelineRequest),
 }
 
-/// A word of the state: a control word, or word `word` of slot `slot`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WordRef {
-    Control(u32),
-    Slot { slot: u32, word: u32 },
-}
-
-impl WordRef {
-    pub fn describe(self) -> String {
-        match self {
-            WordRef::Control(w) => format!(
-                "control[{w}] ({})",
-                crate::abi::control::word_name(w as usize)
-            ),
-            WordRef::Slot { slot, word } => format!("slot {slot} word {word}"),
-        }
-    }
-}
+pub use crate::debugger::who_wrote::WordRef;
 
 const fn key(k: Key) -> KeyboardShortcut {
     KeyboardShortcut::new(Modifiers::NONE, k)
@@ -177,6 +162,7 @@ impl UiCommand {
             UiCommand::ShowPane(p) => format!("Show panel: {}", p.title()),
             UiCommand::ResetLayout => "Reset layout".into(),
             UiCommand::WhoWrote(w) => format!("Who wrote {}?", w.describe()),
+            UiCommand::Export(e) => e.title().to_string(),
             UiCommand::Replay(r) => match r {
                 ReplayRequest::GoTo { step, .. } => format!("Go to recorded step {step}"),
                 ReplayRequest::RunToBreak { forward: true } => "On to the next breakpoint".into(),
@@ -271,6 +257,15 @@ impl UiCommand {
             UiCommand::ToggleHighlightChanges,
             UiCommand::ResetLayout,
         ];
+        v.extend(
+            [
+                super::export::Export::DebugLog,
+                super::export::Export::Diagnostics,
+                super::export::Export::Diff,
+                super::export::Export::Plot,
+            ]
+            .map(UiCommand::Export),
+        );
         v.extend(ColourMode::ALL.map(UiCommand::ColourMode));
         v.extend(Pane::ALL.map(UiCommand::ShowPane));
         v.extend(Variant::ALL.map(|x| UiCommand::Edit(Edit::Variant(x))));

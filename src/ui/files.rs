@@ -34,6 +34,11 @@ pub enum FileOutcome {
         snapshot: bool,
     },
     ExportTo(PathBuf),
+    /// Write an export (CSV, PNG) to this path.
+    ExportFile {
+        path: PathBuf,
+        what: super::export::Export,
+    },
     Quit,
 }
 
@@ -43,6 +48,7 @@ enum PromptKind {
     ImportDump,
     SaveAs { snapshot: bool },
     ExportDump,
+    Export(super::export::Export),
 }
 
 struct PathPrompt {
@@ -237,6 +243,20 @@ impl FileOps {
         self.open_prompt(PromptKind::ExportDump);
     }
 
+    /// Asks where to write an export, suggesting a name beside the session.
+    pub fn export_file(&mut self, what: super::export::Export) {
+        self.open_prompt(PromptKind::Export(what));
+        if let Some(p) = &mut self.prompt {
+            let dir = self
+                .path
+                .as_ref()
+                .and_then(|p| p.parent())
+                .map(|d| d.to_path_buf())
+                .unwrap_or_default();
+            p.text = dir.join(what.file_name()).display().to_string();
+        }
+    }
+
     /// Writes the session (atomically) and remembers it.
     pub fn save_to(&mut self, path: &Path, debugger: &Debugger, view: &ViewState, snapshot: bool) {
         let mode = if snapshot {
@@ -338,6 +358,9 @@ impl FileOps {
                 PromptKind::SaveAs { .. } => {
                     d.add_filter("megascope session", &["ron"]).save_file()
                 }
+                PromptKind::Export(what) => d
+                    .add_filter(what.extension(), &[what.extension()])
+                    .save_file(),
             };
             let _ = tx.send(picked);
         });
@@ -403,6 +426,7 @@ impl FileOps {
                 "Export a dump directory",
                 "directory to write the four .bin files into",
             ),
+            PromptKind::Export(what) => (what.title(), "path of the file to write"),
         };
         let mut close = false;
         let mut confirm = false;
@@ -441,7 +465,7 @@ impl FileOps {
                 let ok_label = match p.kind {
                     PromptKind::Open | PromptKind::ImportDump => "Open",
                     PromptKind::SaveAs { .. } => "Save",
-                    PromptKind::ExportDump => "Export",
+                    PromptKind::ExportDump | PromptKind::Export(_) => "Export",
                 };
                 if ui
                     .add_enabled(problem.is_none(), egui::Button::new(ok_label))
@@ -467,6 +491,7 @@ impl FileOps {
                     out = Some(FileOutcome::SaveRequested { path, snapshot })
                 }
                 PromptKind::ExportDump => out = Some(FileOutcome::ExportTo(path)),
+                PromptKind::Export(what) => out = Some(FileOutcome::ExportFile { path, what }),
             }
         } else if close {
             // cancelling a "save as" that the unsaved-changes prompt opened cancels what
@@ -497,11 +522,15 @@ fn check_prompt_path(kind: PromptKind, path: &Path) -> Option<String> {
                 None
             }
         }
-        PromptKind::SaveAs { .. } => {
+        PromptKind::SaveAs { .. } | PromptKind::Export(_) => {
             if path.is_dir() {
                 Some(format!(
-                    "{} is a directory; give a file name such as session.ron",
-                    path.display()
+                    "{} is a directory; give a file name such as {}",
+                    path.display(),
+                    match kind {
+                        PromptKind::Export(what) => what.file_name(),
+                        _ => "session.ron".to_string(),
+                    }
                 ))
             } else {
                 let parent = path

@@ -9,15 +9,16 @@ use crate::abi::io_queue::decode_io_queue;
 use crate::abi::layout::MAX_ENCODED_TENANT_MASKS;
 use crate::abi::opcode::{Opcode, Priority};
 use crate::abi::slot::Slot;
+use crate::debugger::who_wrote::WordRef;
 use crate::resident::ResidentBuffers;
 
 /// What the inspector asks of the app.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InspectorRequest {
-    /// Jump to the timeline point that last changed this control word.
-    WhoChanged(u32),
-    /// Select a slot.
-    Select(u32),
+    /// Who wrote this word, and its history.
+    WhoWrote(WordRef),
+    /// Go to a slot: select it and bring it into view.
+    GoToSlot(u32),
 }
 
 /// Inspector view state.
@@ -25,12 +26,35 @@ pub enum InspectorRequest {
 pub struct Inspector {
     pub observable_page: usize,
     pub goto: String,
+    goto_error: Option<String>,
 }
 
 const PAGE: usize = 64;
 
-fn row(ui: &mut egui::Ui, name: &str, value: u32) {
-    ui.label(name);
+/// A row label whose context menu asks who wrote `word`.
+fn word_label(
+    ui: &mut egui::Ui,
+    text: impl Into<egui::WidgetText>,
+    word: WordRef,
+    req: &mut Option<InspectorRequest>,
+) {
+    ui.label(text)
+        .on_hover_text("right-click: who wrote this word, and its history")
+        .context_menu(|ui| {
+            if ui.button("Who wrote this word?").clicked() {
+                *req = Some(InspectorRequest::WhoWrote(word));
+            }
+        });
+}
+
+fn row(
+    ui: &mut egui::Ui,
+    name: &str,
+    value: u32,
+    word: WordRef,
+    req: &mut Option<InspectorRequest>,
+) {
+    word_label(ui, name, word, req);
     ui.monospace(format!("{value}"));
     ui.monospace(RichText::new(format!("{value:#010x}")).color(Color32::GRAY));
     ui.end_row();
@@ -51,21 +75,38 @@ impl Inspector {
             let r = ui
                 .add(egui::TextEdit::singleline(&mut self.goto).desired_width(70.0))
                 .labelled_by(l.id);
-            if r.lost_focus()
-                && ui.input(|i| i.key_pressed(egui::Key::Enter))
-                && let Some(s) =
-                    crate::abi::opcode::parse_u32(&self.goto).filter(|&s| s < state.slot_count())
-            {
-                req = Some(InspectorRequest::Select(s));
+            if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                match crate::abi::opcode::parse_u32(&self.goto) {
+                    Some(s) => {
+                        self.goto_error = None;
+                        req = Some(InspectorRequest::GoToSlot(s));
+                    }
+                    None => {
+                        self.goto_error = Some(format!(
+                            "`{}` is not a slot number: type one such as 12 or 0x40",
+                            self.goto.trim()
+                        ))
+                    }
+                }
             }
         });
+        if let Some(e) = &self.goto_error {
+            ui.colored_label(palette::ERROR, e);
+        }
         egui::CollapsingHeader::new("Selected slot")
             .default_open(true)
             .show(ui, |ui| match selected {
                 None => {
                     ui.label(RichText::new("click a cell to select a slot").weak());
                 }
-                Some(s) => slot_details(ui, state, s),
+                Some(s) => {
+                    if let Some(w) = slot_details(ui, state, s) {
+                        req = Some(InspectorRequest::WhoWrote(WordRef::Slot {
+                            slot: s,
+                            word: w,
+                        }));
+                    }
+                }
             });
         egui::CollapsingHeader::new("Control words")
             .default_open(true)
@@ -76,20 +117,25 @@ impl Inspector {
                     .show(ui, |ui| {
                         let mut named = |ui: &mut egui::Ui, i: usize| {
                             let v = view.word(i);
-                            ui.label(word_name(i));
-                            ui.monospace(format!("{v}"));
-                            ui.monospace(RichText::new(format!("{v:#010x}")).color(Color32::GRAY));
+                            // the button first: a narrow panel clips the right-hand columns
                             if can_trace {
                                 if ui
                                     .small_button("who?")
-                                    .on_hover_text("jump to the point that last changed this word")
+                                    .on_hover_text(
+                                        "every writer of the last change, and the word's history",
+                                    )
                                     .clicked()
                                 {
-                                    req = Some(InspectorRequest::WhoChanged(i as u32));
+                                    req = Some(InspectorRequest::WhoWrote(WordRef::Control(
+                                        i as u32,
+                                    )));
                                 }
                             } else {
                                 ui.label("");
                             }
+                            word_label(ui, word_name(i), WordRef::Control(i as u32), &mut req);
+                            ui.monospace(format!("{v}"));
+                            ui.monospace(RichText::new(format!("{v:#010x}")).color(Color32::GRAY));
                             ui.end_row();
                         };
                         for i in [
@@ -220,7 +266,8 @@ impl Inspector {
                         for i in
                             self.observable_page * PAGE..((self.observable_page + 1) * PAGE).min(n)
                         {
-                            row(ui, &format!("[{i}]"), view.observable(i));
+                            let w = WordRef::Control((control::OBSERVABLE + i) as u32);
+                            row(ui, &format!("[{i}]"), view.observable(i), w, &mut req);
                         }
                     });
             });
@@ -258,10 +305,18 @@ impl Inspector {
     }
 }
 
-/// Everything about one slot.
-pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) {
+/// Everything about one slot. Returns the slot word whose writers the user asked for.
+pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Option<u32> {
     let slot = Slot::of_ring(state.ring(), s);
     let view = ControlView(state.control());
+    let mut asked = None;
+    let mut label = |ui: &mut egui::Ui, text: String, word: u32| {
+        let mut r = None;
+        word_label(ui, text, WordRef::Slot { slot: s, word }, &mut r);
+        if r.is_some() {
+            asked = Some(word);
+        }
+    };
     egui::Grid::new("slot details")
         .num_columns(3)
         .striped(true)
@@ -272,18 +327,18 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) {
                 RichText::new(format!("ring word {}", s as usize * 16)).color(Color32::GRAY),
             );
             ui.end_row();
-            ui.label("status");
+            label(ui, "status".into(), 0);
             ui.colored_label(palette::status_colour(slot.status()), slot.status().name());
             ui.monospace(format!("{:#x}", slot.status));
             ui.end_row();
-            ui.label("opcode");
+            label(ui, "opcode".into(), 1);
             ui.colored_label(
                 palette::OPCODE[palette::opcode_index(slot.opcode.0)],
                 slot.opcode.label(),
             );
             ui.monospace(format!("{:#x}", slot.opcode.0));
             ui.end_row();
-            ui.label("tenant");
+            label(ui, "tenant".into(), 2);
             ui.monospace(format!("{}", slot.tenant));
             ui.monospace(
                 RichText::new(format!(
@@ -294,7 +349,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) {
                 .color(Color32::GRAY),
             );
             ui.end_row();
-            ui.label("priority");
+            label(ui, "priority".into(), 3);
             ui.monospace(format!("word 3 = {}", slot.priority));
             ui.monospace(
                 RichText::new(format!(
@@ -309,10 +364,11 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) {
             ui.end_row();
             let names = slot.opcode.arg_names();
             for (i, a) in slot.args.iter().enumerate() {
-                ui.label(match names.get(i) {
+                let text = match names.get(i) {
                     Some(n) => format!("a{i} ({n})"),
                     None => format!("a{i}"),
-                });
+                };
+                label(ui, text, 4 + i as u32);
                 ui.monospace(format!("{a}"));
                 ui.monospace(RichText::new(format!("{a:#010x}")).color(Color32::GRAY));
                 ui.end_row();
@@ -343,4 +399,12 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) {
             );
         }
     }
+    if ui
+        .small_button("who wrote the status?")
+        .on_hover_text("the status word's history; right-click any row for its word")
+        .clicked()
+    {
+        asked = Some(0);
+    }
+    asked
 }

@@ -6,6 +6,7 @@ pub mod command;
 pub mod command_palette;
 pub mod debug_log;
 pub mod diagnostics_panel;
+pub mod export;
 pub mod files;
 pub mod grid_layout;
 pub mod grid_render;
@@ -20,6 +21,7 @@ pub mod shell;
 pub mod timeline_panel;
 pub mod toasts;
 pub mod top_bar;
+pub mod who_wrote_window;
 
 pub use shell::MegascopeApp;
 

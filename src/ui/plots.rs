@@ -149,6 +149,8 @@ pub fn plot_series(kind: PlotKind, h: &[DispatchSummary]) -> Vec<(String, Color3
 #[derive(Debug, Default)]
 pub struct Plots {
     pub kind: PlotKind,
+    /// Where the plot was drawn last frame (for a PNG export), if it was.
+    pub last_rect: Option<egui::Rect>,
 }
 
 impl Plots {
@@ -157,7 +159,14 @@ impl Plots {
             for k in PlotKind::ALL {
                 ui.selectable_value(&mut self.kind, k, k.name());
             }
-            ui.label(egui::RichText::new(format!("{} dispatches", history.len())).weak());
+            ui.label(
+                egui::RichText::new(super::plural(
+                    history.len() as u64,
+                    "dispatch",
+                    "dispatches",
+                ))
+                .weak(),
+            );
         });
         let y_label = match self.kind {
             PlotKind::Statuses => "slots",
@@ -176,19 +185,33 @@ impl Plots {
         }
         let lines = plot_series(self.kind, history);
         let x0 = history.first().map_or(0, |d| d.index) as f64;
+        let x1 = x0 + history.len().saturating_sub(1) as f64;
+        let y_max = lines
+            .iter()
+            .flat_map(|(_, _, ys)| ys.iter().copied())
+            .fold(0.0f64, f64::max);
         // No filled background, only its outline: the panel behind already has that colour,
         // and on a software rasterizer the fill was 40 % of all the pixels egui drew.
         let plot = Plot::new(("plot", self.kind as u8))
-            .legend(Legend::default())
+            // in the order the series are listed (CRITICAL first), not alphabetical
+            .legend(Legend::default().follow_insertion_order(true))
+            // dispatches are whole numbers: no tick at 2.5
+            .x_axis_formatter(|mark, _| integer_tick(mark.value))
+            // one dispatch is a point, not an axis from -20 to 20
+            .include_x(x0 - 0.5)
+            .include_x(x1 + 0.5)
+            .include_y(0.0)
+            .include_y(y_max * 1.1 + 1.0)
             .x_axis_label("dispatch")
             .y_axis_label(y_label)
             .allow_scroll(false)
             .show_background(false)
             .show(ui, |p| {
                 for (name, colour, ys) in lines {
-                    p.line(series(&name, colour, ys, x0));
+                    p.line(series(&name, legible(colour), ys, x0));
                 }
             });
+        self.last_rect = Some(plot.response.rect);
         ui.painter().rect_stroke(
             plot.response.rect,
             2,
@@ -198,9 +221,42 @@ impl Plots {
     }
 }
 
+/// An axis label for a whole number, nothing for a fraction.
+pub fn integer_tick(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        String::new()
+    }
+}
+
+/// The colour lightened until it reads on the dark plot background (the grid's EMPTY
+/// colour, a near-black, drew an invisible "empty" series).
+pub fn legible(c: Color32) -> Color32 {
+    let lum = |c: Color32| 0.2126 * c.r() as f32 + 0.7152 * c.g() as f32 + 0.0722 * c.b() as f32;
+    let mut c = c;
+    while lum(c) < 110.0 {
+        c = c.lerp_to_gamma(Color32::WHITE, 0.25);
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_whole_dispatches_and_every_series_reads_on_dark() {
+        assert_eq!(integer_tick(3.0), "3");
+        assert_eq!(integer_tick(2.5), "");
+        assert_eq!(integer_tick(-1.0), "-1");
+        let dark = palette::STATUS[0];
+        let l = legible(dark);
+        assert!(l.r() > dark.r() && l.g() > dark.g(), "{l:?}");
+        // colours that already read are kept
+        assert_eq!(legible(Color32::WHITE), Color32::WHITE);
+        assert_eq!(legible(palette::STATUS[1]), palette::STATUS[1]);
+    }
 
     #[test]
     fn decimation_keeps_extremes_and_bounds_points() {

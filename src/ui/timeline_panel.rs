@@ -120,13 +120,13 @@ impl TimelinePanel {
                         .range(0..=last)
                         .prefix("A "),
                 );
-                ui.label("→");
+                ui.label("to");
                 ui.add(
                     egui::DragValue::new(&mut self.b)
                         .range(0..=last)
                         .prefix("B "),
                 );
-                if ui.button("previous → current").clicked() {
+                if ui.button("previous to current").clicked() {
                     self.b = t.cursor();
                     self.a = t.cursor().saturating_sub(1);
                 }

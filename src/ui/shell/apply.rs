@@ -162,6 +162,7 @@ impl MegascopeApp {
                 self.status_line = "the panels are back in their first places".into();
             }
             UiCommand::WhoWrote(w) => self.who_wrote(w),
+            UiCommand::Export(e) => self.files.export_file(e),
             UiCommand::Replay(r) => self.replay_request(r),
             UiCommand::Timeline(t) => self.timeline_request(t),
         }
@@ -477,32 +478,126 @@ impl MegascopeApp {
         }
     }
 
-    /// "Who wrote this word?": the point that last changed it and the slots of that
-    /// dispatch that write it.
+    /// "Who wrote this word?": opens the window with its writers and history.
     fn who_wrote(&mut self, w: crate::ui::command::WordRef) {
-        use crate::ui::command::WordRef;
         self.sync_after_run();
-        let WordRef::Control(word) = w else {
-            self.toasts
-                .info("who wrote a slot word: see the slot's history in the inspector");
+        match self.debugger.who_wrote(w) {
+            Some(answer) => {
+                self.status_line = match answer.last {
+                    Some(l) => format!(
+                        "{}: last changed at point {}, {}",
+                        w.describe(),
+                        answer.history[l].point,
+                        crate::ui::plural(answer.writers.len() as u64, "writer", "writers")
+                    ),
+                    None => format!("{} has not changed up to this point", w.describe()),
+                };
+                self.who_wrote.shown = Some(answer);
+            }
+            None => self
+                .toasts
+                .error(format!("{} is past the end of its buffer", w.describe())),
+        }
+    }
+
+    /// Writes an export the user gave a path for.
+    fn export_to(&mut self, path: std::path::PathBuf, what: crate::ui::export::Export) {
+        use crate::files::csv;
+        use crate::ui::export::Export;
+        self.sync_after_run();
+        let text = match what {
+            Export::Plot => {
+                // the pixels come with the next frame's screenshot
+                self.pending_plot_png = Some(path);
+                return;
+            }
+            Export::DebugLog => {
+                let log =
+                    crate::abi::debug_log::DebugLogView::decode(self.debugger.state().debug_log());
+                csv::debug_log(&log.records)
+            }
+            Export::Diagnostics => csv::diagnostics(self.debugger.diagnostics_shown()),
+            Export::Diff => {
+                let (a, b) = (self.timeline.a, self.timeline.b);
+                let t = self.debugger.timeline();
+                let (sa, sb) = t.diff(self.debugger.state(), a, b);
+                let status = |s: &crate::resident::ResidentBuffers, i: usize| s.ring()[i * 16];
+                let slots: Vec<(u32, u32, u32)> = (0..sa.slot_count() as usize)
+                    .filter(|&i| sa.ring()[i * 16..i * 16 + 16] != sb.ring()[i * 16..i * 16 + 16])
+                    .map(|i| (i as u32, status(&sa, i), status(&sb, i)))
+                    .collect();
+                let control: Vec<(u32, u32, u32)> = sa
+                    .control()
+                    .iter()
+                    .zip(sb.control())
+                    .enumerate()
+                    .filter(|(_, (x, y))| x != y)
+                    .map(|(i, (x, y))| (i as u32, *x, *y))
+                    .collect();
+                csv::diff(&slots, &control)
+            }
+            Export::WordHistory(w) => match self.debugger.who_wrote(w) {
+                Some(answer) => csv::word_history(&answer),
+                None => {
+                    self.toasts
+                        .error(format!("{} is past the end of its buffer", w.describe()));
+                    return;
+                }
+            },
+        };
+        self.write_export(&path, text.as_bytes());
+    }
+
+    fn write_export(&mut self, path: &std::path::Path, bytes: &[u8]) {
+        match crate::dump::write_atomic(path, bytes) {
+            Ok(()) => self.toasts.info(format!("exported {}", path.display())),
+            Err(e) => self
+                .toasts
+                .error(format!("exporting {}: {e}", path.display())),
+        }
+    }
+
+    /// Asks for a screenshot when a plot export waits for one, and reports the PNG written
+    /// from it (the pixels arrive after the frame is rendered).
+    pub(super) fn take_screenshot(&mut self, ctx: &egui::Context) {
+        if let Some(rx) = &self.plot_png_rx {
+            match rx.try_recv() {
+                Ok(Ok(p)) => {
+                    self.toasts.info(format!("exported {}", p.display()));
+                    self.plot_png_rx = None;
+                }
+                Ok(Err(e)) => {
+                    self.toasts.error(e);
+                    self.plot_png_rx = None;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => ctx.request_repaint(),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    self.toasts
+                        .error("the window gave no screenshot: the plot was not exported");
+                    self.plot_png_rx = None;
+                }
+            }
+        }
+        let Some(path) = self.pending_plot_png.take() else {
             return;
         };
-        match self.debugger.who_changed_control_word(word) {
-            Some((point, slot)) => {
-                self.debugger.seek(point);
-                if let Some(s) = slot {
-                    self.selection = Some(s);
-                }
-                self.status_line = format!(
-                    "control[{word}] last changed at point {point}: {}{}",
-                    self.debugger.timeline().current().label,
-                    slot.map(|s| format!(", by slot {s}")).unwrap_or_default()
-                );
-            }
-            None => self.toasts.info(format!(
-                "control[{word}] has not changed since the start of the timeline"
-            )),
-        }
+        let Some(rect) = self.plots.last_rect else {
+            self.toasts
+                .error("no plot is on screen: show the Plots panel and export again");
+            return;
+        };
+        let ppp = ctx.pixels_per_point();
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.plot_png_rx = Some(rx);
+        ctx.request_screenshot(move |image| {
+            let written = crate::ui::export::png_of(&image, rect, ppp).and_then(|bytes| {
+                crate::dump::write_atomic(&path, &bytes)
+                    .map(|()| path.clone())
+                    .map_err(|e| format!("exporting {}: {e}", path.display()))
+            });
+            let _ = tx.send(written);
+        });
+        ctx.request_repaint();
     }
 
     pub(super) fn file_outcome(&mut self, o: FileOutcome) {
@@ -546,6 +641,7 @@ impl MegascopeApp {
                     Err(e) => self.toasts.error(e.to_string()),
                 }
             }
+            FileOutcome::ExportFile { path, what } => self.export_to(path, what),
             FileOutcome::Quit => {}
         }
         self.sync_dirty();

@@ -36,8 +36,8 @@ pub fn default_layout() -> Tree<Pane> {
     let left = tiles.insert_container(left);
     let mut middle = Linear::new(LinearDir::Horizontal, vec![left, grid, inspector]);
     middle.shares.set_share(left, 0.22);
-    middle.shares.set_share(grid, 0.55);
-    middle.shares.set_share(inspector, 0.23);
+    middle.shares.set_share(grid, 0.52);
+    middle.shares.set_share(inspector, 0.26);
     let middle = tiles.insert_container(middle);
     let bottom = tiles.insert_tab_tile(bottom);
     let mut root = Linear::new(LinearDir::Vertical, vec![middle, bottom]);

@@ -10,7 +10,7 @@ use super::dock::Panes;
 use super::{MegascopeApp, bare_panel};
 use crate::debugger::Debugger;
 use crate::engine::Backend;
-use crate::ui::command::{Pane, UiCommand, WordRef};
+use crate::ui::command::{Pane, UiCommand};
 use crate::ui::files::PendingAfterPrompt;
 use crate::ui::inspector::InspectorRequest;
 use crate::ui::ring_grid::GridSource;
@@ -50,6 +50,8 @@ impl MegascopeApp {
         self.track_changes();
         self.sync_dirty();
 
+        // set again by the plot when it is drawn this frame (a PNG export crops it)
+        self.plots.last_rect = None;
         self.top_bar(ui);
         if self.debugger.replay().is_some() {
             egui::Panel::top("replay bar")
@@ -94,6 +96,9 @@ impl MegascopeApp {
         if let Some(o) = self.files.prompt_ui(&ctx) {
             self.file_outcome(o);
         }
+        let who = self.who_wrote.ui(&ctx);
+        self.queue.extend(who);
+        self.take_screenshot(&ctx);
         let catalogue = UiCommand::catalogue(&self.files.recent);
         if let Some(c) = self.palette.ui(&ctx, &catalogue) {
             self.queue(c);
@@ -222,6 +227,21 @@ impl MegascopeApp {
 
     /// Every panel but the grid.
     pub(super) fn pane_ui(&mut self, ui: &mut egui::Ui, pane: Pane) {
+        use crate::ui::export::Export;
+        let export = match pane {
+            Pane::Plots => Some((Export::Plot, "Export PNG…")),
+            Pane::DebugLog => Some((Export::DebugLog, "Export CSV…")),
+            Pane::Diagnostics => Some((Export::Diagnostics, "Export CSV…")),
+            Pane::Timeline => Some((Export::Diff, "Export diff CSV…")),
+            _ => None,
+        };
+        if let Some((what, label)) = export {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Min), |ui| {
+                if ui.small_button(label).on_hover_text(what.title()).clicked() {
+                    self.queue.push(UiCommand::Export(what));
+                }
+            });
+        }
         match pane {
             Pane::Publish => self.publish_pane(ui),
             Pane::Breakpoints => {
@@ -248,10 +268,8 @@ impl MegascopeApp {
                     .inspector
                     .ui(ui, self.debugger.state(), self.selection, true)
                 {
-                    Some(InspectorRequest::Select(s)) => self.queue(UiCommand::Select(Some(s))),
-                    Some(InspectorRequest::WhoChanged(w)) => {
-                        self.queue(UiCommand::WhoWrote(WordRef::Control(w)))
-                    }
+                    Some(InspectorRequest::GoToSlot(s)) => self.queue(UiCommand::GoToSlot(s)),
+                    Some(InspectorRequest::WhoWrote(w)) => self.queue(UiCommand::WhoWrote(w)),
                     None => {}
                 }
             }

@@ -76,6 +76,10 @@ pub struct MegascopeApp {
     /// The dock layout of the panels (saved in eframe's storage under [`LAYOUT_KEY`]).
     pub layout: egui_tiles::Tree<Pane>,
     pub palette: CommandPalette,
+    pub who_wrote: crate::ui::who_wrote_window::WhoWroteWindow,
+    /// Where a plot PNG goes once the screenshot asked for arrives.
+    pending_plot_png: Option<std::path::PathBuf>,
+    plot_png_rx: Option<std::sync::mpsc::Receiver<Result<std::path::PathBuf, String>>>,
     /// Commands queued while the frame draws, applied after it ([`MegascopeApp::apply`]).
     pub queue: Vec<UiCommand>,
     /// The debugger revision last saved or opened; `None` when the state was never saved
@@ -122,6 +126,9 @@ impl MegascopeApp {
             toasts: Toasts::default(),
             layout: default_layout(),
             palette: CommandPalette::default(),
+            who_wrote: Default::default(),
+            pending_plot_png: None,
+            plot_png_rx: None,
             queue: Vec::new(),
             clean_revision: None,
             new_dialog: None,
