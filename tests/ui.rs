@@ -835,3 +835,35 @@ fn every_panel_draws_when_brought_to_the_front_with_every_glyph_in_the_fonts() {
     h.state_mut().timeline.b = 2;
     h.run();
 }
+
+#[test]
+fn slots_selected_by_a_condition_are_highlighted_and_counted() {
+    let mut h = harness(app());
+    h.run();
+    let field = h.get_by_label("where");
+    field.focus();
+    field.type_text("PUBLISHED && slot >= 2");
+    h.run();
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert!(h.query_by_label("2 slots match").is_some());
+    let serial = h.state().changed_serial;
+    let marked: Vec<usize> = (0..256)
+        .filter(|&s| h.state().changed[s] == serial)
+        .collect();
+    assert_eq!(marked, [2, 3]);
+    // it follows the timeline: after a step nothing is PUBLISHED any more
+    h.get_by_label("Step").click();
+    h.run();
+    assert!(h.query_by_label("0 slots match").is_some());
+    // a typo is named, not ignored
+    h.state_mut().apply(
+        megascope::ui::command::UiCommand::SelectWhere("tenat == 1".into()),
+        &egui::Context::default(),
+    );
+    h.run();
+    assert!(
+        h.query_by_label_contains("`tenat` is not a field")
+            .is_some()
+    );
+}

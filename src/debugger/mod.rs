@@ -10,6 +10,7 @@ pub mod expr;
 pub mod future;
 pub mod history;
 pub mod replay;
+pub mod select;
 pub mod settings;
 pub mod timeline;
 pub mod who_wrote;

@@ -95,6 +95,9 @@ pub enum UiCommand {
     ResetLayout,
     /// Lists who wrote a word in the dispatch shown and opens its history.
     WhoWrote(WordRef),
+    /// Highlights and counts the slots that match a condition (`PUBLISHED && tenant == 1`).
+    SelectWhere(String),
+    ClearSelectWhere,
     /// Asks for a path and writes a CSV or PNG there.
     Export(super::export::Export),
     Replay(ReplayRequest),
@@ -163,6 +166,8 @@ impl UiCommand {
             UiCommand::ResetLayout => "Reset layout".into(),
             UiCommand::WhoWrote(w) => format!("Who wrote {}?", w.describe()),
             UiCommand::Export(e) => e.title().to_string(),
+            UiCommand::SelectWhere(q) => format!("Select slots where {q}"),
+            UiCommand::ClearSelectWhere => "Clear the slot query".into(),
             UiCommand::Replay(r) => match r {
                 ReplayRequest::GoTo { step, .. } => format!("Go to recorded step {step}"),
                 ReplayRequest::RunToBreak { forward: true } => "On to the next breakpoint".into(),

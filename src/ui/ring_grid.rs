@@ -34,6 +34,8 @@ pub struct GridSource<'a> {
     pub gpu_paint: bool,
     /// What the ring and changed words hold (the GPU picture is recoloured when it moves).
     pub content: ContentVersion,
+    /// Slots with a diagnostic at the point shown: marked with a red corner.
+    pub marked: &'a [u32],
 }
 
 /// What happened in the grid this frame.
@@ -234,6 +236,27 @@ impl RingGrid {
                 painter.rect_stroke(m, 1.0, (1.5, colour), egui::StrokeKind::Outside);
             }
         }
+        // Cells with diagnostics get a red corner (a dot when cells are a few pixels).
+        let visible = |s: u32| {
+            let c = layout.cell_rect(s).translate(rect.min.to_vec2() - self.pan);
+            rect.intersects(c).then_some(c)
+        };
+        for c in src.marked.iter().filter_map(|&s| visible(s)) {
+            if layout.cell >= MARKER_BELOW_CELL {
+                let k = (c.width() * 0.45).max(3.0);
+                painter.add(egui::Shape::convex_polygon(
+                    vec![
+                        c.right_top(),
+                        c.right_top() + Vec2::new(0.0, k),
+                        c.right_top() - Vec2::new(k, 0.0),
+                    ],
+                    palette::ERROR,
+                    egui::Stroke::NONE,
+                ));
+            } else {
+                painter.circle_filled(c.center(), 2.0, palette::ERROR);
+            }
+        }
         // The other slot of a selected race, ringed at any cell size.
         if let Some([a, b]) = self.race_pair
             && selected == Some(a)
@@ -309,6 +332,21 @@ pub fn partner_rect(layout: &GridLayout, pan: Vec2, rect: Rect, slot: u32) -> Op
         let cell = layout.cell_rect(slot).translate(rect.min.to_vec2() - pan);
         rect.contains(cell.center()).then_some(cell)
     })
+}
+
+/// The slots the diagnostics name (both slots of a race), sorted, at most `max`.
+pub fn marked_slots(diagnostics: &[crate::engine::Diagnostic], max: usize) -> Vec<u32> {
+    let mut v: Vec<u32> = diagnostics
+        .iter()
+        .flat_map(|d| match d.slots {
+            Some(pair) => pair.to_vec(),
+            None => d.slot.into_iter().collect(),
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v.truncate(max);
+    v
 }
 
 /// The cell size "go to slot" zooms to when the cells are smaller.
@@ -502,6 +540,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn diagnostics_mark_every_slot_they_name_once() {
+        let d = |slot: Option<u32>, slots: Option<[u32; 2]>| crate::engine::Diagnostic {
+            kind: crate::engine::DiagnosticKind::Race,
+            dispatch: 0,
+            pass: None,
+            slot,
+            word: None,
+            slots,
+            scheduler: false,
+            count: 1,
+            message: String::new(),
+        };
+        let list = [
+            d(Some(9), Some([9, 4])),
+            d(Some(4), None),
+            d(None, None),
+            d(Some(30), None),
+        ];
+        assert_eq!(marked_slots(&list, 10), [4, 9, 30]);
+        assert_eq!(marked_slots(&list, 2), [4, 9]);
+    }
+
+    #[test]
     fn revealing_a_slot_pans_only_when_it_is_out_of_view() {
         let l = GridLayout::new(1 << 16, 12.0);
         let view = Vec2::new(400.0, 300.0);
@@ -568,6 +629,7 @@ mod tests {
         m.publish_slot(5, 0, Opcode::NOP, &[]).unwrap();
         let changed = vec![0u32; 16];
         let src = GridSource {
+            marked: &[],
             slot_count: 16,
             ring: m.ring(),
             control: m.control(),

@@ -163,6 +163,25 @@ impl MegascopeApp {
             }
             UiCommand::WhoWrote(w) => self.who_wrote(w),
             UiCommand::Export(e) => self.files.export_file(e),
+            UiCommand::SelectWhere(q) => {
+                self.query_text = q.clone();
+                match crate::debugger::select::SlotQuery::parse(&q) {
+                    Ok(parsed) => {
+                        self.query = Some(parsed);
+                        self.mark_query_matches();
+                    }
+                    Err(e) => {
+                        self.query = None;
+                        self.query_result = Some(Err(e));
+                    }
+                }
+            }
+            UiCommand::ClearSelectWhere => {
+                self.query = None;
+                self.query_result = None;
+                // the highlight goes back to what the point changed
+                self.last_point_seen = (usize::MAX, 0);
+            }
             UiCommand::Replay(r) => self.replay_request(r),
             UiCommand::Timeline(t) => self.timeline_request(t),
         }
@@ -498,6 +517,35 @@ impl MegascopeApp {
                 .toasts
                 .error(format!("{} is past the end of its buffer", w.describe())),
         }
+    }
+
+    /// Highlights the slots the query matches at the point shown (the grid's highlight,
+    /// which otherwise marks what the point changed) and counts them.
+    pub(super) fn mark_query_matches(&mut self) {
+        if self.query.is_none() {
+            return;
+        }
+        self.sync_after_run();
+        let Some(q) = &self.query else {
+            return;
+        };
+        let hits = q.matches(self.debugger.state());
+        self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
+        for &s in &hits {
+            if let Some(c) = self.changed.get_mut(s as usize) {
+                *c = self.changed_serial;
+            }
+        }
+        self.grid.highlight_changes = true;
+        self.status_line = format!(
+            "{} match {}",
+            crate::ui::plural(hits.len() as u64, "slot", "slots"),
+            self.query_text.trim()
+        );
+        if let (None, Some(&first)) = (self.selection, hits.first()) {
+            self.selection = Some(first);
+        }
+        self.query_result = Some(Ok(hits.len()));
     }
 
     /// Writes an export the user gave a path for.

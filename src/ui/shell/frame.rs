@@ -16,6 +16,9 @@ use crate::ui::inspector::InspectorRequest;
 use crate::ui::ring_grid::GridSource;
 use crate::ui::top_bar::{self, BarInfo};
 
+/// Diagnostic markers drawn at most (a flood of diagnostics would otherwise cost a frame).
+const MARKED_MAX: usize = 10_000;
+
 impl MegascopeApp {
     /// Draws one frame. `render` is eframe's wgpu state when there is one.
     pub fn show(&mut self, ui: &mut egui::Ui, render: Option<&eframe::egui_wgpu::RenderState>) {
@@ -359,6 +362,35 @@ impl MegascopeApp {
                 ui.label(format!("selected slot {s}"));
             }
         });
+        ui.horizontal(|ui| {
+            let l = ui.label("where");
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.query_text)
+                        .desired_width(260.0)
+                        .hint_text("PUBLISHED && tenant == 1"),
+                )
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "highlight the slots that match: a status name, or status / opcode / tenant / priority / partition / slot / a0..a11 compared with a value; && || ! ( )",
+                );
+            if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                self.queue
+                    .push(UiCommand::SelectWhere(self.query_text.clone()));
+            }
+            match &self.query_result {
+                Some(Ok(n)) => {
+                    ui.label(crate::ui::plural(*n as u64, "slot matches", "slots match"));
+                    if ui.small_button("clear").clicked() {
+                        self.queue.push(UiCommand::ClearSelectWhere);
+                    }
+                }
+                Some(Err(e)) => {
+                    ui.colored_label(crate::ui::palette::ERROR, e);
+                }
+                None => {}
+            }
+        });
         let gpu_paint = render.is_some_and(|rs| {
             rs.renderer
                 .read()
@@ -377,8 +409,11 @@ impl MegascopeApp {
         if let (Some(rs), None) = (render, &device_buffers) {
             self.upload_host_grid(rs, content);
         }
+        let marked =
+            crate::ui::ring_grid::marked_slots(self.debugger.diagnostics_shown(), MARKED_MAX);
         let state = self.debugger.state();
         let src = GridSource {
+            marked: &marked,
             slot_count: state.slot_count(),
             ring: state.ring(),
             control: state.control(),
@@ -437,6 +472,10 @@ impl MegascopeApp {
             if let Some(c) = self.changed.get_mut(s as usize) {
                 *c = serial;
             }
+        }
+        if self.query.is_some() {
+            self.mark_query_matches();
+            return;
         }
         // A recorded step that differs from the oracle shows the slots that differ.
         let diverging = self

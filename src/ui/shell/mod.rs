@@ -77,6 +77,11 @@ pub struct MegascopeApp {
     pub layout: egui_tiles::Tree<Pane>,
     pub palette: CommandPalette,
     pub who_wrote: crate::ui::who_wrote_window::WhoWroteWindow,
+    /// The grid's "where" field, and the parsed query it holds once applied.
+    pub query_text: String,
+    pub query: Option<crate::debugger::select::SlotQuery>,
+    /// Slots the query matched at the point shown, or why it could not run.
+    pub query_result: Option<Result<usize, String>>,
     /// Where a plot PNG goes once the screenshot asked for arrives.
     pending_plot_png: Option<std::path::PathBuf>,
     plot_png_rx: Option<std::sync::mpsc::Receiver<Result<std::path::PathBuf, String>>>,
@@ -127,6 +132,9 @@ impl MegascopeApp {
             layout: default_layout(),
             palette: CommandPalette::default(),
             who_wrote: Default::default(),
+            query_text: String::new(),
+            query: None,
+            query_result: None,
             pending_plot_png: None,
             plot_png_rx: None,
             queue: Vec::new(),
