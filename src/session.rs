@@ -23,8 +23,9 @@ use crate::debugger::{Debugger, DebuggerError, Geometry, RunConfig};
 use crate::dump::{self, DumpError};
 use crate::engine::Backend;
 
-/// The session format version this build writes and the newest it reads.
-pub const SESSION_VERSION: u32 = 1;
+/// The session format version this build writes and the newest it reads. Version 2 added
+/// `bookmarks`; a version-1 file reads as one without bookmarks.
+pub const SESSION_VERSION: u32 = 2;
 
 /// The largest session file read, in bytes. A session is a recipe (its bulk state lives in
 /// the snapshot directory), so this is far more than any real one needs.
@@ -162,6 +163,9 @@ pub struct SessionFile {
     /// The timeline point to seek to after replaying the script; absent = the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline_position: Option<usize>,
+    /// Named timeline points (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bookmarks: Vec<crate::debugger::settings::Bookmark>,
 }
 
 /// Why a session could not be read, replayed or saved.
@@ -313,7 +317,9 @@ pub fn parse(path: &Path, text: &str) -> Result<SessionFile, SessionError> {
         Ok(VersionProbe { version: Some(0) }) => {
             return Err(SessionError::Invalid {
                 path: path.into(),
-                message: "version 0 is not a session format version; use 1".into(),
+                message: format!(
+                    "version 0 is not a session format version; use {SESSION_VERSION}"
+                ),
             });
         }
         _ => {}
@@ -376,6 +382,25 @@ fn validate(path: &Path, f: &SessionFile) -> Result<(), SessionError> {
     }
     if let Some(Snapshot::Dump(rel)) = &f.snapshot {
         check_snapshot_name(rel).map_err(invalid)?;
+    }
+    {
+        use crate::debugger::settings::{MAX_BOOKMARK_NAME, MAX_BOOKMARKS};
+        if f.bookmarks.len() > MAX_BOOKMARKS {
+            return Err(invalid(format!(
+                "{} bookmarks, more than a session may hold ({MAX_BOOKMARKS})",
+                f.bookmarks.len()
+            )));
+        }
+        if let Some(b) = f
+            .bookmarks
+            .iter()
+            .find(|b| b.name.trim().is_empty() || b.name.len() > MAX_BOOKMARK_NAME)
+        {
+            return Err(invalid(format!(
+                "bookmark on point {}: a name is 1 to {MAX_BOOKMARK_NAME} bytes",
+                b.point
+            )));
+        }
     }
     Ok(())
 }
@@ -563,6 +588,22 @@ pub fn build(path: &Path, file: &SessionFile) -> Result<Debugger, SessionError> 
     }
     // breakpoints go in after the replay, so replaying counts no hits
     *debugger.breakpoints_mut() = file.breakpoints.clone();
+    if let Some(b) = file
+        .bookmarks
+        .iter()
+        .find(|b| b.point >= debugger.timeline().len())
+    {
+        return Err(SessionError::Invalid {
+            path: path.into(),
+            message: format!(
+                "bookmark \"{}\" is on point {}, past the script's last point ({})",
+                b.name,
+                b.point,
+                debugger.timeline().len() - 1
+            ),
+        });
+    }
+    debugger.set_bookmarks(file.bookmarks.clone());
     if let Some(pos) = file.timeline_position {
         if pos >= debugger.timeline().len() {
             return Err(SessionError::Invalid {
@@ -681,6 +722,19 @@ pub fn save_with(
         view: req.view.clone(),
         snapshot: snapshot_dir.clone().map(Snapshot::Dump),
         timeline_position: position,
+        bookmarks: match req.mode {
+            SaveMode::Script => d.bookmarks().to_vec(),
+            // a snapshot is one point: the bookmarks on the point shown name it
+            SaveMode::Snapshot => d
+                .bookmarks()
+                .iter()
+                .filter(|b| d.bookmark_point(b) == Some(d.timeline().cursor()))
+                .map(|b| crate::debugger::settings::Bookmark {
+                    point: 0,
+                    name: b.name.clone(),
+                })
+                .collect(),
+        },
     };
     let text = to_ron(&file).map_err(&err)?;
     if let Err(m) = write(path, text.as_bytes()) {

@@ -867,3 +867,33 @@ fn slots_selected_by_a_condition_are_highlighted_and_counted() {
             .is_some()
     );
 }
+
+#[test]
+fn a_bookmark_names_a_point_and_takes_the_user_back_to_it() {
+    let mut a = app();
+    a.debugger.apply(Action::Dispatch { count: 2 }).unwrap();
+    let mut h = harness(a);
+    h.run();
+    h.state_mut().apply(
+        megascope::ui::command::UiCommand::ShowPane(megascope::ui::command::Pane::Timeline),
+        &egui::Context::default(),
+    );
+    h.run();
+    h.key_press(egui::Key::ArrowLeft);
+    h.run();
+    let point = h.state().debugger.timeline().cursor();
+    let field = h.get_by_label("bookmark");
+    field.focus();
+    field.type_text("before the last dispatch");
+    h.run();
+    h.get_by_label("Bookmark this point").click();
+    h.run();
+    let label = format!("before the last dispatch (point {point})");
+    assert!(h.query_by_label(&label).is_some());
+    assert!(h.state().is_dirty(), "a bookmark is saved with the session");
+    h.key_press(egui::Key::ArrowLeft);
+    h.run();
+    h.get_by_label(&label).click();
+    h.run();
+    assert_eq!(h.state().debugger.timeline().cursor(), point);
+}

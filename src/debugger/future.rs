@@ -29,6 +29,7 @@ pub struct DroppedFuture {
     history: Vec<DispatchSummary>,
     diagnostics: Vec<Diagnostic>,
     hits: Vec<HitEntry>,
+    bookmarks: Vec<super::settings::Bookmark>,
 }
 
 impl Debugger {
@@ -121,6 +122,9 @@ impl Debugger {
                 b.hits = b.hits.saturating_sub(1);
             }
         }
+        let at = self.timeline.trimmed() as usize + self.timeline.cursor();
+        let keep = self.bookmarks.partition_point(|b| b.point <= at);
+        let bookmarks = self.bookmarks.split_off(keep);
         DroppedFuture {
             branch: self.timeline.cursor(),
             trimmed: self.timeline.trimmed(),
@@ -128,6 +132,7 @@ impl Debugger {
             history,
             diagnostics,
             hits,
+            bookmarks,
         }
     }
 
@@ -180,6 +185,7 @@ impl Debugger {
         self.timeline.attach_future(stash.points);
         self.history.extend(stash.history);
         self.diagnostics.extend(stash.diagnostics);
+        self.bookmarks.extend(stash.bookmarks);
         for h in stash.hits {
             if let Some(b) = self.breakpoints.get_mut(h.breakpoint) {
                 b.hits += 1;

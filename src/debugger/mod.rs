@@ -193,6 +193,8 @@ pub struct Debugger {
     dropped: Option<future::DroppedFuture>,
     /// Its size, until the app has said so once.
     dropped_fresh: Option<usize>,
+    /// Named timeline points (see [`settings::Bookmark`]).
+    bookmarks: Vec<settings::Bookmark>,
 }
 
 impl Debugger {
@@ -253,6 +255,7 @@ impl Debugger {
             hit_log: Vec::new(),
             dropped: None,
             dropped_fresh: None,
+            bookmarks: Vec::new(),
         }
         .with_backend_hint(backend)
     }

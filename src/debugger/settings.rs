@@ -16,11 +16,31 @@ pub use crate::session::MAX_BREAKPOINTS;
 pub enum Edit {
     AddBreakpoint(Condition),
     RemoveBreakpoint(usize),
-    EnableBreakpoint { index: usize, enabled: bool },
+    EnableBreakpoint {
+        index: usize,
+        enabled: bool,
+    },
     Variant(Variant),
     PassBudget(u32),
     Backend(Backend),
+    /// Names the timeline point at the cursor.
+    AddBookmark(String),
+    RemoveBookmark(usize),
 }
+
+/// A named timeline point, saved in the session. `point` counts from the timeline's first
+/// point ever (trimming older points does not move it), so it stays on its point.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bookmark {
+    pub point: usize,
+    pub name: String,
+}
+
+/// The longest bookmark name, in bytes.
+pub const MAX_BOOKMARK_NAME: usize = 200;
+/// The most bookmarks a session holds.
+pub const MAX_BOOKMARKS: usize = 1_000;
 
 impl Edit {
     /// A short label for toasts and the command palette.
@@ -36,6 +56,8 @@ impl Edit {
             Edit::Variant(v) => format!("variant {}", v.name()),
             Edit::PassBudget(b) => format!("pass budget {b}"),
             Edit::Backend(b) => format!("{} backend", b.name()),
+            Edit::AddBookmark(n) => format!("bookmark \"{n}\""),
+            Edit::RemoveBookmark(i) => format!("remove bookmark {}", i + 1),
         }
     }
 }
@@ -85,9 +107,57 @@ impl Debugger {
                 self.set_config(c)?;
             }
             Edit::Backend(b) => self.set_backend(b)?,
+            Edit::AddBookmark(name) => {
+                let name = name.trim().to_string();
+                let invalid = |m: String| DebuggerError::Publish(PublishError::Invalid(m));
+                if name.is_empty() {
+                    return Err(invalid("give the bookmark a name".into()));
+                }
+                if name.len() > MAX_BOOKMARK_NAME {
+                    return Err(invalid(format!(
+                        "a bookmark name is at most {MAX_BOOKMARK_NAME} bytes"
+                    )));
+                }
+                if self.bookmarks.len() >= MAX_BOOKMARKS {
+                    return Err(invalid(format!(
+                        "a session holds at most {MAX_BOOKMARKS} bookmarks: remove one first"
+                    )));
+                }
+                let point = self.timeline.trimmed() as usize + self.timeline.cursor();
+                self.bookmarks.push(Bookmark { point, name });
+                self.bookmarks.sort_by_key(|b| b.point);
+            }
+            Edit::RemoveBookmark(i) => {
+                if i >= self.bookmarks.len() {
+                    return Err(DebuggerError::Publish(PublishError::Invalid(format!(
+                        "there is no bookmark {} (the session has {})",
+                        i + 1,
+                        self.bookmarks.len()
+                    ))));
+                }
+                self.bookmarks.remove(i);
+            }
         }
         self.revision += 1;
         Ok(())
+    }
+
+    /// The bookmarks, by point.
+    pub fn bookmarks(&self) -> &[Bookmark] {
+        &self.bookmarks
+    }
+
+    /// The timeline index of a bookmark, or `None` when its point was trimmed away.
+    pub fn bookmark_point(&self, b: &Bookmark) -> Option<usize> {
+        b.point
+            .checked_sub(self.timeline.trimmed() as usize)
+            .filter(|&p| p < self.timeline.len())
+    }
+
+    /// Replaces the bookmarks (a session loading them).
+    pub fn set_bookmarks(&mut self, mut b: Vec<Bookmark>) {
+        b.sort_by_key(|b| b.point);
+        self.bookmarks = b;
     }
 
     /// A counter that grows with every change a session would save: actions, dispatches,
@@ -145,6 +215,34 @@ mod tests {
         assert_eq!(d.revision(), before);
         d.edit(Edit::RemoveBreakpoint(0)).unwrap();
         assert!(d.breakpoints().is_empty());
+    }
+
+    #[test]
+    fn bookmarks_name_the_point_at_the_cursor_and_refuse_bad_names() {
+        let mut d = debugger();
+        d.apply(crate::debugger::action::Action::Dispatch { count: 3 })
+            .unwrap();
+        d.seek(1);
+        d.edit(Edit::AddBookmark("  first dispatch ".into()))
+            .unwrap();
+        d.seek(3);
+        d.edit(Edit::AddBookmark("end".into())).unwrap();
+        let b = d.bookmarks();
+        assert_eq!(b.len(), 2);
+        assert_eq!((b[0].point, b[0].name.as_str()), (1, "first dispatch"));
+        assert_eq!(d.bookmark_point(&b[1]), Some(3));
+        assert!(d.edit(Edit::AddBookmark("  ".into())).is_err());
+        assert!(d.edit(Edit::AddBookmark("x".repeat(201))).is_err());
+        // acting from point 1 drops the points after it, and the bookmark on them
+        d.seek(1);
+        d.apply(crate::debugger::action::Action::Reset).unwrap();
+        assert_eq!(d.bookmarks().len(), 1);
+        // undo brings it back
+        d.restore_future().unwrap();
+        assert_eq!(d.bookmarks().len(), 2);
+        d.edit(Edit::RemoveBookmark(0)).unwrap();
+        assert_eq!(d.bookmarks()[0].name, "end");
+        assert!(d.edit(Edit::RemoveBookmark(5)).is_err());
     }
 
     #[test]

@@ -79,7 +79,7 @@ fn script_save_load_reproduces_state_view_and_breakpoints() {
     let p = save_to(t.path(), &d, SaveMode::Script);
     let text = fs::read_to_string(&p).unwrap();
     assert!(
-        text.contains("version: 1") && text.contains("ATOMIC_ADD"),
+        text.contains("version: 2") && text.contains("ATOMIC_ADD"),
         "{text}"
     );
     let l = load(&p).unwrap();
@@ -592,4 +592,72 @@ fn a_save_removes_what_a_killed_save_left() {
             snap.file_name().unwrap().to_string_lossy().to_string()
         ]
     );
+}
+
+#[test]
+fn every_example_session_is_version_1_and_opens_then_saves_as_version_2_with_the_same_state() {
+    let t = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for entry in fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/sessions")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_none_or(|e| e != "ron") {
+            continue;
+        }
+        n += 1;
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains("version: 1"),
+            "{} is an old file",
+            p.display()
+        );
+        let old = load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(old.debugger.bookmarks().is_empty());
+        let out = t.path().join(p.file_name().unwrap());
+        save(
+            &out,
+            &SaveRequest {
+                debugger: &old.debugger,
+                breakpoints: old.debugger.breakpoints(),
+                view: &old.file.view,
+                mode: SaveMode::Script,
+            },
+        )
+        .unwrap();
+        assert!(fs::read_to_string(&out).unwrap().contains("version: 2"));
+        let new = load(&out).unwrap();
+        assert_eq!(
+            new.debugger.state(),
+            old.debugger.state(),
+            "{}",
+            p.display()
+        );
+        assert_eq!(new.debugger.timeline().len(), old.debugger.timeline().len());
+        assert_eq!(new.file.breakpoints, old.file.breakpoints);
+    }
+    assert!(n >= 8, "the example sessions were found ({n})");
+}
+
+#[test]
+fn bookmarks_are_saved_and_checked_on_load() {
+    use crate::debugger::settings::Edit;
+    let t = tempfile::tempdir().unwrap();
+    let mut d = sample_debugger();
+    d.seek(1);
+    d.edit(Edit::AddBookmark("after the first publish".into()))
+        .unwrap();
+    let p = save_to(t.path(), &d, SaveMode::Script);
+    let l = load(&p).unwrap();
+    assert_eq!(l.debugger.bookmarks(), d.bookmarks());
+    // a snapshot keeps the bookmarks of the point it saves, on its one point
+    let s = save_to(t.path(), &d, SaveMode::Snapshot);
+    let l = load(&s).unwrap();
+    assert_eq!(l.debugger.bookmarks().len(), 1);
+    assert_eq!(l.debugger.bookmarks()[0].point, 0);
+    let e = load_err(
+        "(version: 2, geometry: (slot_count: 16), bookmarks: [(point: 3, name: \"late\")])",
+    );
+    assert!(e.contains("past the script's last point (0)"), "{e}");
+    let e =
+        load_err("(version: 2, geometry: (slot_count: 16), bookmarks: [(point: 0, name: \" \")])");
+    assert!(e.contains("a name is 1 to 200 bytes"), "{e}");
 }

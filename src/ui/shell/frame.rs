@@ -296,11 +296,59 @@ impl MegascopeApp {
                 }
             }
             Pane::Timeline => {
+                self.bookmarks_ui(ui);
+                ui.separator();
                 if let Some(req) = self.timeline.ui(ui, &self.debugger) {
                     self.queue(UiCommand::Timeline(req));
                 }
             }
             Pane::Grid => {}
+        }
+    }
+
+    /// Named timeline points: name the point shown, go to one, remove one.
+    fn bookmarks_ui(&mut self, ui: &mut egui::Ui) {
+        use crate::debugger::settings::Edit;
+        ui.horizontal(|ui| {
+            let l = ui.label("bookmark");
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.bookmark_name)
+                        .desired_width(180.0)
+                        .hint_text("a name for this point"),
+                )
+                .labelled_by(l.id);
+            let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let named = !self.bookmark_name.trim().is_empty();
+            if (ui
+                .add_enabled(named, egui::Button::new("Bookmark this point"))
+                .on_disabled_hover_text("type a name first")
+                .clicked()
+                || enter)
+                && named
+            {
+                let name = std::mem::take(&mut self.bookmark_name);
+                self.queue.push(UiCommand::Edit(Edit::AddBookmark(name)));
+            }
+        });
+        let cursor = self.debugger.timeline().cursor();
+        for (i, b) in self.debugger.bookmarks().iter().enumerate() {
+            let Some(p) = self.debugger.bookmark_point(b) else {
+                continue;
+            };
+            ui.horizontal(|ui| {
+                let text = format!("{} (point {p})", b.name);
+                if ui.selectable_label(p == cursor, text).clicked() {
+                    self.queue.push(UiCommand::Seek(p));
+                }
+                if ui
+                    .small_button("x")
+                    .on_hover_text("remove this bookmark")
+                    .clicked()
+                {
+                    self.queue.push(UiCommand::Edit(Edit::RemoveBookmark(i)));
+                }
+            });
         }
     }
 

@@ -79,6 +79,8 @@ pub struct MegascopeApp {
     pub who_wrote: crate::ui::who_wrote_window::WhoWroteWindow,
     /// The grid's "where" field, and the parsed query it holds once applied.
     pub query_text: String,
+    /// The name typed for a new bookmark.
+    pub bookmark_name: String,
     pub query: Option<crate::debugger::select::SlotQuery>,
     /// Slots the query matched at the point shown, or why it could not run.
     pub query_result: Option<Result<usize, String>>,
@@ -133,6 +135,7 @@ impl MegascopeApp {
             palette: CommandPalette::default(),
             who_wrote: Default::default(),
             query_text: String::new(),
+            bookmark_name: String::new(),
             query: None,
             query_result: None,
             pending_plot_png: None,
