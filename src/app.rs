@@ -135,6 +135,7 @@ impl App {
         if let Some(frames) = opts.bench_frames {
             app.bench = Some(FrameBench::new(frames.max(1)));
             app.transport.running = true;
+            app.transport.pause_at_fixed_point = false;
             app.debugger.set_recording(Recording::Aggregated);
         }
         if opts.file.is_some() {

@@ -346,12 +346,14 @@ impl StateReport {
                     .collect();
                 let _ = writeln!(
                     o,
-                    "  slot {:<8} {:<14} tenant {:<3} partition {:<5} args [{}]",
+                    "  slot {:<8} {:<14} tenant {:<3} partition {:<8} args [{}]",
                     s.slot,
                     s.opcode_name,
                     s.tenant,
+                    // by level name, as the app and the ABI tables say it
                     s.partition
-                        .map(|p| p.to_string())
+                        .and_then(crate::abi::opcode::Priority::from_level)
+                        .map(|p| p.name().to_string())
                         .unwrap_or_else(|| "-".into()),
                     args.join(", ")
                 );

@@ -644,6 +644,28 @@ pub struct SaveRequest<'a> {
     pub breakpoints: &'a [Breakpoint],
     pub view: &'a ViewState,
     pub mode: SaveMode,
+    /// Comment lines to keep above the RON (the explanation an example session opens with).
+    pub header: Option<&'a str>,
+}
+
+/// The comment lines a session file opens with (blank lines and `//` lines before the
+/// first other line), so a save keeps a session's explanation.
+pub fn header_of(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.strip_prefix('\u{feff}').unwrap_or(text).lines() {
+        let t = line.trim();
+        if t.starts_with("//") || t.is_empty() {
+            out.push_str(line.trim_end());
+            out.push('\n');
+        } else {
+            break;
+        }
+    }
+    if out.trim().is_empty() {
+        String::new()
+    } else {
+        out
+    }
 }
 
 /// Saves a session atomically (see the module docs).
@@ -736,7 +758,11 @@ pub fn save_with(
                 .collect(),
         },
     };
-    let text = to_ron(&file).map_err(&err)?;
+    let mut text = to_ron(&file).map_err(&err)?;
+    if let Some(h) = req.header.filter(|h| !h.trim().is_empty()) {
+        // only comment lines go above the RON: anything else would change what it means
+        text = header_of(h) + &text;
+    }
     if let Err(m) = write(path, text.as_bytes()) {
         if let Some(name) = &snapshot_dir {
             let _ = fs::remove_dir_all(dir.join(name));

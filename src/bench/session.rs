@@ -26,6 +26,7 @@ pub fn section(_args: &BenchArgs, report: &mut BenchReport) -> Result<(), String
             breakpoints: &[],
             view: &ViewState::default(),
             mode: SaveMode::Snapshot,
+            header: None,
         },
     )
     .map_err(|e| e.to_string())?;

@@ -173,6 +173,7 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 .map_err(|e| e.to_string())?;
             app.debugger.set_recording(Recording::Aggregated);
             app.transport.running = true;
+            app.transport.pause_at_fixed_point = false;
             let mut frames = run_frames(&mut app, &rs, args.rounds.max(30), 5)?;
             let dispatches = app.debugger.dispatches();
             let stats = Stats::of(&mut frames);

@@ -66,6 +66,7 @@ fn save_to(dir: &Path, d: &Debugger, mode: SaveMode) -> PathBuf {
             breakpoints: &bps(),
             view: &view(),
             mode,
+            header: None,
         },
     )
     .unwrap();
@@ -184,6 +185,7 @@ fn failed_save_leaves_the_previous_file_intact() {
             breakpoints: &[],
             view: &view(),
             mode: SaveMode::Snapshot,
+            header: None,
         },
         &mut failing,
     )
@@ -216,6 +218,7 @@ fn save_into_a_read_only_directory_fails_cleanly() {
             breakpoints: &[],
             view: &view(),
             mode: SaveMode::Script,
+            header: None,
         },
     )
     .unwrap_err()
@@ -620,6 +623,7 @@ fn every_example_session_is_version_1_and_opens_then_saves_as_version_2_with_the
                 breakpoints: old.debugger.breakpoints(),
                 view: &old.file.view,
                 mode: SaveMode::Script,
+                header: None,
             },
         )
         .unwrap();
@@ -660,4 +664,36 @@ fn bookmarks_are_saved_and_checked_on_load() {
     let e =
         load_err("(version: 2, geometry: (slot_count: 16), bookmarks: [(point: 0, name: \" \")])");
     assert!(e.contains("a name is 1 to 200 bytes"), "{e}");
+}
+
+#[test]
+fn a_save_keeps_the_comment_lines_the_session_opened_with() {
+    let t = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/sessions/races.ron"));
+    let text = fs::read_to_string(src).unwrap();
+    let header = header_of(&text);
+    assert!(
+        header.starts_with("// Races: vyre never reports them."),
+        "{header}"
+    );
+    assert!(!header.contains("version"), "only the comments: {header}");
+    let l = load(src).unwrap();
+    let out = t.path().join("copy.ron");
+    save(
+        &out,
+        &SaveRequest {
+            debugger: &l.debugger,
+            breakpoints: l.debugger.breakpoints(),
+            view: &l.file.view,
+            mode: SaveMode::Script,
+            header: Some(&header),
+        },
+    )
+    .unwrap();
+    let saved = fs::read_to_string(&out).unwrap();
+    assert!(saved.starts_with(&header), "{saved}");
+    assert_eq!(load(&out).unwrap().debugger.state(), l.debugger.state());
+    // a header that is not all comments keeps only its comment lines
+    assert_eq!(header_of("// a\n\n(version: 2)"), "// a\n\n");
+    assert_eq!(header_of("(version: 2)"), "");
 }

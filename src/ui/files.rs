@@ -81,6 +81,8 @@ pub struct FileOps {
     pub allow_close: bool,
     /// What to do once the save the unsaved-changes prompt asked for succeeds.
     after_save: Option<PendingAfterPrompt>,
+    /// The comment lines of the session opened, kept above the RON when it is saved.
+    header: Option<String>,
 }
 
 /// How far a load on the worker thread has come (recordings report it per step).
@@ -144,6 +146,7 @@ impl FileOps {
 
     pub fn new_session(&mut self) {
         self.path = None;
+        self.header = None;
         self.mark_clean(true);
     }
 
@@ -204,7 +207,7 @@ impl FileOps {
 
     fn open_prompt(&mut self, kind: PromptKind) {
         let text = match (&self.path, kind) {
-            (Some(p), PromptKind::SaveAs { .. }) => p.display().to_string(),
+            (Some(p), PromptKind::SaveAs { .. }) => free_sibling(p).display().to_string(),
             _ => String::new(),
         };
         self.prompt = Some(PathPrompt {
@@ -276,6 +279,7 @@ impl FileOps {
                 breakpoints: debugger.breakpoints(),
                 view,
                 mode,
+                header: self.header.as_deref(),
             },
         ) {
             Ok(_) => {
@@ -301,6 +305,11 @@ impl FileOps {
                     let kind = crate::files::FileKind::of(&p);
                     self.path = (kind == crate::files::FileKind::Session).then(|| p.clone());
                     self.mark_clean(kind != crate::files::FileKind::Dump);
+                    self.header = (kind == crate::files::FileKind::Session)
+                        .then(|| std::fs::read_to_string(&p).ok())
+                        .flatten()
+                        .map(|t| crate::session::header_of(&t))
+                        .filter(|h| !h.is_empty());
                     self.remember(&p);
                     self.queued.push(FileOutcome::Loaded {
                         debugger: Box::new(debugger),
@@ -504,6 +513,23 @@ impl FileOps {
 }
 
 /// Why a path typed in a prompt will not do, if it will not.
+/// `name-2.ron`, `name-3.ron`, … beside `p`: the first that does not exist. Save As starts
+/// there, so pressing Enter never overwrites the file that was opened (an example session).
+pub fn free_sibling(p: &Path) -> PathBuf {
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "session".into());
+    let ext = p
+        .extension()
+        .map(|e| e.to_string_lossy().to_string())
+        .unwrap_or_else(|| "ron".into());
+    (2..)
+        .map(|i| p.with_file_name(format!("{stem}-{i}.{ext}")))
+        .find(|c| !c.exists())
+        .unwrap_or_else(|| p.to_path_buf())
+}
+
 fn check_prompt_path(kind: PromptKind, path: &Path) -> Option<String> {
     if path.as_os_str().is_empty() {
         return Some("give a path".into());
@@ -550,6 +576,16 @@ fn check_prompt_path(kind: PromptKind, path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn save_as_suggests_a_new_name_beside_the_file() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("races.ron");
+        std::fs::write(&p, "x").unwrap();
+        assert_eq!(free_sibling(&p), t.path().join("races-2.ron"));
+        std::fs::write(t.path().join("races-2.ron"), "x").unwrap();
+        assert_eq!(free_sibling(&p), t.path().join("races-3.ron"));
+    }
 
     #[test]
     fn prompt_paths_are_checked() {

@@ -227,7 +227,7 @@ impl Inspector {
                         for p in Priority::ALL {
                             let i = p as usize;
                             ui.colored_label(palette::PRIORITY[i], p.name());
-                            ui.monospace(format!("[{}, {})", o[i], o[i + 1]));
+                            ui.monospace(format!("{}..{}", o[i], o[i + 1]));
                             ui.monospace(format!("{}", fair[i]));
                             ui.end_row();
                         }

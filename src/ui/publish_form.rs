@@ -650,33 +650,75 @@ impl ControlEditor {
         }
         ui.horizontal(|ui| {
             let l = ui.label("tenant");
-            ui.add(egui::TextEdit::singleline(&mut self.tenant).desired_width(40.0))
-                .labelled_by(l.id);
-            if let Some(t) = parse_u32(&self.tenant) {
-                let idx = view.tenant_mask_index(t);
-                if (idx as usize) < state.control().len() {
-                    if ui.button("enable").clicked() {
-                        out = Some(Action::WriteControl {
-                            word: idx,
-                            value: control::TENANT_ENABLED,
-                        });
-                    }
-                    if ui.button("disable").clicked() {
-                        out = Some(Action::WriteControl {
-                            word: idx,
-                            value: 0,
-                        });
-                    }
+            ui.add(
+                egui::TextEdit::singleline(&mut self.tenant)
+                    .desired_width(40.0)
+                    .hint_text("0"),
+            )
+            .labelled_by(l.id);
+            // the buttons are always there, enabled once a tenant with a mask is typed
+            let target = tenant_mask_word(&self.tenant, state);
+            let why = match &target {
+                Ok(_) => String::new(),
+                Err(e) => e.clone(),
+            };
+            for (label, value) in [("enable", control::TENANT_ENABLED), ("disable", 0)] {
+                if ui
+                    .add_enabled(target.is_ok(), egui::Button::new(label))
+                    .on_disabled_hover_text(&why)
+                    .clicked()
+                    && let Ok(word) = target
+                {
+                    out = Some(Action::WriteControl { word, value });
                 }
             }
         });
+        if let Err(e) = tenant_mask_word(&self.tenant, state)
+            && !self.tenant.trim().is_empty()
+        {
+            ui.label(RichText::new(e).color(ERROR).small());
+        }
         out
+    }
+}
+
+/// The control word holding tenant `text`'s mask, or why there is none.
+fn tenant_mask_word(text: &str, state: &ResidentBuffers) -> Result<u32, String> {
+    if text.trim().is_empty() {
+        return Err("type a tenant id to enable or disable it".into());
+    }
+    let t = parse_u32(text).ok_or_else(|| format!("`{}` is not a tenant id", text.trim()))?;
+    let idx = ControlView(state.control()).tenant_mask_index(t);
+    if (idx as usize) < state.control().len() {
+        Ok(idx)
+    } else {
+        Err(format!(
+            "tenant {t}'s mask would be control[{idx}], past the {}-word control buffer",
+            state.control().len()
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_buttons_say_why_they_wait() {
+        let m = state();
+        assert!(
+            tenant_mask_word("", &m)
+                .unwrap_err()
+                .contains("type a tenant")
+        );
+        assert!(
+            tenant_mask_word("x", &m)
+                .unwrap_err()
+                .contains("not a tenant id")
+        );
+        let w = tenant_mask_word("1", &m).unwrap();
+        assert_eq!(w, ControlView(m.control()).tenant_mask_index(1));
+    }
 
     fn state() -> ResidentBuffers {
         let mut m = ResidentBuffers::new(16, 2, 4).unwrap();

@@ -524,7 +524,7 @@ pub fn legend(ui: &mut egui::Ui, mode: ColourMode, control: &[u32]) {
                     swatch(
                         ui,
                         palette::PRIORITY[i],
-                        &format!("{} [{}, {})", p.name(), o[i], o[i + 1]),
+                        &format!("{} {}..{}", p.name(), o[i], o[i + 1]),
                     );
                 }
                 swatch(ui, palette::PRIORITY[5], "no partition");

@@ -19,6 +19,9 @@ pub struct Transport {
     /// Dispatches left of a Step N, run a frame's worth at a time so the window stays
     /// responsive for any N (and Pause stops it).
     pub steps_left: Option<u64>,
+    /// Run pauses once a dispatch claims nothing (a fixed point). Frame benchmarks turn it
+    /// off: they measure a dispatch every frame.
+    pub pause_at_fixed_point: bool,
 }
 
 impl Default for Transport {
@@ -29,6 +32,7 @@ impl Default for Transport {
             rate: 0.0,
             step_n: "10".into(),
             steps_left: None,
+            pause_at_fixed_point: true,
         }
     }
 }

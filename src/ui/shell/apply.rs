@@ -296,7 +296,7 @@ impl MegascopeApp {
                 if idle
                     && self.transport.running
                     && self.transport.steps_left.is_none()
-                    && self.bench.is_none()
+                    && self.transport.pause_at_fixed_point
                 {
                     self.transport.running = false;
                     self.transport.until_break = false;
