@@ -897,3 +897,42 @@ fn a_bookmark_names_a_point_and_takes_the_user_back_to_it() {
     h.run();
     assert_eq!(h.state().debugger.timeline().cursor(), point);
 }
+
+#[test]
+fn on_the_gpu_backend_the_forms_and_inspector_agree_with_the_grid_after_a_step() {
+    let mut a = app();
+    a.debugger.attach_gpu(
+        megascope::engine::gpu::GpuEngine::new_headless().expect("a wgpu adapter (lavapipe in CI)"),
+    );
+    a.debugger.set_backend(Backend::Gpu).unwrap();
+    // keep the ring on the device between dispatches, as at a million slots
+    a.debugger
+        .set_recording(megascope::debugger::Recording::Aggregated);
+    let mut h = harness(a);
+    h.run();
+    assert!(
+        h.query_by_label_contains("slot 0 is in flight").is_some(),
+        "slot 0 is PUBLISHED before the step"
+    );
+    h.get_by_label("Step").click();
+    h.run();
+    assert_eq!(h.state().debugger.dispatches(), 1);
+    assert!(
+        h.query_by_label_contains("slot 0 is in flight").is_none(),
+        "the publish form sees slot 0 DONE, as the grid does"
+    );
+    assert_eq!(status(&h, 0), SlotStatus::Done);
+    assert!(
+        h.query_all_by_label("1 dispatch").next().is_some(),
+        "the top bar counts it"
+    );
+    // the same command path as on the CPU: the palette steps on the GPU too
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
+    h.run();
+    h.get_by_label("Run a command")
+        .type_text("step one dispatch");
+    h.run();
+    h.key_press(egui::Key::Enter);
+    h.run();
+    assert_eq!(h.state().debugger.dispatches(), 2);
+}

@@ -49,6 +49,11 @@ impl MegascopeApp {
             }
         }
         self.run_loop(&ctx, dt);
+        if !self.transport.running && self.debugger.is_stale() {
+            // paused with the GPU holding newer state: read it back once, so the forms,
+            // the inspector and the status line agree with the grid drawn from the device
+            self.sync_after_run();
+        }
         self.follow_recording(&ctx, now);
         self.track_changes();
         self.sync_dirty();
