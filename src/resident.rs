@@ -28,6 +28,29 @@ pub struct Readback {
     pub io_queue: Vec<u32>,
 }
 
+impl Readback {
+    /// Slot `s`'s 16 words; empty past the ring.
+    pub fn slot_words(&self, s: u32) -> &[u32] {
+        ring_slot(&self.ring, s)
+    }
+
+    /// Slot `s`'s status.
+    pub fn slot_status(&self, s: u32) -> crate::abi::status::SlotStatus {
+        ring_status(&self.ring, s)
+    }
+}
+
+/// Slot `s`'s words in a ring, the one place the 16-word stride is applied for the mirror.
+fn ring_slot(ring: &[u32], s: u32) -> &[u32] {
+    let start = s as usize * crate::abi::layout::SLOT_WORDS;
+    ring.get(start..start + crate::abi::layout::SLOT_WORDS)
+        .unwrap_or(&[])
+}
+
+fn ring_status(ring: &[u32], s: u32) -> crate::abi::status::SlotStatus {
+    crate::abi::status::SlotStatus::from_word(ring_slot(ring, s).first().copied().unwrap_or(0))
+}
+
 /// One work item of `publish_work_items` (vyre's `ResidentWorkItem`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkItem {
@@ -223,6 +246,21 @@ impl ResidentBuffers {
     pub fn io_queue(&self) -> &[u32] {
         &self.io_queue
     }
+    /// Slot `s`'s 16 words; empty past the ring.
+    pub fn slot_words(&self, s: u32) -> &[u32] {
+        ring_slot(&self.ring, s)
+    }
+
+    /// Slot `s`'s status (an out-of-range slot reads as EMPTY, like a short dump).
+    pub fn slot_status(&self, s: u32) -> crate::abi::status::SlotStatus {
+        ring_status(&self.ring, s)
+    }
+
+    /// Slot `s` decoded.
+    pub fn slot(&self, s: u32) -> crate::abi::slot::Slot {
+        crate::abi::slot::Slot::decode(self.slot_words(s))
+    }
+
     pub fn control_view(&self) -> ControlView<'_> {
         ControlView(&self.control)
     }

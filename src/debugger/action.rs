@@ -106,7 +106,7 @@ impl Pattern {
     pub fn publish(&self, m: &mut ResidentBuffers) -> Result<usize, PublishError> {
         self.check(m.slot_count())?;
         for s in self.slots() {
-            let st = crate::abi::status::SlotStatus::from_word(m.ring()[s as usize * SLOT_WORDS]);
+            let st = m.slot_status(s);
             if !st.is_publishable_over() {
                 return Err(PublishError::InFlight {
                     slot: s,

@@ -338,9 +338,8 @@ pub fn needs_ring(bps: &[Breakpoint]) -> bool {
 /// Slots a step executed: they went to DONE from another status.
 fn executed<'a>(f: &'a StepFacts, changed: &'a [u32]) -> impl Iterator<Item = u32> + 'a {
     changed.iter().copied().filter(move |&s| {
-        let i = s as usize * 16;
-        f.after.ring()[i] == crate::abi::status::DONE
-            && f.before.ring.get(i).copied() != Some(crate::abi::status::DONE)
+        f.after.slot_status(s) == crate::abi::status::SlotStatus::Done
+            && f.before.slot_status(s) != crate::abi::status::SlotStatus::Done
     })
 }
 
@@ -379,17 +378,16 @@ pub fn evaluate(
                 .iter()
                 .copied()
                 .find(|&s| {
-                    let i = s as usize * 16;
                     slots.contains(s)
-                        && f.after.ring()[i] == status.word()
-                        && f.before.ring.get(i).copied() != Some(status.word())
+                        && f.after.slot_status(s) == *status
+                        && f.before.slot_status(s) != *status
                 })
                 .map(|s| (format!("slot {s} entered {status}"), Some(s), None)),
             Condition::OpcodeRuns { opcode } => executed(f, &changed)
                 .find(|&s| runs_opcode(f.after.ring(), s, *opcode))
                 .map(|s| (format!("slot {s} executed {opcode}"), Some(s), None)),
             Condition::TenantRuns { tenant } => executed(f, &changed)
-                .find(|&s| f.after.ring()[s as usize * 16 + 2] == *tenant)
+                .find(|&s| f.after.slot(s).tenant == *tenant)
                 .map(|s| (format!("slot {s} of tenant {tenant} ran"), Some(s), None)),
             Condition::ControlChanges { word } => f
                 .delta

@@ -168,9 +168,7 @@ impl Debugger {
         }
         let stash = self.dropped.take()?;
         let shift = self.timeline.trimmed().saturating_sub(stash.trimmed);
-        let Some(branch) = stash.branch.checked_sub(shift as usize) else {
-            return None;
-        };
+        let branch = stash.branch.checked_sub(shift as usize)?;
         if branch >= self.timeline.len() {
             return None;
         }

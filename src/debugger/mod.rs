@@ -415,7 +415,8 @@ impl Debugger {
         }
         let words = g.engine.read_ring_slots(s..s + 1)?;
         let b = self.state.buffers_mut();
-        b.ring[s as usize * 16..s as usize * 16 + 16].copy_from_slice(&words);
+        let at = s as usize * crate::abi::layout::SLOT_WORDS;
+        b.ring[at..at + words.len()].copy_from_slice(&words);
         g.engine.adopt_version(&self.state);
         Ok(())
     }
@@ -964,9 +965,7 @@ mod tests {
         }
         assert_eq!(passes, 5);
         assert_eq!(d.dispatches(), 1);
-        assert!(
-            (0..10).all(|s| SlotStatus::from_word(d.state().ring()[s * 16]) == SlotStatus::Done)
-        );
+        assert!((0..10).all(|s| d.state().slot_status(s) == SlotStatus::Done));
         // replaying the script rebuilds the same state
         let mut e = dbg(10);
         e.set_config(d.config()).unwrap();

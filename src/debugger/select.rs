@@ -6,7 +6,6 @@
 //! `a0`..`a11` (argument words).
 
 use crate::abi::control::ControlView;
-use crate::abi::layout::SLOT_WORDS;
 use crate::abi::opcode::{Opcode, Priority, parse_u32};
 use crate::abi::status::SlotStatus;
 use crate::debugger::breakpoint::CompareOp;
@@ -256,7 +255,7 @@ impl SlotQuery {
         let view = ControlView(state.control());
         (0..state.slot_count())
             .filter(|&s| {
-                let w = &state.ring()[s as usize * SLOT_WORDS..(s as usize + 1) * SLOT_WORDS];
+                let w = state.slot_words(s);
                 eval(&self.root, s, w, &view)
             })
             .collect()

@@ -6,7 +6,6 @@
 use super::Debugger;
 use super::timeline::PointKind;
 use crate::abi::control::{DONE_COUNT, EPOCH, METRICS, OBSERVABLE, SHUTDOWN};
-use crate::abi::layout::SLOT_WORDS;
 use crate::abi::opcode::Opcode;
 use crate::abi::slot::Slot;
 use crate::abi::status::SlotStatus;
@@ -34,11 +33,7 @@ impl WordRef {
     pub fn read(self, s: &ResidentBuffers) -> Option<u32> {
         match self {
             WordRef::Control(w) => s.control().get(w as usize).copied(),
-            WordRef::Slot { slot, word } if (word as usize) < SLOT_WORDS => s
-                .ring()
-                .get(slot as usize * SLOT_WORDS + word as usize)
-                .copied(),
-            WordRef::Slot { .. } => None,
+            WordRef::Slot { slot, word } => s.slot_words(slot).get(word as usize).copied(),
         }
     }
 }
@@ -124,9 +119,8 @@ fn writers_at(
     after: &ResidentBuffers,
 ) -> Vec<Writer> {
     let ran = |s: u32| {
-        let i = s as usize * SLOT_WORDS;
-        let was = SlotStatus::from_word(before.ring()[i]);
-        let now = SlotStatus::from_word(after.ring()[i]);
+        let was = before.slot_status(s);
+        let now = after.slot_status(s);
         was != now && now == SlotStatus::Done
     };
     match kind {
@@ -147,7 +141,7 @@ fn writers_at(
                 if !ran(s) {
                     continue;
                 }
-                let slot = Slot::of_ring(after.ring(), s);
+                let slot = after.slot(s);
                 for how in writes_word(&slot, w, len) {
                     out.push(Writer { slot: Some(s), how });
                 }
@@ -159,8 +153,8 @@ fn writers_at(
             let how = if word == 0 {
                 format!(
                     "the kernel running slot {slot}: {} -> {}",
-                    SlotStatus::from_word(before.ring()[slot as usize * SLOT_WORDS]).name(),
-                    SlotStatus::from_word(after.ring()[slot as usize * SLOT_WORDS]).name()
+                    before.slot_status(slot).name(),
+                    after.slot_status(slot).name()
                 )
             } else {
                 format!("the kernel running slot {slot}")

@@ -8,7 +8,6 @@ use egui::{Color32, RichText};
 use crate::abi::control::{self, ControlView, parse_word, word_name};
 use crate::abi::layout::ARG_WORDS;
 use crate::abi::opcode::{Opcode, parse_u32};
-use crate::abi::status::SlotStatus;
 use crate::debugger::action::{Action, PackedOp, Pattern};
 use crate::debugger::expr::ArgExpr;
 use crate::resident::ResidentBuffers;
@@ -162,7 +161,7 @@ impl PublishForm {
                 None
             }
             Ok(s) => {
-                let st = SlotStatus::from_word(state.ring()[s as usize * 16]);
+                let st = state.slot_status(s);
                 if !st.is_publishable_over() {
                     v.slot = Some(format!(
                         "slot {s} is in flight ({st}); publish over EMPTY or DONE slots only"
@@ -495,7 +494,7 @@ impl BatchForm {
         p.check(state.slot_count()).map_err(|e| e.to_string())?;
         if let Some(s) = p
             .slots()
-            .find(|&s| !SlotStatus::from_word(state.ring()[s as usize * 16]).is_publishable_over())
+            .find(|&s| !state.slot_status(s).is_publishable_over())
         {
             return Err(format!(
                 "slot {s} is in flight; the batch publishes nothing unless every slot is EMPTY or DONE"

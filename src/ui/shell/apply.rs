@@ -569,10 +569,9 @@ impl MegascopeApp {
                 let (a, b) = (self.timeline.a, self.timeline.b);
                 let t = self.debugger.timeline();
                 let (sa, sb) = t.diff(self.debugger.state(), a, b);
-                let status = |s: &crate::resident::ResidentBuffers, i: usize| s.ring()[i * 16];
-                let slots: Vec<(u32, u32, u32)> = (0..sa.slot_count() as usize)
-                    .filter(|&i| sa.ring()[i * 16..i * 16 + 16] != sb.ring()[i * 16..i * 16 + 16])
-                    .map(|i| (i as u32, status(&sa, i), status(&sb, i)))
+                let slots: Vec<(u32, u32, u32)> = (0..sa.slot_count())
+                    .filter(|&i| sa.slot_words(i) != sb.slot_words(i))
+                    .map(|i| (i, sa.slot_status(i).word(), sb.slot_status(i).word()))
                     .collect();
                 let control: Vec<(u32, u32, u32)> = sa
                     .control()
