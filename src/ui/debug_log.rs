@@ -98,15 +98,12 @@ impl DebugLogPanel {
             ));
             if log.dropped > 0 {
                 ui.colored_label(
-                    egui::Color32::from_rgb(0xe5, 0x48, 0x4d),
+                    super::palette::BAD,
                     format!("{} dropped (log full)", log.dropped),
                 );
             }
             if log.misaligned {
-                ui.colored_label(
-                    egui::Color32::from_rgb(0xf2, 0xb1, 0x34),
-                    "cursor not a multiple of 4",
-                );
+                ui.colored_label(super::palette::WARN, "cursor not a multiple of 4");
             }
         });
         let filter = match RecordFilter::parse(&self.filter) {

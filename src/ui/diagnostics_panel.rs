@@ -7,13 +7,13 @@ use crate::engine::{Diagnostic, DiagnosticKind};
 fn kind_colour(k: DiagnosticKind) -> Color32 {
     match k {
         DiagnosticKind::Race | DiagnosticKind::OutOfRange | DiagnosticKind::StuckClaimed => {
-            Color32::from_rgb(0xe5, 0x48, 0x4d)
+            super::palette::BAD
         }
         DiagnosticKind::DebugOverflow
         | DiagnosticKind::StuckTenant
         | DiagnosticKind::Starvation
-        | DiagnosticKind::ShutdownWithWork => Color32::from_rgb(0xf2, 0xb1, 0x34),
-        _ => Color32::from_rgb(0x9a, 0xa0, 0xa6),
+        | DiagnosticKind::ShutdownWithWork => super::palette::WARN,
+        _ => super::palette::HINT,
     }
 }
 
@@ -41,7 +41,7 @@ impl DiagnosticsPanel {
                     "{dropped} older diagnostics dropped: the list keeps the latest {}",
                     crate::debugger::DIAGNOSTIC_LOG_CAP
                 ))
-                .color(Color32::from_rgb(0xf2, 0xb1, 0x34)),
+                .color(super::palette::WARN),
             );
         }
         ui.horizontal_wrapped(|ui| {

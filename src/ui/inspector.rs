@@ -1,7 +1,7 @@
 //! The right panel: the selected slot fully decoded, control words by name, per-opcode
 //! metrics, tenants, the priority scheduler, observable words and the IO queue.
 
-use egui::{Color32, RichText};
+use egui::RichText;
 
 use super::palette;
 use crate::abi::control::{self, ControlView, word_name};
@@ -56,7 +56,7 @@ fn row(
 ) {
     word_label(ui, name, word, req);
     ui.monospace(format!("{value}"));
-    ui.monospace(RichText::new(format!("{value:#010x}")).color(Color32::GRAY));
+    ui.monospace(RichText::new(format!("{value:#010x}")).color(super::palette::HINT));
     ui.end_row();
 }
 
@@ -135,7 +135,9 @@ impl Inspector {
                             }
                             word_label(ui, word_name(i), WordRef::Control(i as u32), &mut req);
                             ui.monospace(format!("{v}"));
-                            ui.monospace(RichText::new(format!("{v:#010x}")).color(Color32::GRAY));
+                            ui.monospace(
+                                RichText::new(format!("{v:#010x}")).color(super::palette::HINT),
+                            );
                             ui.end_row();
                         };
                         for i in [
@@ -194,9 +196,9 @@ impl Inspector {
                             ui.label(format!("{t}"));
                             ui.colored_label(
                                 if mask == 0 {
-                                    Color32::from_rgb(0xe5, 0x48, 0x4d)
+                                    super::palette::BAD
                                 } else {
-                                    Color32::from_rgb(0x3f, 0xbf, 0x6f)
+                                    super::palette::GOOD
                                 },
                                 format!("{mask:#x}"),
                             );
@@ -324,7 +326,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
             ui.label("slot");
             ui.monospace(format!("{s}"));
             ui.monospace(
-                RichText::new(format!("ring word {}", s as usize * 16)).color(Color32::GRAY),
+                RichText::new(format!("ring word {}", s as usize * 16)).color(super::palette::HINT),
             );
             ui.end_row();
             label(ui, "status".into(), 0);
@@ -346,7 +348,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
                     view.tenant_mask_index(slot.tenant),
                     view.tenant_mask(slot.tenant)
                 ))
-                .color(Color32::GRAY),
+                .color(super::palette::HINT),
             );
             ui.end_row();
             label(ui, "priority".into(), 3);
@@ -359,7 +361,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
                         .map(Priority::name)
                         .unwrap_or("none")
                 ))
-                .color(Color32::GRAY),
+                .color(super::palette::HINT),
             );
             ui.end_row();
             let names = slot.opcode.arg_names();
@@ -370,7 +372,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
                 };
                 label(ui, text, 4 + i as u32);
                 ui.monospace(format!("{a}"));
-                ui.monospace(RichText::new(format!("{a:#010x}")).color(Color32::GRAY));
+                ui.monospace(RichText::new(format!("{a:#010x}")).color(super::palette::HINT));
                 ui.end_row();
             }
         });
@@ -394,7 +396,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
         }
         if p.clamped_ops() > 0 {
             ui.colored_label(
-                Color32::from_rgb(0xf2, 0xb1, 0x34),
+                super::palette::WARN,
                 format!("{} ops past the 4th are never run", p.clamped_ops()),
             );
         }

@@ -111,17 +111,17 @@ pub fn plot_series(kind: PlotKind, h: &[DispatchSummary]) -> Vec<(String, Color3
         PlotKind::DebugLog => vec![
             (
                 "records this dispatch".into(),
-                Color32::from_rgb(0xfa, 0xdb, 0x14),
+                super::palette::SERIES_YELLOW,
                 h.iter().map(|d| d.debug_records as f64).collect(),
             ),
             (
                 "dropped this dispatch".into(),
-                Color32::from_rgb(0xe5, 0x48, 0x4d),
+                super::palette::BAD,
                 h.iter().map(|d| d.debug_dropped as f64).collect(),
             ),
             (
                 "cumulative (cursor / 4)".into(),
-                Color32::from_rgb(0x3d, 0x9d, 0xf3),
+                super::palette::SERIES_BLUE,
                 h.iter().map(|d| d.debug_total as f64).collect(),
             ),
         ],

@@ -13,7 +13,7 @@ use crate::debugger::expr::ArgExpr;
 use crate::resident::ResidentBuffers;
 
 const ERROR: Color32 = super::palette::ERROR;
-const HINT: Color32 = Color32::from_rgb(0x9a, 0xa0, 0xa6);
+use super::palette::HINT;
 
 /// The single-item form.
 #[derive(Clone, Debug)]
@@ -417,7 +417,7 @@ impl PublishForm {
         for w in &v.warnings {
             ui.label(
                 RichText::new(format!("! {w}"))
-                    .color(Color32::from_rgb(0xf2, 0xb1, 0x34))
+                    .color(super::palette::WARN)
                     .small(),
             );
         }

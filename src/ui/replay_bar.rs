@@ -23,7 +23,7 @@ pub enum ReplayRequest {
 }
 
 /// The warning colour of diverging steps.
-pub const DIVERGING: egui::Color32 = egui::Color32::from_rgb(0xff, 0x9f, 0x43);
+pub use super::palette::DIVERGING;
 
 /// Draws the bar; `None` when the debugger replays nothing. `follow` is the follow toggle.
 pub fn ui(ui: &mut egui::Ui, d: &Debugger, follow: bool) -> Option<ReplayRequest> {

@@ -73,10 +73,10 @@ impl Toasts {
                 for (i, t) in self.items.iter().enumerate() {
                     let (bg, fg) = match t.level {
                         Level::Error => (
-                            Color32::from_rgb(0x5c, 0x1d, 0x20),
-                            Color32::from_rgb(0xff, 0xd0, 0xd0),
+                            super::palette::TOAST_ERROR_BG,
+                            super::palette::TOAST_ERROR_TEXT,
                         ),
-                        Level::Info => (Color32::from_rgb(0x1e, 0x33, 0x4a), Color32::WHITE),
+                        Level::Info => (super::palette::TOAST_INFO_BG, Color32::WHITE),
                     };
                     egui::Frame::new()
                         .fill(bg)
