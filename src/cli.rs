@@ -4,9 +4,11 @@
 //! Exit codes: 0 success; 1 a runtime failure (an engine or GPU error); 2 bad input (a file,
 //! a dump, a session, a value); 3 a run stopped at a breakpoint.
 
+pub use crate::failure::Failure;
+pub use crate::progress::Progress;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub mod record;
 
@@ -112,28 +114,6 @@ pub struct InspectArgs {
     /// List every slot (text lists 20 per status).
     #[arg(long)]
     pub all: bool,
-}
-
-/// A CLI failure: the message and the exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: i32,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn input(message: impl ToString) -> Failure {
-        Failure {
-            code: 2,
-            message: message.to_string(),
-        }
-    }
-    pub fn runtime(message: impl ToString) -> Failure {
-        Failure {
-            code: 1,
-            message: message.to_string(),
-        }
-    }
 }
 
 impl From<DebuggerError> for Failure {
@@ -242,64 +222,6 @@ pub struct StoppedAt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub word: Option<u32>,
     pub message: String,
-}
-
-/// Prints a progress line at most once a second once a run has taken more than a second.
-pub struct Progress {
-    start: Instant,
-    last: Instant,
-    total: u64,
-    what: &'static str,
-    shown: bool,
-}
-
-impl Progress {
-    pub fn new(what: &'static str, total: u64) -> Progress {
-        let now = Instant::now();
-        Progress {
-            start: now,
-            last: now,
-            total,
-            what,
-            shown: false,
-        }
-    }
-
-    /// Sets the total once it is known (an import learns it after listing the steps).
-    pub fn set_total(&mut self, total: u64) {
-        self.total = total;
-    }
-
-    pub fn tick(&mut self, done: u64) {
-        let now = Instant::now();
-        if now.duration_since(self.start) >= Duration::from_secs(1)
-            && now.duration_since(self.last) >= Duration::from_secs(1)
-        {
-            self.last = now;
-            self.shown = true;
-            let pct = if self.total == 0 {
-                100.0
-            } else {
-                done as f64 * 100.0 / self.total as f64
-            };
-            eprintln!(
-                "megascope: {} {done}/{} ({pct:.0}%), {:.1} s",
-                self.what,
-                self.total,
-                now.duration_since(self.start).as_secs_f64()
-            );
-        }
-    }
-
-    pub fn finish(&self) {
-        if self.shown {
-            eprintln!(
-                "megascope: {} done in {:.1} s",
-                self.what,
-                self.start.elapsed().as_secs_f64()
-            );
-        }
-    }
 }
 
 /// The timeline budget of a headless run: nothing travels back in time there, so the run

@@ -14,9 +14,9 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::abi::opcode::Opcode;
-use crate::cli::Failure;
 use crate::engine::cpu::CpuEngine;
 use crate::engine::{DispatchOptions, Engine};
+use crate::failure::Failure;
 use crate::resident::ResidentBuffers;
 
 /// What to measure.

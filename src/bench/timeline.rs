@@ -29,7 +29,7 @@ pub fn section(_args: &BenchArgs, report: &mut BenchReport) -> Result<(), String
         Backend::Cpu,
     )
     .map_err(|e| e.to_string())?;
-    let mut progress = crate::cli::Progress::new("timeline bench dispatch", DISPATCHES as u64);
+    let mut progress = crate::progress::Progress::new("timeline bench dispatch", DISPATCHES as u64);
     let t0 = Instant::now();
     for k in 0..DISPATCHES {
         // a moving window of mixed work, republished over DONE slots each time round
