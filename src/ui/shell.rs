@@ -820,10 +820,15 @@ impl MegascopeApp {
                         )
                     }
                     BottomTab::Diagnostics => {
+                        let races = self
+                            .debugger
+                            .last_report()
+                            .map(|r| (&r.race_analysis, r.backend));
                         select = self.diagnostics.ui(
                             ui,
                             self.debugger.diagnostics_shown(),
                             self.debugger.diagnostics_dropped(),
+                            races,
                         )
                     }
                     BottomTab::Timeline => {
