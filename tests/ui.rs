@@ -499,3 +499,51 @@ fn clicking_a_race_selects_one_slot_and_marks_the_other() {
     assert_eq!(h.state().selection, Some(5));
     assert_eq!(h.state().grid.race_pair, Some([5, 9]));
 }
+
+/// The diagnostics tab always says whether races were looked for: on the GPU backend the
+/// race is found and the tab says the analysis ran there; with the analysis off it says so,
+/// and an empty list does not read "nothing racy".
+#[test]
+fn the_diagnostics_tab_says_whether_races_were_looked_for() {
+    for race_analysis in [true, false] {
+        let mut d = Debugger::new(
+            Geometry {
+                slot_count: 64,
+                tenant_count: 1,
+                observable_slots: 4,
+            },
+            RunConfig {
+                race_analysis,
+                ..RunConfig::default()
+            },
+            Backend::Cpu,
+        )
+        .unwrap();
+        let gpu = megascope::engine::gpu::GpuEngine::new_headless()
+            .unwrap_or_else(|e| panic!("this test needs a wgpu adapter (lavapipe will do): {e}"));
+        d.attach_gpu(gpu);
+        d.set_backend(Backend::Gpu).unwrap();
+        for (slot, value) in [(5u32, 1u32), (9, 2)] {
+            d.apply(Action::Publish {
+                slot,
+                tenant: 0,
+                opcode: Opcode::STORE_U32,
+                args: vec![value, 160],
+                priority: None,
+            })
+            .unwrap();
+        }
+        d.dispatch().unwrap();
+        let mut h = harness(MegascopeApp::new(d));
+        h.run();
+        h.get_by_label_contains("Diagnostics (").click();
+        h.run();
+        if race_analysis {
+            h.get_by_label_contains("race analysis: on (gpu backend)");
+            h.get_by_label_contains("slot 5 and slot 9 store different values to control[160]");
+        } else {
+            h.get_by_label_contains("race analysis: off on the gpu backend");
+            h.get_by_label_contains("races were not looked for");
+        }
+    }
+}

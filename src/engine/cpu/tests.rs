@@ -664,8 +664,10 @@ fn races_name_order_free_slots() {
     // word 161: read by slots 50 and 2, changed by slots 30 and 60 (in other workgroups)
     m.publish_slot(50, 0, Opcode::LOAD_U32, &[161, 4]).unwrap();
     m.publish_slot(2, 0, Opcode::LOAD_U32, &[161, 5]).unwrap();
-    m.publish_slot(30, 0, Opcode::ATOMIC_ADD, &[1, 161]).unwrap();
-    m.publish_slot(60, 0, Opcode::ATOMIC_ADD, &[1, 161]).unwrap();
+    m.publish_slot(30, 0, Opcode::ATOMIC_ADD, &[1, 161])
+        .unwrap();
+    m.publish_slot(60, 0, Opcode::ATOMIC_ADD, &[1, 161])
+        .unwrap();
     let opts = DispatchOptions {
         workgroup_size: Some(16),
         ..Default::default()
@@ -677,10 +679,20 @@ fn races_name_order_free_slots() {
             .find(|d| d.kind == DiagnosticKind::Race && d.word == Some(w))
             .and_then(|d| d.slots)
     };
-    assert_eq!(race(160), Some([20, 33]), "lowest storers of values 3 and 9");
+    assert_eq!(
+        race(160),
+        Some([20, 33]),
+        "lowest storers of values 3 and 9"
+    );
     assert_eq!(race(161), Some([2, 30]), "lowest reader, lowest changer");
     // the DONE_COUNT adds (every slot) and the loads of it: none here
-    assert_eq!(r.diagnostics.iter().filter(|d| d.kind == DiagnosticKind::Race).count(), 2);
+    assert_eq!(
+        r.diagnostics
+            .iter()
+            .filter(|d| d.kind == DiagnosticKind::Race)
+            .count(),
+        2
+    );
 }
 
 #[test]

@@ -38,7 +38,9 @@ pub const RW_ADD_HI: usize = 3;
 /// Header words; the initial control copy follows.
 pub const RW_HEADER: usize = 8;
 
-/// Summary fields, per control word. `*_MIN` words hold `!min`.
+/// Summary fields, per control word. `*_MIN` words hold `!min`. The changers (`SUM_C*`)
+/// are those that stored another value than the word's initial one; adders are changers
+/// too, merged in on the host.
 pub const SUM_RMIN: usize = 0;
 pub const SUM_RMAX: usize = 1;
 pub const SUM_SMIN: usize = 2;
@@ -142,7 +144,13 @@ impl RaceReadback<'_> {
             e.reads = self.pair(b, SUM_RMIN, SUM_RMAX);
             e.stores = self.pair(b, SUM_SMIN, SUM_SMAX);
             e.adds = self.pair(b, SUM_AMIN, SUM_AMAX);
+            // the kernel keeps the storers that changed the word; adders change it too
             e.changes = self.pair(b, SUM_CMIN, SUM_CMAX);
+            for id in [e.adds.0, e.adds.1] {
+                if id != NONE {
+                    e.changes.push(id);
+                }
+            }
             if w == STARVATION {
                 e.threshold_read = threshold;
                 e.add_total = add_total;
@@ -282,8 +290,6 @@ mod tests {
         set_max(&mut v, 4, SUM_RMAX, 7);
         set_min(&mut v, 4, SUM_AMIN, 2);
         set_max(&mut v, 4, SUM_AMAX, 2);
-        set_min(&mut v, 4, SUM_CMIN, 2);
-        set_max(&mut v, 4, SUM_CMAX, 2);
         let (d, _) = report(&v, &[], 16, false);
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].word, d[0].slots), (Some(4), Some([2, 7])));
