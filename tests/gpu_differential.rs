@@ -1445,3 +1445,35 @@ fn a_two_dimensional_grid_of_an_odd_slot_count_matches_the_cpu() {
         vec![(Some(162), Some([n - 2, n - 1]), Some(n - 2), false)]
     );
 }
+
+/// A chain of tenants, each slot enabling the next tenant's mask: a persistent dispatch of
+/// more than 16 passes on the CPU (one link per pass), which is racy by nature — each waiting
+/// slot reads its mask every pass while another slot writes it. The GPU may run links in
+/// fewer passes (lane order decides when a lane sees the store), but both engines must end
+/// with every slot DONE and report the same races: each mask word, read by the slot it
+/// enables and changed by the one before.
+#[test]
+fn a_chain_of_tenants_runs_many_passes_and_races_alike() {
+    const LINKS: u32 = 24;
+    let mut m = ResidentBuffers::new(64, 1, 4).expect("state");
+    // tenant k's slot is 40 - k: lower slots wait for higher ones
+    for k in 0..LINKS {
+        m.publish_slot((40 - k) as u64, k, Opcode::STORE_U32, &[1, 3 + k + 1])
+            .expect("publish");
+    }
+    let mut g = m.clone();
+    let opts = DispatchOptions::with_variant(Variant::Persistent);
+    let c = m.dispatch(&mut CpuEngine::new(), &opts).expect("cpu");
+    let r = g.dispatch(&mut engine(), &opts).expect("gpu");
+    assert!(c.passes >= 16, "the CPU ran {} passes", c.passes);
+    assert!(r.passes >= 2, "the GPU ran {} passes", r.passes);
+    assert_eq!(c.executed, LINKS as u64);
+    assert_eq!(r.executed, LINKS as u64);
+    assert_eq!(g.ring(), m.ring(), "every link DONE on both");
+    let cpu_races = races(&c);
+    assert_eq!(cpu_races.len(), LINKS as usize - 1, "{cpu_races:?}");
+    // tenant 1's mask (word 4): read by its slot 39, stored by tenant 0's slot 40
+    assert!(cpu_races.contains(&(Some(4), Some([39, 40]), Some(39), false)));
+    assert_eq!(races(&r), cpu_races);
+    assert_eq!(r.race_analysis, RaceCoverage::Full);
+}
