@@ -121,7 +121,8 @@ struct RawCase {
     mode: Mode,
     /// Bit 0: the last partition ends one slot short of the ring (that slot is in no
     /// partition); bit 1: the last dispatch has a pass budget of 1 (work left starving); bit
-    /// 2: the debug log starts full (every PRINTF overflows it).
+    /// 2: the debug log starts full (every PRINTF overflows it); bit 3: IO slot 5 is PUBLISHED
+    /// (the priority kernel's IO loop cannot service it).
     extras: u8,
     /// Per dispatch: (priority work in levels 0–1?, items).
     dispatches: Vec<(bool, Vec<RawItem>)>,
@@ -206,6 +207,8 @@ struct Workload {
     short_last: bool,
     /// The debug log's cursor before the first dispatch.
     debug_cursor: u32,
+    /// An IO slot left PUBLISHED.
+    io_published: bool,
     dispatches: Vec<Vec<Item>>,
 }
 
@@ -657,6 +660,7 @@ fn build(raw: &RawCase) -> Workload {
         gap,
         short_last: raw.extras & 2 != 0,
         debug_cursor: if raw.extras & 4 != 0 { 256 } else { 0 },
+        io_published: raw.extras & 8 != 0,
         dispatches,
     }
 }
@@ -672,7 +676,11 @@ fn initial_state(w: &Workload) -> ResidentBuffers {
         m.write_control(134, w.n - w.gap)
             .expect("last partition end");
     }
-    m.buffers_mut().debug_log[0] = w.debug_cursor;
+    let b = m.buffers_mut();
+    b.debug_log[0] = w.debug_cursor;
+    if w.io_published {
+        b.io_queue[5 * 8 + 6] = 1;
+    }
     m
 }
 
@@ -988,8 +996,7 @@ fn gpu_matches_cpu_on_random_race_free_workloads() {
     }
     // the generator reaches every kind a race-free workload can raise (the others: `race`
     // is the racy generator's; `stuck_claimed` needs a mask written during the scan, a race;
-    // `io_unserviced` the CPU counts per workgroup and the GPU per pass; `publish_in_flight`
-    // is the host's, not an engine's)
+    // `publish_in_flight` is the host's, not an engine's)
     let want = [
         DiagnosticKind::OutOfRange,
         DiagnosticKind::UnknownOpcode,
@@ -1002,6 +1009,7 @@ fn gpu_matches_cpu_on_random_race_free_workloads() {
         DiagnosticKind::ShutdownSet,
         DiagnosticKind::Unscheduled,
         DiagnosticKind::PackedClamped,
+        DiagnosticKind::IoUnserviced,
     ];
     let seen = seen.into_inner();
     let missing: Vec<&str> = want
@@ -1042,7 +1050,7 @@ fn every_op_kind_in_every_variant() {
                 tenant_count: 2,
                 disabled: 0,
                 mode,
-                extras: 3,
+                extras: 11,
                 dispatches: vec![(false, items.clone()), (true, items)],
             };
             let w = build(&raw);

@@ -45,6 +45,10 @@ impl Header<'_> {
     pub fn claims_per_level(&self) -> [u64; 5] {
         std::array::from_fn(|p| self.w(RS_LEVELS + p) as u64)
     }
+    /// Workgroup-passes that ran: how many times the priority kernel's IO loop ran.
+    pub fn live_group_passes(&self) -> u64 {
+        self.w(RS_LIVE_GROUP_PASSES) as u64
+    }
     pub fn debug_records(&self) -> u64 {
         self.w(RS_DEBUG_RECORDS) as u64
     }
@@ -235,10 +239,11 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64, RaceC
             ))
         });
     }
-    if cx.variant == Variant::Priority && cx.passes > 0 {
+    if cx.variant == Variant::Priority && h.live_group_passes() > 0 {
         for q in 0..IO_SLOTS.min(cx.io_queue.len() / IO_SLOT_WORDS) {
             if cx.io_queue[q * IO_SLOT_WORDS + IO_W_STATUS] == IO_PUBLISHED {
-                sink.note(DiagnosticKind::IoUnserviced, q as u64, cx.passes as u64, || {
+                let runs = h.live_group_passes();
+                sink.note(DiagnosticKind::IoUnserviced, q as u64, runs, || {
                     (Some(0), None, None, format!(
                         "IO slot {q} is PUBLISHED: the priority kernel's IO loop copies between capability tables that are not among the four buffers, so megascope leaves it PUBLISHED (vyre's reference fails here)"
                     ))
@@ -387,7 +392,9 @@ mod tests {
 
     #[test]
     fn published_io_slots_are_reported_for_the_priority_variant_only() {
-        let h = header();
+        let mut h = header();
+        // three workgroup-passes ran the IO loop
+        h[RS_LIVE_GROUP_PASSES] = 3;
         let control = vec![0u32; 160];
         let mut io = vec![0u32; 512];
         io[8 + IO_W_STATUS] = IO_PUBLISHED;
@@ -396,6 +403,6 @@ mod tests {
         c.variant = Variant::Priority;
         let (d, _, _) = diagnostics(&Header(&h), &c);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].kind, DiagnosticKind::IoUnserviced);
+        assert_eq!((d[0].kind, d[0].count), (DiagnosticKind::IoUnserviced, 3));
     }
 }

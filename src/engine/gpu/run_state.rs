@@ -47,6 +47,9 @@ pub const RS_LOOPING: usize = 15;
 /// The histogram's grid, which the gate copies into the indirect arguments at the end.
 pub const RS_HIST_X: usize = 16;
 pub const RS_HIST_Y: usize = 17;
+/// Workgroup-passes that ran (a pass of every workgroup not yet returned): the priority
+/// kernel's IO loop runs once in each, which is what `io_unserviced` counts on the CPU too.
+pub const RS_LIVE_GROUP_PASSES: usize = 18;
 /// The status histogram: 8 named statuses, then every other value.
 pub const RS_HIST: usize = 20;
 /// Counters every claiming lane bumps are split over [`SHARDS`] words (by workgroup or
@@ -93,7 +96,7 @@ pub const HEADER_WORDS: usize = 208;
 pub const RS_RETURNED_FLAGS: usize = HEADER_WORDS;
 
 const _: () = assert!(RS_LEVELS + 5 <= RS_DEBUG_RECORDS);
-const _: () = assert!(RS_HIST_Y < RS_HIST && RS_HIST + 9 <= RS_PASS_CLAIMS);
+const _: () = assert!(RS_LIVE_GROUP_PASSES < RS_HIST && RS_HIST + 9 <= RS_PASS_CLAIMS);
 const _: () = assert!(RS_DIAG + DIAG_KINDS * DIAG_WORDS <= HEADER_WORDS);
 const _: () = assert!(HEADER_WORDS.is_multiple_of(4));
 
@@ -296,6 +299,7 @@ pub fn wgsl_constants() -> String {
         ("RS_LOOPING", RS_LOOPING),
         ("RS_HIST_X", RS_HIST_X),
         ("RS_HIST_Y", RS_HIST_Y),
+        ("RS_LIVE_GROUP_PASSES", RS_LIVE_GROUP_PASSES),
         ("RS_HIST", RS_HIST),
         ("RS_DIAG", RS_DIAG),
         ("RS_RETURNED_FLAGS", RS_RETURNED_FLAGS),
