@@ -34,6 +34,9 @@ var<workgroup> wg_levels: array<atomic<u32>, 5>;
 // Counts `count` occurrences of diagnostic `kind` (a 64-bit count in two words); the first
 // lane to get here records its slot, word, extra value and pass.
 fn note(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
+    if (kind <= DK_OOB_STORE && count != 0u) {
+        race_oob(kind, slot, word, count);
+    }
     let b = RS_DIAG + kind * DIAG_WORDS;
     let old = atomicAdd(&run[b + D_COUNT_LO], count);
     if (old > 0xFFFFFFFFu - count) {

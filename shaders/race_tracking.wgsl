@@ -82,3 +82,17 @@ fn race_probe(slot: u32, lane: u32) {
         race_up(b + 1u, lane);
     }
 }
+
+// An out-of-range access by `slot` (`kind` DK_OOB_LOAD or DK_OOB_STORE, `count` of them): the
+// slot's own count, and the first index and pass (a slot's accesses come in its lane's
+// program order, so the first to count is the first it made).
+fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {
+    if (slot < params.n) {
+        let b = RW_HEADER + arrayLength(&control) * (1u + SUM_WORDS) + 2u * max(params.n, 1u)
+            + slot * OOB_WORDS + kind * 3u;
+        if (atomicAdd(&race_words[b], count) == 0u) {
+            atomicStore(&race_words[b + 1u], word);
+            atomicStore(&race_words[b + 2u], atomicLoad(&run[RS_PASSES]));
+        }
+    }
+}

@@ -759,11 +759,32 @@ fn lowest_slot(r: &DispatchReport, kind: DiagnosticKind) -> Option<(u32, Option<
         .min()
 }
 
+/// Out-of-range accesses as both engines list them with race analysis on: per slot and
+/// direction, the first bad index, its pass and the count.
+fn out_of_range(r: &DispatchReport) -> Vec<(Option<u32>, Option<u64>, Option<u32>, u64, bool)> {
+    let mut v: Vec<_> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == DiagnosticKind::OutOfRange)
+        .map(|d| {
+            (
+                d.slot,
+                d.word,
+                d.pass,
+                d.count,
+                d.message.contains("stores to"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// The diagnostics agree: every race by word and slot pair (and the analysis was complete
-/// on both); the end scan's kinds by their lowest slot and its word; every kind by its total
-/// count. (The kinds found during a pass — out of range, unknown opcode, aliased tenant,
-/// packed — are aggregated per kind on the GPU with the first slot *its* lanes met, so only
-/// their totals can be compared.)
+/// on both); every out-of-range access by slot, index, pass and count; the end scan's kinds
+/// by their lowest slot and its word; every kind by its total count. (Unknown opcodes,
+/// DFA_STEP, aliased tenants and clamped packed slots are aggregated per kind on the GPU with
+/// the first slot *its* lanes met, so only their totals can be compared.)
 fn same_diagnostics(
     when: &str,
     g: &DispatchReport,
@@ -782,6 +803,12 @@ fn same_diagnostics(
         when
     );
     prop_assert_eq!(races(g), races(c), "{}: races (gpu, cpu)", when);
+    prop_assert_eq!(
+        out_of_range(g),
+        out_of_range(c),
+        "{}: out of range (gpu, cpu)",
+        when
+    );
     for kind in END_SCAN_KINDS {
         prop_assert_eq!(
             lowest_slot(g, kind),

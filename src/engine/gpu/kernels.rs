@@ -23,6 +23,7 @@ fn race_add(slot: u32, w: u32, v: u32) {}
 fn race_store(slot: u32, w: u32, v: u32) {}
 fn race_threshold() {}
 fn race_probe(slot: u32, lane: u32) {}
+fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {}
 ";
 
 fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {

@@ -58,7 +58,8 @@
 //! never left to the driver's robust-access behaviour. Such accesses, opcodes without a
 //! handler, clamped packed slots and debug-log overflow are counted in the run-state header
 //! and reported as [`Diagnostic`](crate::engine::Diagnostic)s (one per kind, with the first
-//! slot the GPU saw).
+//! slot the GPU saw; with race analysis on, out-of-range accesses come back per slot, each
+//! with its first bad index, exactly as the CPU engine lists them).
 //!
 //! # Race analysis
 //!

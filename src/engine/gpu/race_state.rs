@@ -17,7 +17,9 @@
 //! - `race_words`: a header ([`RW_HEADER`] words), the control buffer as the dispatch found
 //!   it (copied on the device before the first pass), [`SUM_WORDS`] summary words per control
 //!   word, then two words per slot for the priority scan's probes (lowest and highest lane
-//!   that probed the slot, kept when the partitions overlap).
+//!   that probed the slot, kept when the partitions overlap), then [`OOB_WORDS`] per slot for
+//!   its out-of-range accesses — so that, with analysis on, `out_of_range` is reported per
+//!   slot with its first bad index, as the CPU engine does, rather than once per kind.
 //! - `race_log`: [`LOG_RECORD_WORDS`]-word store records.
 //!
 //! Minimums are stored bit-inverted so that every summary word is an `atomicMax` from zero:
@@ -56,9 +58,22 @@ pub const SUM_WORDS: usize = 10;
 /// Words of one store record: word, slot, value.
 pub const LOG_RECORD_WORDS: usize = 3;
 
+/// Per slot: out-of-range loads (count, first index, its pass), then stores (the same).
+pub const OOB_LOAD_COUNT: usize = 0;
+pub const OOB_STORE_COUNT: usize = 3;
+/// The first index and its pass, after a direction's count.
+const OOB_WORD: usize = 1;
+const OOB_PASS: usize = 2;
+pub const OOB_WORDS: usize = 6;
+
 /// Words of `race_words` for a control buffer of `control_words` and `n` slots.
 pub fn race_words_len(control_words: usize, n: u32) -> u64 {
-    (RW_HEADER + control_words * (1 + SUM_WORDS)) as u64 + 2 * (n as u64).max(1)
+    oob_offset(control_words, n) as u64 + OOB_WORDS as u64 * (n as u64).max(1)
+}
+
+/// Offset of the per-slot out-of-range words.
+pub fn oob_offset(control_words: usize, n: u32) -> usize {
+    probes_offset(control_words) + 2 * (n as usize).max(1)
 }
 
 /// Offset of the probe words.
@@ -92,6 +107,8 @@ pub fn wgsl_constants() -> Vec<(&'static str, usize)> {
         ("SUM_VMAX", SUM_VMAX),
         ("SUM_WORDS", SUM_WORDS),
         ("LOG_RECORD_WORDS", LOG_RECORD_WORDS),
+        ("OOB_LOAD_COUNT", OOB_LOAD_COUNT),
+        ("OOB_WORDS", OOB_WORDS),
     ]
 }
 
@@ -116,6 +133,57 @@ impl RaceReadback<'_> {
             return Pair::EMPTY;
         }
         Pair::from_extremes(!m, self.w(base + max))
+    }
+
+    /// Whether the per-slot out-of-range words came back.
+    pub fn has_oob(&self) -> bool {
+        self.words.len() >= race_words_len(self.control_words, self.n) as usize
+    }
+
+    /// Every slot's out-of-range accesses, as the CPU engine lists them: one entry per slot
+    /// and direction, with the first bad index, its pass and the count.
+    pub fn report_out_of_range(&self, sink: &mut DiagnosticSink) {
+        if !self.has_oob() {
+            return;
+        }
+        let base = oob_offset(self.control_words, self.n);
+        let len = self.control_words;
+        for slot in 0..self.n {
+            for store in [false, true] {
+                let b = base
+                    + slot as usize * OOB_WORDS
+                    + if store {
+                        OOB_STORE_COUNT
+                    } else {
+                        OOB_LOAD_COUNT
+                    };
+                let count = self.w(b) as u64;
+                if count == 0 {
+                    continue;
+                }
+                let (word, pass) = (self.w(b + OOB_WORD), self.w(b + OOB_PASS));
+                sink.note(
+                    crate::engine::DiagnosticKind::OutOfRange,
+                    (slot as u64) << 1 | store as u64,
+                    count,
+                    || {
+                        let (what, effect) = if store {
+                            ("stores to", "the store is dropped")
+                        } else {
+                            ("reads", "it reads 0")
+                        };
+                        (
+                            Some(pass),
+                            Some(slot),
+                            Some(word as u64),
+                            format!(
+                                "slot {slot} {what} control[{word}], past the {len}-word control buffer; {effect}"
+                            ),
+                        )
+                    },
+                );
+            }
+        }
     }
 
     /// Store records appended, including those the log had no room for.
@@ -293,6 +361,44 @@ mod tests {
         let (d, _) = report(&v, &[], 16, false);
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].word, d[0].slots), (Some(4), Some([2, 7])));
+    }
+
+    #[test]
+    fn out_of_range_accesses_come_back_per_slot() {
+        let mut v = words(8);
+        let b = oob_offset(LEN, 8);
+        // slot 2 read past the buffer 3 times, first control[900] in pass 1; slot 6 stored once
+        v[b + 2 * OOB_WORDS + OOB_LOAD_COUNT..][..3].copy_from_slice(&[3, 900, 1]);
+        v[b + 6 * OOB_WORDS + OOB_STORE_COUNT..][..3].copy_from_slice(&[1, 4000, 0]);
+        let r = RaceReadback {
+            words: &v,
+            log: &[],
+            control_words: LEN,
+            n: 8,
+            probes_kept: false,
+        };
+        assert!(r.has_oob());
+        let mut sink = DiagnosticSink::new(0);
+        r.report_out_of_range(&mut sink);
+        let d = sink.finish().0;
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            (d[0].slot, d[0].word, d[0].pass, d[0].count),
+            (Some(2), Some(900), Some(1), 3)
+        );
+        assert!(
+            d[1].message.contains("slot 6 stores to control[4000]"),
+            "{}",
+            d[1].message
+        );
+        let short = RaceReadback {
+            words: &v[..oob_offset(LEN, 8)],
+            ..r
+        };
+        assert!(
+            !short.has_oob(),
+            "not read back: the aggregated records stand"
+        );
     }
 
     #[test]

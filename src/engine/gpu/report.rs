@@ -111,7 +111,15 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64, RaceC
             ))
         });
     }
+    // with race analysis on, out-of-range accesses come back per slot, as the CPU lists them
+    let per_slot_oob = cx.races.is_some_and(|r| r.has_oob());
+    if let Some(races) = cx.races.filter(|_| per_slot_oob) {
+        races.report_out_of_range(&mut sink);
+    }
     for (kind, store) in [(DK_OOB_LOAD, false), (DK_OOB_STORE, true)] {
+        if per_slot_oob {
+            break;
+        }
         if let Some(r) = h.record(kind) {
             let (what, effect) = if store {
                 ("stores to", "the store is dropped")

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::race_state::RaceReadback;
 use super::report::{self, DiagContext, Header};
-use super::run_state::{END_PASS_BUDGET, RS_END, RunPlan, next_chunk};
+use super::run_state::{DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, RS_END, RunPlan, next_chunk};
 use super::submit::{Passes, RingReadback, Targets, scoped_submit};
 use super::{GpuEngine, not_uploaded};
 use crate::abi::control::{ControlView, PRIORITY_OFFSETS};
@@ -174,7 +174,9 @@ impl GpuEngine {
             Some(r) if r.options.race_analysis => {
                 let t0 = Instant::now();
                 let probes = r.plan.params.race_probes != 0;
-                let out = self.read_race(probes);
+                let h = r.header();
+                let oob = h.record(DK_OOB_LOAD).is_some() || h.record(DK_OOB_STORE).is_some();
+                let out = self.read_race(probes, oob);
                 if let Some(r) = self.run.as_mut() {
                     r.elapsed += t0.elapsed();
                 }

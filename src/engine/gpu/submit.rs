@@ -7,7 +7,9 @@ use std::ops::Range;
 use super::buffers::DeviceBuffers;
 use super::device::{self, scoped};
 use super::kernels::Kernels;
-use super::race_state::{LOG_RECORD_WORDS, RW_HEADER, RW_LOG_COUNT, SUM_WORDS, log_capacity};
+use super::race_state::{
+    LOG_RECORD_WORDS, RW_HEADER, RW_LOG_COUNT, SUM_WORDS, log_capacity, race_words_len,
+};
 use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, grid};
 use super::timing::{KernelTimer, TIMER_BYTES};
 use super::{GpuEngine, not_uploaded};
@@ -287,8 +289,13 @@ impl GpuEngine {
 
 impl GpuEngine {
     /// Reads the race analysis back: the header, initial control and summaries (and the
-    /// probe words when `probes`), then the store records, if any — a second wait only then.
-    pub(super) fn read_race(&mut self, probes: bool) -> Result<(Vec<u32>, Vec<u32>), EngineError> {
+    /// probe words when `probes`, everything up to the per-slot out-of-range words when
+    /// `oob`), then the store records, if any — a second wait only then.
+    pub(super) fn read_race(
+        &mut self,
+        probes: bool,
+        oob: bool,
+    ) -> Result<(Vec<u32>, Vec<u32>), EngineError> {
         let GpuEngine {
             device,
             queue,
@@ -302,7 +309,9 @@ impl GpuEngine {
             .ok_or_else(|| EngineError::Gpu("race analysis ran without its buffers".into()))?;
         let len = bufs.control_words;
         let mut words_len = (RW_HEADER + len * (1 + SUM_WORDS)) as u64;
-        if probes {
+        if oob {
+            words_len = race_words_len(len, bufs.slot_count);
+        } else if probes {
             words_len += 2 * bufs.slot_count as u64;
         }
         let words_bytes = (words_len * 4).min(race.words.size());
