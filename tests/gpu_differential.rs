@@ -761,7 +761,10 @@ fn lowest_slot(r: &DispatchReport, kind: DiagnosticKind) -> Option<(u32, Option<
 
 /// Out-of-range accesses as both engines list them with race analysis on: per slot and
 /// direction, the first bad index, its pass and the count.
-fn out_of_range(r: &DispatchReport) -> Vec<(Option<u32>, Option<u64>, Option<u32>, u64, bool)> {
+/// (slot, first bad index, its pass, count, a store).
+type OutOfRangeKey = (Option<u32>, Option<u64>, Option<u32>, u64, bool);
+
+fn out_of_range(r: &DispatchReport) -> Vec<OutOfRangeKey> {
     let mut v: Vec<_> = r
         .diagnostics
         .iter()
