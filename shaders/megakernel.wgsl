@@ -34,6 +34,9 @@ var<workgroup> wg_levels: array<atomic<u32>, 5>;
 // Counts `count` occurrences of diagnostic `kind` (a 64-bit count in two words); the first
 // lane to get here records its slot, word, extra value and pass.
 fn note(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
+    if (kind <= DK_OOB_STORE && count != 0u) {
+        race_oob(kind, slot, word, count);
+    }
     let b = RS_DIAG + kind * DIAG_WORDS;
     let old = atomicAdd(&run[b + D_COUNT_LO], count);
     if (old > 0xFFFFFFFFu - count) {
@@ -48,11 +51,15 @@ fn note(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
 }
 
 // ---- guarded control access (ABI.md §9) --------------------------------------------------
+//
+// Every in-range access also goes to the race analysis (`race_*`, from race_tracking.wgsl, or
+// empty functions when analysis is off).
 
 fn c_load(slot: u32, i: u32) -> u32 {
     var v = 0u;
     if (i < arrayLength(&control)) {
         v = atomicLoad(&control[i]);
+        race_read(slot, i);
     } else {
         note(DK_OOB_LOAD, slot, i, 0u, 1u);
     }
@@ -62,6 +69,7 @@ fn c_load(slot: u32, i: u32) -> u32 {
 fn c_store(slot: u32, i: u32, v: u32) {
     if (i < arrayLength(&control)) {
         atomicExchange(&control[i], v);
+        race_store(slot, i, v);
     } else {
         note(DK_OOB_STORE, slot, i, 0u, 1u);
     }
@@ -70,6 +78,7 @@ fn c_store(slot: u32, i: u32, v: u32) {
 fn c_add(slot: u32, i: u32, v: u32) {
     if (i < arrayLength(&control)) {
         atomicAdd(&control[i], v);
+        race_add(slot, i, v);
     } else {
         note(DK_OOB_STORE, slot, i, 0u, 1u);
     }
@@ -86,6 +95,10 @@ fn c_cas(slot: u32, i: u32, expected: u32, new_value: u32) -> u32 {
             if (r.exchanged || r.old_value != expected) {
                 break;
             }
+        }
+        race_read(slot, i);
+        if (old == expected) {
+            race_store(slot, i, new_value);
         }
     } else {
         note(DK_OOB_LOAD, slot, i, 0u, 1u);
@@ -146,13 +159,15 @@ fn first_out_of_range(start: u32, len: u32) -> u32 {
     return select(len, start, start >= len);
 }
 
-fn copy_word(a0: u32, a1: u32, i: u32, len: u32) {
+fn copy_word(slot: u32, a0: u32, a1: u32, i: u32, len: u32) {
     let src = a0 + i;
     var v = 0u;
     if (src < len) {
         v = atomicLoad(&control[src]);
+        race_read(slot, src);
     }
     atomicStore(&control[a1 + i], v);
+    race_store(slot, a1 + i, v);
 }
 
 // MEMCPY: element by element, ascending; only steps whose destination is in range do
@@ -170,10 +185,10 @@ fn memcpy(slot: u32, a0: u32, a1: u32, count: u32) {
         note(DK_OOB_LOAD, slot, first_out_of_range(a0, len), 0u, count - src_in);
     }
     for (var i = 0u; i < dst.e0; i++) {
-        copy_word(a0, a1, i, len);
+        copy_word(slot, a0, a1, i, len);
     }
     for (var i = dst.s1; i < dst.e1; i++) {
-        copy_word(a0, a1, i, len);
+        copy_word(slot, a0, a1, i, len);
     }
 }
 
@@ -289,6 +304,10 @@ fn direct_lane(slot: u32) -> bool {
         if (tenant_mask(slot, tenant) != 0u) {
             if (ring_cas(b + W_STATUS, ST_PUBLISHED, ST_CLAIMED) == ST_PUBLISHED) {
                 note_if_aliased(slot, tenant);
+                // a lane that claims has read SHUTDOWN first (when its variant checks it)
+                if (params.checks_shutdown != 0u) {
+                    race_read(slot, SHUTDOWN);
+                }
                 changed[slot] = params.serial;
                 execute(slot);
                 claimed = true;
@@ -329,7 +348,8 @@ struct Claim {
 
 // Probes slot i: schedulable (PUBLISHED, YIELD, REQUEUE) with a non-zero mask, then CAS from
 // the observed status to CLAIMED.
-fn try_claim(i: u32) -> Claim {
+fn try_claim(i: u32, lane: u32) -> Claim {
+    race_probe(i, lane);
     let b = i * SLOT_WORDS;
     let st = atomicLoad(&ring[b + W_STATUS]);
     let tenant = atomicLoad(&ring[b + W_TENANT]);
@@ -369,7 +389,7 @@ fn probe_partition(start: u32, len: u32, probes: u32, lm: u32, s: u32, n: u32) -
         for (var k = 0u; k < probes; k++) {
             let i = probe_slot(start, len, lm, k, s);
             if (i < n) {
-                let c = try_claim(i);
+                let c = try_claim(i, lm);
                 if (c.won) {
                     return c;
                 }
@@ -385,7 +405,7 @@ fn probe_partition(start: u32, len: u32, probes: u32, lm: u32, s: u32, n: u32) -
             break;
         }
         if (v < n) {
-            let c = try_claim(v);
+            let c = try_claim(v, lm);
             if (c.won) {
                 return c;
             }
@@ -400,7 +420,7 @@ fn probe_partition(start: u32, len: u32, probes: u32, lm: u32, s: u32, n: u32) -
     }
     let i = probe_slot(start, len, lm, last, s);
     if (i < n) {
-        return try_claim(i);
+        return try_claim(i, lm);
     }
     return Claim(false, 0u, 0u, 0u);
 }
@@ -446,6 +466,7 @@ fn pass_priority(
     var claim = Claim(false, 0u, 0u, 0u);
     if (workgroup_live(g, true)) {
         let starving = atomicLoad(&control[STARVATION]) >= STARVATION_THRESHOLD;
+        race_threshold();
         claim = priority_scan(g * WG + lid, starving);
         if (claim.won) {
             winner_fairness(claim);
@@ -470,6 +491,7 @@ fn pass_priority(
     }
     if (claim.won) {
         atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
+        race_read(claim.slot, SHUTDOWN);
         // after the scan: re-read control[2] and the mask, execute only if still non-zero
         if (tenant_mask(claim.slot, claim.tenant) != 0u) {
             execute(claim.slot);

@@ -26,6 +26,9 @@ fn pass_gate() {
         run[RS_PASS_CLAIMS + i] = 0u;
     }
     run[RS_CLAIMED] += claims;
+    // workgroups that ran this pass: those not returned by its end (a workgroup returns in
+    // the pass where it first sees SHUTDOWN, without running)
+    run[RS_LIVE_GROUP_PASSES] += run[RS_GROUPS] - min(run[RS_RETURNED], run[RS_GROUPS]);
     var end = END_RUNNING;
     if (run[RS_LOOPING] == 0u) {
         end = END_ONE_PASS;

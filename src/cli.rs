@@ -18,7 +18,9 @@ use serde::Serialize;
 use crate::abi::debug_log::DebugLogView;
 use crate::abi::status::StatusCounts;
 use crate::debugger::{Debugger, DebuggerError, RunConfig};
-use crate::engine::{Backend, Diagnostic, RUN_DIAGNOSTICS_PER_KIND, RunDiagnostics, Variant};
+use crate::engine::{
+    Backend, Diagnostic, RUN_DIAGNOSTICS_PER_KIND, RaceCoverage, RunDiagnostics, Variant,
+};
 use crate::inspect::{StateReport, status_count_map};
 
 #[derive(Parser, Debug)]
@@ -199,6 +201,9 @@ pub struct RunSummary {
     pub diagnostics_omitted: u64,
     /// The diagnostics past the per-kind cap, by kind.
     pub diagnostics_omitted_by_kind: std::collections::BTreeMap<&'static str, u64>,
+    /// How much race analysis the run's dispatches had: `"full"`, `"off"`, or
+    /// `{"partial": why}` — the least of any dispatch, so "no race" is never silence.
+    pub race_analysis: RaceCoverage,
     pub elapsed_ms: f64,
     /// Dispatches the session's script ran before these.
     pub script_dispatches: u64,
@@ -266,6 +271,12 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     for d in debugger.diagnostics() {
         diagnostics.push(d.clone());
     }
+    let mut race_analysis = debugger
+        .last_report()
+        .map_or(RaceCoverage::Full, |r| r.race_analysis.clone());
+    if args.dispatches == 0 && debugger.last_report().is_none() && !config.race_analysis {
+        race_analysis = RaceCoverage::Off;
+    }
     let mut elapsed = Duration::ZERO;
     let mut progress = Progress::new("dispatch", args.dispatches);
     let mut stopped_at = None;
@@ -274,6 +285,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         let r = debugger.dispatch()?;
         ran += 1;
         elapsed += r.elapsed;
+        race_analysis = race_analysis.weaker(r.race_analysis.clone());
         for d in &r.diagnostics {
             diagnostics.push(d.clone());
         }
@@ -316,6 +328,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
         diagnostics_omitted: diagnostics.omitted(),
         diagnostics_omitted_by_kind: diagnostics.omitted_by_kind(),
         diagnostics: diagnostics.into_kept(),
+        race_analysis,
         elapsed_ms: elapsed.as_secs_f64() * 1e3,
         script_dispatches,
         stopped_at,
@@ -357,6 +370,9 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
                 d.message
             )
             .map_err(w)?;
+        }
+        if summary.race_analysis != RaceCoverage::Full {
+            writeln!(out, "{}", summary.race_analysis.describe(summary.backend)).map_err(w)?;
         }
         for (kind, n) in &summary.diagnostics_omitted_by_kind {
             writeln!(

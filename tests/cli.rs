@@ -805,3 +805,88 @@ fn a_missing_file_given_to_the_app_is_said_on_stderr() {
         stderr(&o)
     );
 }
+
+/// `sessions/races.ron` on the GPU backend: the same three races as on the CPU (word and
+/// both slots), its race breakpoint stops the run (exit 3), and the JSON says the analysis
+/// ran in full; with the analysis off the JSON and the text say so instead of going quiet.
+#[test]
+fn the_races_session_finds_its_races_on_the_gpu_backend_too() {
+    let session = concat!(env!("CARGO_MANIFEST_DIR"), "/sessions/races.ron");
+    let races = |j: &serde_json::Value| {
+        let mut v: Vec<(u64, Vec<u64>)> = j["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["kind"] == "race")
+            .map(|d| {
+                (
+                    d["word"].as_u64().unwrap(),
+                    d["slots"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_u64().unwrap())
+                        .collect(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let mut found = Vec::new();
+    for backend in ["cpu", "gpu"] {
+        let o = run(&["run", session, "--backend", backend, "--json"]);
+        assert_eq!(o.status.code(), Some(3), "{backend}: {}", stderr(&o));
+        let j = json(&o);
+        assert_eq!(j["backend"], backend);
+        assert_eq!(j["race_analysis"], "full", "{j}");
+        assert_eq!(j["stopped_at"]["breakpoint"], "diagnostic `race` fires");
+        found.push(races(&j));
+    }
+    assert_eq!(
+        found[0],
+        vec![(1, vec![0, 2]), (160, vec![0, 1]), (161, vec![3, 4])]
+    );
+    assert_eq!(found[1], found[0], "gpu, cpu");
+    let t = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(session)
+        .unwrap()
+        .replace("script:", "run: (race_analysis: false),\n    script:");
+    let off = write_session(t.path(), "off.ron", &text);
+    let o = run(&["run", off.to_str().unwrap(), "--backend", "gpu", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["race_analysis"], "off", "{j}");
+    assert!(races(&j).is_empty());
+    let o = run(&["run", off.to_str().unwrap(), "--backend", "gpu"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("race analysis: off on the gpu backend"),
+        "{out}"
+    );
+}
+
+/// `bench --race` measures each GPU case with race analysis off and on.
+#[test]
+fn bench_race_measures_the_gpu_with_and_without_analysis() {
+    let o = run(&[
+        "bench", "--only", "gpu", "--slots", "256", "--rounds", "2", "--race", "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&o);
+    let gpu = j["gpu"].as_array().expect("gpu section");
+    let modes: Vec<bool> = gpu
+        .iter()
+        .map(|g| g["race_analysis"].as_bool().unwrap())
+        .collect();
+    assert_eq!(modes, [false, true]);
+    for g in gpu {
+        assert!(
+            g["resident_dispatch_with_control_readback"]["median_ms"]
+                .as_f64()
+                .unwrap()
+                > 0.0,
+            "{g}"
+        );
+    }
+}

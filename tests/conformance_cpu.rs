@@ -12,7 +12,7 @@ use megascope::scenario::{Vector, record_multiset, word_differences};
 fn vectors() -> Vec<(String, Vector)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
     let v = Vector::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
-    assert!(v.len() >= 48, "expected the 48 vectors, found {}", v.len());
+    assert!(v.len() >= 54, "expected the 54 vectors, found {}", v.len());
     v
 }
 

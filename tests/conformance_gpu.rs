@@ -4,7 +4,8 @@
 //! final control, ring and IO queue bit for bit and its debug records as a multiset with the
 //! same cursor. `special-printf_flood` overflows the log, so which 64 records survive depends on
 //! lane order: there the cursor, the record count and the reported reserved/dropped totals
-//! are compared. Racy vectors must still run to completion.
+//! are compared. The `pers-*` ones (one workgroup each) must match bit for bit too. Every
+//! vector, racy ones included, must run to completion and raise the same races as the CPU.
 //!
 //! No adapter is a failure with instructions, never a skip: CI must run these.
 
@@ -13,7 +14,9 @@ use std::path::PathBuf;
 use megascope::abi::layout::default_workgroup_size;
 use megascope::engine::cpu::CpuEngine;
 use megascope::engine::gpu::GpuEngine;
-use megascope::engine::{Backend, DiagnosticKind, Variant};
+use std::collections::BTreeSet;
+
+use megascope::engine::{Backend, DiagnosticKind, DispatchReport, RaceCoverage, Variant};
 use megascope::scenario::{Replay, Vector, record_multiset};
 
 /// wgpu-core's debug build captures a `Backtrace` on every internal lock when backtraces
@@ -41,7 +44,7 @@ fn engine() -> GpuEngine {
 fn all_vectors() -> Vec<(String, Vector)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance");
     let v = Vector::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
-    assert!(v.len() >= 48, "expected the 48 vectors, found {}", v.len());
+    assert!(v.len() >= 54, "expected the 54 vectors, found {}", v.len());
     v
 }
 
@@ -181,24 +184,141 @@ fn single_workgroup_priority_vectors_match_too() {
     );
 }
 
-/// Racy vectors have no single right answer, but they must run to completion, with every
-/// slot counted once in the status histogram.
-#[test]
-fn racy_vectors_run_to_completion() {
-    let mut gpu = engine();
-    for (name, v) in all_vectors() {
-        let r = v
-            .scenario
-            .replay(&mut gpu)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        for rep in &r.reports {
-            assert_eq!(
-                rep.status_counts.0.iter().sum::<u64>(),
-                v.scenario.slot_count as u64,
-                "{name}: histogram"
-            );
+/// A race as both engines must name it: (word, slot pair, slot, scheduler).
+type RaceKey = (Option<u64>, Option<[u32; 2]>, Option<u32>, bool);
+
+fn races(r: &DispatchReport, skip: &BTreeSet<u64>) -> Vec<RaceKey> {
+    let mut v: Vec<RaceKey> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == DiagnosticKind::Race)
+        .filter(|d| d.word.is_none_or(|w| !skip.contains(&w)))
+        .map(|d| (d.word, d.slots, d.slot, d.scheduler))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The control words a dispatch's slots store *computed* values to — a LOAD_U32's or a
+/// COMPARE_SWAP's observable word, a COMPARE_SWAP's target (whether it stores depends on
+/// the value it finds), a MEMCPY's destination. On a racy vector those values depend on
+/// lane order, and so may the rules that look at values (two stores of *different* values,
+/// a store of *another* value than the word held): races on these words can rightly differ
+/// between the GPU's order and the CPU's.
+fn value_carrying_words(v: &Vector, d: u32, control_len: u64) -> BTreeSet<u64> {
+    let mut out = BTreeSet::new();
+    for it in v.scenario.items.iter().filter(|it| it.dispatch == d) {
+        let a = |i: usize| it.args.get(i).copied().unwrap_or(0) as u64;
+        match it.opcode.opcode().map(|o| o.0) {
+            Ok(3) => {
+                out.insert((160 + a(1)) & 0xFFFF_FFFF);
+            }
+            Ok(4) => {
+                out.insert(a(0));
+                out.insert((160 + a(0)) & 0xFFFF_FFFF);
+            }
+            Ok(5) => out.extend((0..a(2).min(control_len)).map(|i| (a(1) + i) & 0xFFFF_FFFF)),
+            _ => {}
         }
     }
+    out
+}
+
+/// Racy vectors have no single right answer for their values, but the GPU must run them to
+/// completion (every slot counted once in the status histogram), with its race analysis
+/// complete, and find the races the CPU oracle finds from the same state: every dispatch of
+/// the GPU's replay is run again on the CPU from the GPU's state before it, and both must name
+/// the same words and slots — except on the words whose stored values lane order computes
+/// ([`value_carrying_words`]), and for dispatches where the two orders claimed different slots
+/// (a racing store to a tenant mask), which this test counts and names rather than compares.
+#[test]
+fn racy_vectors_raise_the_same_races_as_the_cpu() {
+    let mut gpu = engine();
+    let mut failures = Vec::new();
+    let (mut compared, mut skipped) = (0, Vec::new());
+    for (name, v) in all_vectors() {
+        let s = &v.scenario;
+        let mut state = s.initial_state().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut cpu_races = 0;
+        for d in 0..s.dispatches {
+            s.publish_for(&mut state, d)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut opts = s.dispatch_options();
+            opts.dispatch_index = d as u64;
+            let mut cpu_state = state.clone();
+            let g = state
+                .dispatch(&mut gpu, &opts)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let c = cpu_state
+                .dispatch(&mut CpuEngine::new(), &opts)
+                .unwrap_or_else(|e| panic!("{name}: CPU: {e}"));
+            assert_eq!(
+                g.status_counts.0.iter().sum::<u64>(),
+                s.slot_count as u64,
+                "{name}: histogram"
+            );
+            assert_eq!(g.race_analysis, RaceCoverage::Full, "{name}: GPU analysis");
+            let skip = value_carrying_words(&v, d, state.control().len() as u64);
+            cpu_races += races(&c, &BTreeSet::new()).len();
+            if state.ring() != cpu_state.ring() {
+                skipped.push(format!("{name} dispatch {d}"));
+                continue;
+            }
+            compared += 1;
+            let (gr, cr) = (races(&g, &skip), races(&c, &skip));
+            if gr != cr {
+                failures.push(format!(
+                    "{name} dispatch {d}:\n    gpu {gr:?}\n    cpu {cr:?}"
+                ));
+            }
+        }
+        if name.starts_with("racy-") && cpu_races == 0 {
+            failures.push(format!("{name}: the CPU found no race in a racy vector"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} dispatches differ on {}:\n{}",
+        failures.len(),
+        gpu.adapter_name(),
+        failures.join("\n")
+    );
+    assert!(
+        compared >= 60 && skipped.len() <= 5,
+        "{compared} dispatches compared; claims differed in {skipped:?}"
+    );
+}
+
+/// The `pers-*` vectors (the persistent variant, one workgroup each, ended by a SHUTDOWN
+/// slot) are racy by the CPU's rules — SHUTDOWN is stored while the lanes that ran read it —
+/// but a single workgroup checks SHUTDOWN at the top of each pass, before any of its lanes
+/// runs a slot, so the GPU must reproduce them bit for bit too.
+#[test]
+fn persistent_vectors_match_too() {
+    let mut gpu = engine();
+    let pers: Vec<(String, Vector)> = all_vectors()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("pers-"))
+        .collect();
+    assert!(
+        pers.len() >= 6,
+        "expected the 6 pers vectors, found {}",
+        pers.len()
+    );
+    assert!(
+        pers.iter()
+            .all(|(_, v)| v.scenario.variant() == Variant::Persistent),
+        "pers vectors run the persistent variant"
+    );
+    let failures = replay_all(&mut gpu, &pers);
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors failed on {}:\n{}",
+        failures.len(),
+        pers.len(),
+        gpu.adapter_name(),
+        failures.join("\n")
+    );
 }
 
 /// `special-unknown_opcode` publishes user opcode 0x1234, opcode 0x20 (32: no metric word)

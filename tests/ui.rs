@@ -936,3 +936,51 @@ fn on_the_gpu_backend_the_forms_and_inspector_agree_with_the_grid_after_a_step()
     h.run();
     assert_eq!(h.state().debugger.dispatches(), 2);
 }
+
+/// The diagnostics tab always says whether races were looked for: on the GPU backend the
+/// race is found and the tab says the analysis ran there; with the analysis off it says so,
+/// and an empty list does not read "nothing racy".
+#[test]
+fn the_diagnostics_tab_says_whether_races_were_looked_for() {
+    for race_analysis in [true, false] {
+        let mut d = Debugger::new(
+            Geometry {
+                slot_count: 64,
+                tenant_count: 1,
+                observable_slots: 4,
+            },
+            RunConfig {
+                race_analysis,
+                ..RunConfig::default()
+            },
+            Backend::Cpu,
+        )
+        .unwrap();
+        let gpu = megascope::engine::gpu::GpuEngine::new_headless()
+            .unwrap_or_else(|e| panic!("this test needs a wgpu adapter (lavapipe will do): {e}"));
+        d.attach_gpu(gpu);
+        d.set_backend(Backend::Gpu).unwrap();
+        for (slot, value) in [(5u32, 1u32), (9, 2)] {
+            d.apply(Action::Publish {
+                slot,
+                tenant: 0,
+                opcode: Opcode::STORE_U32,
+                args: vec![value, 160],
+                priority: None,
+            })
+            .unwrap();
+        }
+        d.dispatch().unwrap();
+        let mut h = harness(MegascopeApp::new(d));
+        h.run();
+        h.get_by_label_contains("Diagnostics (").click();
+        h.run();
+        if race_analysis {
+            h.get_by_label_contains("race analysis: on (gpu backend)");
+            h.get_by_label_contains("slot 5 and slot 9 store different values to control[160]");
+        } else {
+            h.get_by_label_contains("race analysis: off on the gpu backend");
+            h.get_by_label_contains("races were not looked for");
+        }
+    }
+}

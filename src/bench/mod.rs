@@ -54,6 +54,10 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// GPU section: measure each case with race analysis on as well as off (the cost of the
+    /// analysis: kernel time and resident dispatch, both in the JSON).
+    #[arg(long)]
+    pub race: bool,
 }
 
 /// Median, p95, min and max of a set of durations in milliseconds.

@@ -95,7 +95,8 @@ pub struct DispatchOptions {
     pub pass_budget: u32,
     /// HEAD's `once` checks SHUTDOWN before the pass; 0.7.2's does not.
     pub once_checks_shutdown: bool,
-    /// Record accesses for race analysis (CPU engine; costs time).
+    /// Look for races (both engines; costs time: the CPU engine tracks every access, the GPU
+    /// engine runs a kernel that also keeps per-word access summaries).
     pub race_analysis: bool,
     pub starvation_passes: u32,
     /// The index this dispatch will have in the session, stamped on diagnostics.
@@ -168,6 +169,51 @@ impl DispatchEnd {
     }
 }
 
+/// How much race analysis a dispatch had. Every report says it, so that "no race" is never
+/// read from an analysis that did not run (or ran only in part).
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaceCoverage {
+    /// Race analysis was switched off for this dispatch: no race can be reported.
+    #[default]
+    Off,
+    /// Every rule of README "Races" was decided.
+    Full,
+    /// Some of it was decided; the text says what was not, and why.
+    Partial(String),
+}
+
+impl RaceCoverage {
+    /// One line for the UI and the text output.
+    pub fn describe(&self, backend: Backend) -> String {
+        match self {
+            RaceCoverage::Off => format!(
+                "race analysis: off on the {} backend — races are not looked for, so none are reported",
+                backend.name()
+            ),
+            RaceCoverage::Full => format!("race analysis: on ({} backend)", backend.name()),
+            RaceCoverage::Partial(why) => format!(
+                "race analysis: partial on the {} backend — {why}",
+                backend.name()
+            ),
+        }
+    }
+
+    /// The less complete of two (a run's coverage is its least covered dispatch's).
+    pub fn weaker(self, other: RaceCoverage) -> RaceCoverage {
+        let rank = |c: &RaceCoverage| match c {
+            RaceCoverage::Full => 0,
+            RaceCoverage::Partial(_) => 1,
+            RaceCoverage::Off => 2,
+        };
+        if rank(&other) > rank(&self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 /// What one dispatch did.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DispatchReport {
@@ -187,6 +233,8 @@ pub struct DispatchReport {
     pub debug_records: u64,
     pub debug_dropped: u64,
     pub status_counts: StatusCounts,
+    /// Whether the diagnostics include the race analysis.
+    pub race_analysis: RaceCoverage,
     pub diagnostics: Vec<Diagnostic>,
     /// Diagnostics not listed because the list hit its cap.
     pub diagnostics_omitted: u64,

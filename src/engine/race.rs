@@ -18,7 +18,8 @@ use crate::abi::control::{STARVATION_THRESHOLD, word_name};
 
 /// Reader id of the priority scan's own reads (not any slot).
 pub const SCHEDULER: u32 = u32::MAX - 1;
-const NONE: u32 = u32::MAX;
+/// "No id" in a [`Pair`] (and the GPU's "no slot").
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// Receives every in-range control access of a dispatch. [`NoTracking`] compiles to nothing,
 /// so the engine runs at full speed when race analysis is off.
@@ -46,20 +47,50 @@ impl AccessTracker for NoTracking {
     fn threshold_read(&mut self, _: u32, _: u32) {}
 }
 
-/// Two distinct ids seen in some role, in first-seen order.
-#[derive(Clone, Copy, Debug)]
-struct Pair(u32, u32);
+/// The lowest and the highest id seen in some role (`.1` is [`NONE`] while only one id was
+/// seen). Keeping the extremes rather than the first two ids seen makes the slots a race
+/// names a function of *which* slots touched the word, not of the order they ran in: the GPU
+/// engine computes the same extremes with atomic min/max and must name the same slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pair(pub u32, pub u32);
 
 impl Pair {
-    const EMPTY: Pair = Pair(NONE, NONE);
+    pub const EMPTY: Pair = Pair(NONE, NONE);
+
+    /// The pair of a role whose lowest id is `min` and highest `max` (`min` [`NONE`]: empty).
+    pub fn from_extremes(min: u32, max: u32) -> Pair {
+        if min == NONE {
+            Pair::EMPTY
+        } else if max <= min {
+            Pair(min, NONE)
+        } else {
+            Pair(min, max)
+        }
+    }
+
     #[inline]
-    fn push(&mut self, id: u32) {
+    pub fn push(&mut self, id: u32) {
         if self.0 == NONE {
             self.0 = id;
-        } else if self.1 == NONE && self.0 != id {
+        } else if id < self.0 {
+            if self.1 == NONE {
+                self.1 = self.0;
+            }
+            self.0 = id;
+        } else if id > self.0 && (self.1 == NONE || id > self.1) {
             self.1 = id;
         }
     }
+
+    fn is_empty(&self) -> bool {
+        self.0 == NONE
+    }
+
+    /// Two distinct ids were seen.
+    fn has_two(&self) -> bool {
+        self.1 != NONE
+    }
+
     /// Some pair `(a, b)` with `a` from `self`, `b` from `other`, `a != b`.
     fn distinct_with(&self, other: &Pair) -> Option<(u32, u32)> {
         for a in [self.0, self.1] {
@@ -73,50 +104,96 @@ impl Pair {
     }
 }
 
+/// What one dispatch did to one control word: enough to decide every rule of the module's
+/// list and to name the same two slots whatever order the accesses came in. The CPU engine
+/// fills it access by access; the GPU engine from the per-word extremes its kernel keeps.
 #[derive(Clone, Copy, Debug)]
-struct WordLog {
-    stamp: u32,
-    /// The word's value when first touched in this dispatch.
-    initial: u32,
-    first_store: u32,
-    first_store_value: u32,
-    /// The first storing slot has also stored other values.
-    first_store_varied: bool,
-    stores: Pair,
-    /// Slots that stored different values.
-    store_conflict: Option<(u32, u32)>,
-    adds: Pair,
-    add_total: u64,
-    reads: Pair,
-    changes: Pair,
-    threshold_read: bool,
-    store_min: u32,
-    store_max: u32,
+pub(crate) struct WordLog {
+    pub stamp: u32,
+    /// The word's value when the dispatch began.
+    pub initial: u32,
+    pub stores: Pair,
+    /// The lowest and highest value stored, each with the lowest slot that stored it.
+    pub store_min: u32,
+    pub store_min_slot: u32,
+    pub store_max: u32,
+    pub store_max_slot: u32,
+    pub adds: Pair,
+    pub add_total: u64,
+    pub reads: Pair,
+    pub changes: Pair,
+    pub threshold_read: bool,
 }
 
 impl WordLog {
-    const FRESH: WordLog = WordLog {
+    pub const FRESH: WordLog = WordLog {
         stamp: 0,
         initial: 0,
-        first_store: NONE,
-        first_store_value: 0,
-        first_store_varied: false,
         stores: Pair::EMPTY,
-        store_conflict: None,
+        store_min: u32::MAX,
+        store_min_slot: NONE,
+        store_max: 0,
+        store_max_slot: NONE,
         adds: Pair::EMPTY,
         add_total: 0,
         reads: Pair::EMPTY,
         changes: Pair::EMPTY,
         threshold_read: false,
-        store_min: u32::MAX,
-        store_max: 0,
     };
+
+    pub fn touched(&self) -> bool {
+        !(self.stores.is_empty()
+            && self.adds.is_empty()
+            && self.reads.is_empty()
+            && !self.threshold_read)
+    }
+
+    /// Notes a store of `new` by `slot`.
+    #[inline]
+    fn note_store(&mut self, slot: u32, new: u32) {
+        self.stores.push(slot);
+        if self.store_min_slot == NONE
+            || new < self.store_min
+            || (new == self.store_min && slot < self.store_min_slot)
+        {
+            self.store_min = new;
+            self.store_min_slot = slot;
+        }
+        if self.store_max_slot == NONE
+            || new > self.store_max
+            || (new == self.store_max && slot < self.store_max_slot)
+        {
+            self.store_max = new;
+            self.store_max_slot = slot;
+        }
+        if new != self.initial {
+            self.changes.push(slot);
+        }
+    }
+
+    /// Two slots that stored different values, if any: the lowest slots that stored the
+    /// lowest and the highest value, or — when one slot stored both — that slot and another
+    /// storer (whatever it stored differs from one of the two).
+    fn store_conflict(&self) -> Option<(u32, u32)> {
+        if !self.stores.has_two() || self.store_min == self.store_max {
+            return None;
+        }
+        let (p, q) = (self.store_min_slot, self.store_max_slot);
+        let other = if p != q {
+            q
+        } else if self.stores.0 != p {
+            self.stores.0
+        } else {
+            self.stores.1
+        };
+        Some((p.min(other), p.max(other)))
+    }
 }
 
 /// Every in-range control access of one dispatch, as `(word, slot)` in execution order, kept
 /// only on request: `record verify` follows a diverging word back through the slots that
-/// wrote it and the words they read. Bulk adds (DONE_COUNT, METRICS) name only their first
-/// two distinct slots, as the race analysis does.
+/// wrote it and the words they read. Bulk adds (DONE_COUNT, METRICS) name only their lowest
+/// and highest slot of each workgroup, as the race analysis keeps them.
 #[derive(Clone, Debug, Default)]
 pub struct AccessLog {
     pub reads: Vec<(u32, u32)>,
@@ -177,54 +254,68 @@ impl RaceTracker {
         e
     }
 
+    /// The words touched in this dispatch, ascending: races are listed by word, whatever
+    /// order the lanes ran in.
+    fn touched_sorted(&self) -> Vec<u32> {
+        let mut t = self.touched.clone();
+        t.sort_unstable();
+        t
+    }
+
     /// Reports every racing word into `sink` (at most one diagnostic per word).
     pub fn report(&self, sink: &mut DiagnosticSink) {
-        for &w in &self.touched {
-            let Some((rule, a, b)) = race_of(&self.words[w as usize]) else {
-                continue;
-            };
-            sink.note_race(w, a, b, || {
-                let name = format!("control[{w}] ({})", word_name(w as usize));
-                let who = |s: u32| {
-                    if s == SCHEDULER {
-                        "the priority scan".to_string()
-                    } else {
-                        format!("slot {s}")
-                    }
-                };
-                match rule {
-                    RaceRule::Stores => format!(
-                        "{} and {} store different values to {name}; the last store wins, so the result depends on lane order",
-                        who(a),
-                        who(b)
-                    ),
-                    RaceRule::StoreAdd => format!(
-                        "{} stores to {name} while {} adds to it; store and add do not commute, so the result depends on lane order",
-                        who(a),
-                        who(b)
-                    ),
-                    RaceRule::ReadChange => format!(
-                        "{} reads {name} while {} changes it in the same dispatch; what it reads depends on lane order",
-                        who(a),
-                        who(b)
-                    ),
-                    RaceRule::Threshold => format!(
-                        "the priority scan tests {name} >= {STARVATION_THRESHOLD} while {} moves it across the threshold; which levels are skipped depends on lane order",
-                        who(b)
-                    ),
-                }
-            });
+        for w in self.touched_sorted() {
+            note_word_race(sink, w, &self.words[w as usize]);
         }
     }
 
     /// Every race of the dispatch as `(word, a, b)` (either id may be [`SCHEDULER`]), with no
     /// cap: the words [`report`](Self::report) lists, for callers that must see all of them.
     pub fn raced_words(&self) -> Vec<(u32, u32, u32)> {
-        self.touched
-            .iter()
-            .filter_map(|&w| race_of(&self.words[w as usize]).map(|(_, a, b)| (w, a, b)))
+        self.touched_sorted()
+            .into_iter()
+            .filter_map(|w| race_of(&self.words[w as usize]).map(|(_, a, b)| (w, a, b)))
             .collect()
     }
+}
+
+/// Notes the race on word `w`, if its log breaks a rule. Both engines report through here,
+/// so a race reads the same on either backend.
+pub(crate) fn note_word_race(sink: &mut DiagnosticSink, w: u32, e: &WordLog) {
+    let Some((rule, a, b)) = race_of(e) else {
+        return;
+    };
+    sink.note_race(w, a, b, || {
+        let name = format!("control[{w}] ({})", word_name(w as usize));
+        let who = |s: u32| {
+            if s == SCHEDULER {
+                "the priority scan".to_string()
+            } else {
+                format!("slot {s}")
+            }
+        };
+        match rule {
+            RaceRule::Stores => format!(
+                "{} and {} store different values to {name}; the last store wins, so the result depends on lane order",
+                who(a),
+                who(b)
+            ),
+            RaceRule::StoreAdd => format!(
+                "{} stores to {name} while {} adds to it; store and add do not commute, so the result depends on lane order",
+                who(a),
+                who(b)
+            ),
+            RaceRule::ReadChange => format!(
+                "{} reads {name} while {} changes it in the same dispatch; what it reads depends on lane order",
+                who(a),
+                who(b)
+            ),
+            RaceRule::Threshold => format!(
+                "the priority scan tests {name} >= {STARVATION_THRESHOLD} while {} moves it across the threshold; which levels are skipped depends on lane order",
+                who(b)
+            ),
+        }
+    });
 }
 
 /// Which rule of the module's list a word breaks.
@@ -238,7 +329,7 @@ enum RaceRule {
 
 /// The first rule `e` breaks and the two ids involved, in the order the message names them.
 fn race_of(e: &WordLog) -> Option<(RaceRule, u32, u32)> {
-    if let Some((a, b)) = e.store_conflict {
+    if let Some((a, b)) = e.store_conflict() {
         return Some((RaceRule::Stores, a, b));
     }
     if e.add_total != 0
@@ -284,26 +375,7 @@ impl AccessTracker for RaceTracker {
         if let Some(log) = &mut self.log {
             log.writes.push((word, slot));
         }
-        let e = self.entry(word, old);
-        if e.first_store == NONE {
-            e.first_store = slot;
-            e.first_store_value = new;
-        } else if slot != e.first_store {
-            if (new != e.first_store_value || e.first_store_varied) && e.store_conflict.is_none() {
-                e.store_conflict = Some((e.first_store, slot));
-            }
-        } else if new != e.first_store_value {
-            e.first_store_varied = true;
-            if e.stores.1 != NONE && e.store_conflict.is_none() {
-                e.store_conflict = Some((e.stores.1, slot));
-            }
-        }
-        e.stores.push(slot);
-        e.store_min = e.store_min.min(new);
-        e.store_max = e.store_max.max(new);
-        if new != e.initial {
-            e.changes.push(slot);
-        }
+        self.entry(word, old).note_store(slot, new);
     }
 
     #[inline]

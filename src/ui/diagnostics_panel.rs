@@ -2,7 +2,7 @@
 
 use egui::{Color32, RichText};
 
-use crate::engine::{Diagnostic, DiagnosticKind};
+use crate::engine::{Backend, Diagnostic, DiagnosticKind, RaceCoverage};
 
 fn kind_colour(k: DiagnosticKind) -> Color32 {
     match k {
@@ -28,13 +28,24 @@ pub struct DiagnosticsPanel {
 impl DiagnosticsPanel {
     /// Returns a slot to select when an entry is clicked. `dropped` older entries were
     /// dropped to keep the list bounded: say so, so the counts are not taken as the total.
+    /// `races` is the last dispatch's race analysis: the panel always says whether it ran,
+    /// so an empty list is never read as "no races" when nobody looked.
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
         diagnostics: &[Diagnostic],
         dropped: u64,
+        races: Option<(&RaceCoverage, Backend)>,
     ) -> Option<u32> {
         let mut select = None;
+        let looked = !matches!(races, Some((RaceCoverage::Off, _)));
+        if let Some((coverage, backend)) = races {
+            let text = RichText::new(coverage.describe(backend));
+            ui.label(match coverage {
+                RaceCoverage::Full => text.weak(),
+                _ => text.color(Color32::from_rgb(0xf2, 0xb1, 0x34)),
+            });
+        }
         if dropped > 0 {
             ui.label(
                 RichText::new(format!(
@@ -58,10 +69,12 @@ impl DiagnosticsPanel {
             .stick_to_bottom(true)
             .show(ui, |ui| {
                 if diagnostics.is_empty() {
-                    ui.label(
-                        RichText::new("no diagnostics: nothing racy, stuck or out of range so far")
-                            .weak(),
-                    );
+                    let text = if looked {
+                        "no diagnostics: nothing racy, stuck or out of range so far"
+                    } else {
+                        "no diagnostics: nothing stuck or out of range so far (races were not looked for)"
+                    };
+                    ui.label(RichText::new(text).weak());
                 }
                 for d in diagnostics
                     .iter()

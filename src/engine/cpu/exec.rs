@@ -20,12 +20,13 @@ pub(crate) struct Call {
     pub a2: u32,
 }
 
-/// Many lanes adding 1 to one word in the same step: the total and the first two distinct
-/// slots, which is all the race analysis keeps of adders. Adding in bulk gives the same word
+/// Many lanes adding 1 to one word in the same step: the total and the lowest and highest
+/// slot, which is all the race analysis keeps of adders. Adding in bulk gives the same word
 /// and the same analysis as adding lane by lane, without a tracker call per lane.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SlotTally {
     n: u32,
+    /// Lowest and highest slot (`u32::MAX` until counted).
     first: u32,
     second: u32,
 }
@@ -42,8 +43,10 @@ impl SlotTally {
         self.n += 1;
         if self.first == u32::MAX {
             self.first = slot;
-        } else if self.second == u32::MAX && slot != self.first {
             self.second = slot;
+        } else {
+            self.first = self.first.min(slot);
+            self.second = self.second.max(slot);
         }
     }
 }
@@ -157,7 +160,7 @@ impl<T: AccessTracker> Mem<'_, T> {
     }
 
     /// Adds a tally's count to word `i` (always in range: METRICS and DONE_COUNT), telling
-    /// the tracker about its first two distinct slots with the whole amount.
+    /// the tracker about its lowest and highest slot with the whole amount.
     #[inline]
     pub fn add_tally(&mut self, i: u32, t: &SlotTally) {
         if t.n == 0 {
@@ -167,7 +170,7 @@ impl<T: AccessTracker> Mem<'_, T> {
         let old = *w;
         *w = old.wrapping_add(t.n);
         if T::ENABLED {
-            if t.second == u32::MAX {
+            if t.second == t.first {
                 self.trk.add(i, t.first, old, t.n);
             } else {
                 self.trk.add(i, t.first, old, 1);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use exec::{Counters, ExecScratch, Mem};
 use priority::{LaneScratch, offsets_overlap};
+pub(crate) use priority::{note_probe_race, offsets_overlap as partitions_overlap};
 
 use super::diagnostics::{DiagnosticKind, DiagnosticSink};
 use super::race::{AccessTracker, NoTracking, RaceTracker};
@@ -35,8 +36,9 @@ struct Run {
     counters: Counters,
     sink: DiagnosticSink,
     elapsed: Duration,
-    /// Which lane probed each slot, kept only when priority partitions overlap.
-    probed_by: Option<HashMap<u32, u32>>,
+    /// The lowest and highest lane that probed each slot, kept only when priority
+    /// partitions overlap and race analysis is on.
+    probed_by: Option<HashMap<u32, (u32, u32)>>,
 }
 
 /// The CPU reference engine. Reuses its scratch across dispatches.
@@ -156,7 +158,7 @@ fn pass_workgroups<T: AccessTracker>(
     returned: &mut [bool],
     lanes: &mut LaneScratch,
     ex: &mut ExecScratch,
-    probed_by: &mut Option<HashMap<u32, u32>>,
+    probed_by: &mut Option<HashMap<u32, (u32, u32)>>,
 ) {
     let checks_shutdown = options.variant.is_looping() || options.once_checks_shutdown;
     for (g, gone) in returned.iter_mut().enumerate() {
@@ -269,7 +271,8 @@ impl Engine for CpuEngine {
                 ))
             });
         }
-        let probed_by = (options.variant == Variant::Priority
+        let probed_by = (options.race_analysis
+            && options.variant == Variant::Priority
             && offsets_overlap(&view.priority_offsets()))
         .then(HashMap::new);
         if options.race_analysis {
@@ -327,6 +330,9 @@ impl Engine for CpuEngine {
         if run.options.race_analysis {
             self.tracker.report(&mut run.sink);
         }
+        if let Some(probed_by) = &run.probed_by {
+            priority::note_probe_races(probed_by, &mut run.sink);
+        }
         let mut sink = std::mem::take(&mut run.sink);
         let status_counts = end_of_dispatch_scan(state, &run, end, &mut sink);
         run.sink = sink;
@@ -357,6 +363,11 @@ impl Engine for CpuEngine {
             debug_records: run.counters.debug_records,
             debug_dropped: run.counters.debug_dropped,
             status_counts,
+            race_analysis: if run.options.race_analysis {
+                super::RaceCoverage::Full
+            } else {
+                super::RaceCoverage::Off
+            },
             diagnostics,
             diagnostics_omitted,
             elapsed: run.elapsed + t0.elapsed(),

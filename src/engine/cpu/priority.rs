@@ -73,6 +73,37 @@ pub(crate) fn probe_hits(
     }
 }
 
+/// The probe races of a dispatch: every slot two lanes probed, ascending, naming its lowest
+/// and highest prober (the GPU engine keeps the same two with atomic min/max).
+pub(crate) fn note_probe_races(
+    probed_by: &HashMap<u32, (u32, u32)>,
+    sink: &mut crate::engine::diagnostics::DiagnosticSink,
+) {
+    let mut slots: Vec<(u32, (u32, u32))> = probed_by
+        .iter()
+        .filter(|(_, (lo, hi))| lo != hi)
+        .map(|(&s, &l)| (s, l))
+        .collect();
+    slots.sort_unstable();
+    for (slot, (lo, hi)) in slots {
+        note_probe_race(sink, slot, lo, hi);
+    }
+}
+
+/// One slot probed by lanes `lo` and `hi`.
+pub(crate) fn note_probe_race(
+    sink: &mut crate::engine::diagnostics::DiagnosticSink,
+    slot: u32,
+    lo: u32,
+    hi: u32,
+) {
+    sink.note(DiagnosticKind::Race, u64::MAX - slot as u64, 1, || {
+        (None, Some(slot), None, format!(
+            "lanes {lo} and {hi} both probe slot {slot}: the priority partitions overlap, so which lane (and level) claims it depends on lane order"
+        ))
+    });
+}
+
 /// Whether partitions can overlap (offsets not ascending), so two lanes may probe one slot.
 pub(crate) fn offsets_overlap(o: &[u32; 6]) -> bool {
     o.windows(2).any(|w| w[0] > w[1])
@@ -80,7 +111,8 @@ pub(crate) fn offsets_overlap(o: &[u32; 6]) -> bool {
 
 impl<T: AccessTracker> Mem<'_, T> {
     /// One priority-scan iteration of the lanes `lanes` (global lane ids), then execution.
-    /// `probed_by` tracks which lane probed each slot when partitions may overlap.
+    /// `probed_by` keeps the lowest and highest lane that probed each slot when partitions
+    /// may overlap ([`note_probe_races`] reports them at the end of the dispatch).
     pub fn priority_pass(
         &mut self,
         lanes: std::ops::Range<u32>,
@@ -88,7 +120,7 @@ impl<T: AccessTracker> Mem<'_, T> {
         shutdown_seen: Option<u32>,
         ls: &mut LaneScratch,
         ex: &mut ExecScratch,
-        probed_by: &mut Option<HashMap<u32, u32>>,
+        probed_by: &mut Option<HashMap<u32, (u32, u32)>>,
     ) {
         let wg = (lanes.end - lanes.start) as usize;
         let stride = n;
@@ -179,7 +211,7 @@ impl<T: AccessTracker> Mem<'_, T> {
         round: &[(u32, u32, u32)],
         lane0: u32,
         ls: &mut LaneScratch,
-        probed_by: &mut Option<HashMap<u32, u32>>,
+        probed_by: &mut Option<HashMap<u32, (u32, u32)>>,
     ) {
         ls.probe.clear();
         for &(_, li, slot) in round {
@@ -189,15 +221,9 @@ impl<T: AccessTracker> Mem<'_, T> {
             }
             if let Some(map) = probed_by.as_mut() {
                 let lane = lane0 + li as u32;
-                let first = *map.entry(slot).or_insert(lane);
-                if first != lane {
-                    let pass = self.pass;
-                    self.sink.note(DiagnosticKind::Race, u64::MAX - slot as u64, 1, || {
-                        (Some(pass), Some(slot), None, format!(
-                            "lanes {first} and {lane} both probe slot {slot}: the priority partitions overlap, so which lane (and level) claims it depends on lane order"
-                        ))
-                    });
-                }
+                let e = map.entry(slot).or_insert((lane, lane));
+                e.0 = e.0.min(lane);
+                e.1 = e.1.max(lane);
             }
             let st = self.ring[slot as usize * SLOT_WORDS + W_STATUS];
             ls.probe.push((li, slot, st, 0));

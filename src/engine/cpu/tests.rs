@@ -614,11 +614,31 @@ fn priority_published_io_slot_is_left_alone_and_reported() {
 
 #[test]
 fn race_free_dispatch_reports_no_race() {
+    let mut m = mirror(64, 2, 16);
+    for s in 0..8u64 {
+        // adds to one word commute; each store has a word of its own
+        m.publish_slot(s, 0, Opcode::ATOMIC_ADD, &[1, 160]).unwrap();
+        m.publish_slot(8 + s, 1, Opcode::STORE_U32, &[s as u32, 161 + s as u32])
+            .unwrap();
+    }
+    let r = run(&mut m, Variant::Once);
+    assert_eq!(r.executed, 16);
+    assert_eq!(r.race_analysis, crate::engine::RaceCoverage::Full);
+    let races: Vec<_> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == DiagnosticKind::Race)
+        .collect();
+    assert!(races.is_empty(), "{races:?}");
+}
+
+#[test]
+fn two_stores_of_different_values_to_one_word_are_one_race() {
     let mut m = mirror(64, 2, 8);
     for s in 0..8u64 {
         m.publish_slot(s, 0, Opcode::ATOMIC_ADD, &[1, 160]).unwrap();
         m.publish_slot(8 + s, 1, Opcode::STORE_U32, &[s as u32, 161 + s as u32 % 7])
-            .unwrap_or(());
+            .unwrap();
     }
     let r = run(&mut m, Variant::Once);
     let races: Vec<_> = r
@@ -626,9 +646,53 @@ fn race_free_dispatch_reports_no_race() {
         .iter()
         .filter(|d| d.kind == DiagnosticKind::Race)
         .collect();
-    // slots 8 and 15 both store to 161 with different values: exactly one racing word
+    // slots 8 and 15 both store to 161 (values 0 and 7): exactly one racing word
     assert_eq!(races.len(), 1, "{races:?}");
-    assert_eq!(races[0].word, Some(161));
+    assert_eq!((races[0].word, races[0].slots), (Some(161), Some([8, 15])));
+}
+
+/// A race names the same two slots whatever order the lanes ran in: the lowest slots that
+/// stored the lowest and the highest value, the lowest and highest reader or changer —
+/// extremes a GPU computes with atomic min/max — never "the first two seen".
+#[test]
+fn races_name_order_free_slots() {
+    let mut m = mirror(64, 1, 8);
+    // word 160: slots 40 and 9 store 5, slot 20 stores 3, slot 33 stores 9
+    for (s, v) in [(40u64, 5u32), (9, 5), (20, 3), (33, 9)] {
+        m.publish_slot(s, 0, Opcode::STORE_U32, &[v, 160]).unwrap();
+    }
+    // word 161: read by slots 50 and 2, changed by slots 30 and 60 (in other workgroups)
+    m.publish_slot(50, 0, Opcode::LOAD_U32, &[161, 4]).unwrap();
+    m.publish_slot(2, 0, Opcode::LOAD_U32, &[161, 5]).unwrap();
+    m.publish_slot(30, 0, Opcode::ATOMIC_ADD, &[1, 161])
+        .unwrap();
+    m.publish_slot(60, 0, Opcode::ATOMIC_ADD, &[1, 161])
+        .unwrap();
+    let opts = DispatchOptions {
+        workgroup_size: Some(16),
+        ..Default::default()
+    };
+    let r = m.dispatch(&mut CpuEngine::new(), &opts).unwrap();
+    let race = |w: u64| {
+        r.diagnostics
+            .iter()
+            .find(|d| d.kind == DiagnosticKind::Race && d.word == Some(w))
+            .and_then(|d| d.slots)
+    };
+    assert_eq!(
+        race(160),
+        Some([20, 33]),
+        "lowest storers of values 3 and 9"
+    );
+    assert_eq!(race(161), Some([2, 30]), "lowest reader, lowest changer");
+    // the DONE_COUNT adds (every slot) and the loads of it: none here
+    assert_eq!(
+        r.diagnostics
+            .iter()
+            .filter(|d| d.kind == DiagnosticKind::Race)
+            .count(),
+        2
+    );
 }
 
 #[test]

@@ -5,11 +5,24 @@
 
 use super::device::scoped;
 use super::kernels::Kernels;
+use super::race_state::{LOG_RECORD_WORDS, log_capacity, race_words_len};
 use super::run_state::{HEADER_WORDS, INDIRECT_WORDS, Params};
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
 use crate::engine::EngineError;
 
 const MIB: u64 = 1 << 20;
+
+/// The race analysis' device buffers (layout: [`super::race_state`]).
+pub struct RaceBuffers {
+    /// Header, initial control, per-word summaries, per-slot probes.
+    pub words: wgpu::Buffer,
+    /// Store records.
+    pub log: wgpu::Buffer,
+    /// The pass bind group with both.
+    pub bind_group: wgpu::BindGroup,
+    pub stage_words: wgpu::Buffer,
+    pub stage_log: wgpu::Buffer,
+}
 
 /// Device buffers for one geometry.
 pub struct DeviceBuffers {
@@ -35,6 +48,8 @@ pub struct DeviceBuffers {
     pub stage_statuses: wgpu::Buffer,
     /// Grown on demand for ring readbacks.
     pub stage_ring: Option<wgpu::Buffer>,
+    /// The race analysis' buffers, made the first time a dispatch asks for analysis.
+    pub race: Option<RaceBuffers>,
     /// Ring uploads go through this buffer, kept from one upload to the next, so the copy
     /// into it can be split across cores ([`super::par`]); `Queue::write_buffer` copies on
     /// one thread into fresh staging memory each call.
@@ -141,6 +156,7 @@ impl DeviceBuffers {
                 stage_statuses: staging("status readback", slot_words),
                 stage_ring: None,
                 stage_upload: None,
+                race: None,
                 control,
                 ring,
                 debug_log,
@@ -156,7 +172,80 @@ impl DeviceBuffers {
         })
     }
 
-    /// A staging buffer able to hold `bytes` of ring.
+    /// The race analysis' buffers and the pass bind group that includes them, made on first
+    /// use (a dispatch without analysis never allocates them).
+    pub fn race_buffers(
+        &mut self,
+        device: &wgpu::Device,
+        kernels: &Kernels,
+    ) -> Result<&RaceBuffers, EngineError> {
+        if self.race.is_none() {
+            let words = race_words_len(self.control_words, self.slot_count);
+            let log_words =
+                log_capacity(self.control_words, self.slot_count) * LOG_RECORD_WORDS as u64;
+            let limits = device.limits();
+            let max = limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size);
+            for (what, w) in [("race summaries", words), ("race store log", log_words)] {
+                if w * 4 > max {
+                    return Err(EngineError::Gpu(format!(
+                        "the {what} need {:.1} MiB but this device binds at most {:.1} MiB per storage buffer; switch race analysis off for this state (or use the CPU backend)",
+                        (w * 4) as f64 / MIB as f64,
+                        max as f64 / MIB as f64
+                    )));
+                }
+            }
+            let race = scoped(device, "allocating the race analysis buffers", || {
+                let storage = |label: &str, size: u64| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size,
+                        usage: wgpu::BufferUsages::STORAGE
+                            | wgpu::BufferUsages::COPY_DST
+                            | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    })
+                };
+                let staging = |label: &str, size: u64| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                };
+                let words_buf = storage("race words", bytes_of(words));
+                let log = storage("race store log", bytes_of(log_words));
+                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("megakernel pass with race analysis"),
+                    layout: &kernels.race_bgl,
+                    entries: &entries(&[
+                        &self.control,
+                        &self.ring,
+                        &self.debug_log,
+                        &self.run,
+                        &self.changed,
+                        &self.params,
+                        &words_buf,
+                        &log,
+                    ]),
+                });
+                Ok(RaceBuffers {
+                    stage_words: staging("race words readback", bytes_of(words)),
+                    stage_log: staging("race store log readback", bytes_of(log_words)),
+                    words: words_buf,
+                    log,
+                    bind_group,
+                })
+            })?;
+            self.race = Some(race);
+        }
+        self.race
+            .as_ref()
+            .ok_or_else(|| EngineError::Gpu("the race buffers were not made".into()))
+    }
+
     /// The ring's upload staging buffer (one ring long), made on first use.
     pub fn upload_staging(&mut self, device: &wgpu::Device) -> &wgpu::Buffer {
         let bytes = self.ring.size();
@@ -170,6 +259,7 @@ impl DeviceBuffers {
         })
     }
 
+    /// A staging buffer able to hold `bytes` of ring.
     pub fn ring_staging(&mut self, device: &wgpu::Device, bytes: u64) -> &wgpu::Buffer {
         if self.stage_ring.as_ref().is_some_and(|b| b.size() < bytes) {
             self.stage_ring = None;

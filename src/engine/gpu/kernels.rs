@@ -1,7 +1,8 @@
 //! The three compute kernels and their bind-group layouts: the megakernel pass
 //! (`shaders/megakernel.wgsl`: entry point `pass_direct` for `once` and `persistent`,
-//! `pass_priority` for the partition scan; one pipeline per entry point and workgroup size
-//! through the `WG` override constant, built on first use and cached), the one-thread pass gate
+//! `pass_priority` for the partition scan; one pipeline per entry point, workgroup size
+//! (the `WG` override constant) and race analysis, built on first use and cached), the
+//! one-thread pass gate
 //! (`shaders/pass_gate.wgsl`) and the end-of-dispatch status histogram
 //! (`shaders/status_histogram.wgsl`).
 
@@ -14,6 +15,16 @@ use crate::engine::EngineError;
 const MEGAKERNEL: &str = include_str!("../../../shaders/megakernel.wgsl");
 const PASS_GATE: &str = include_str!("../../../shaders/pass_gate.wgsl");
 const STATUS_HISTOGRAM: &str = include_str!("../../../shaders/status_histogram.wgsl");
+const RACE_TRACKING: &str = include_str!("../../../shaders/race_tracking.wgsl");
+/// The `race_*` hooks with analysis off: empty, with no bindings, so the kernel without
+/// analysis is the one megascope had before it (the compiler drops the calls).
+const RACE_OFF: &str = "fn race_read(slot: u32, w: u32) {}
+fn race_add(slot: u32, w: u32, v: u32) {}
+fn race_store(slot: u32, w: u32, v: u32) {}
+fn race_threshold() {}
+fn race_probe(slot: u32, lane: u32) {}
+fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {}
+";
 
 fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
@@ -45,8 +56,13 @@ fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
 pub struct Kernels {
     module: wgpu::ShaderModule,
     pass_layout: wgpu::PipelineLayout,
+    /// The megakernel with race analysis, and its layout.
+    race_module: wgpu::ShaderModule,
+    race_layout: wgpu::PipelineLayout,
     /// control, ring, debug log, run state, changed (all read-write), params (uniform).
     pub pass_bgl: wgpu::BindGroupLayout,
+    /// `pass_bgl` plus the race words and the store log.
+    pub race_bgl: wgpu::BindGroupLayout,
     /// control (read), run state, indirect arguments.
     pub gate_bgl: wgpu::BindGroupLayout,
     /// control (read), ring (read), run state, params, dense statuses.
@@ -58,8 +74,8 @@ pub struct Kernels {
     pub finalize: wgpu::ComputePipeline,
     /// Copies every slot's status word into the dense statuses buffer.
     pub gather: wgpu::ComputePipeline,
-    /// Keyed by (workgroup size, priority scan).
-    passes: HashMap<(u32, bool), wgpu::ComputePipeline>,
+    /// Keyed by (workgroup size, priority scan, race analysis).
+    passes: HashMap<(u32, bool, bool), wgpu::ComputePipeline>,
 }
 
 impl Kernels {
@@ -74,6 +90,19 @@ impl Kernels {
                     storage(3, false),
                     storage(4, false),
                     uniform(5),
+                ],
+            });
+            let race_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("megakernel pass with race analysis"),
+                entries: &[
+                    storage(0, false),
+                    storage(1, false),
+                    storage(2, false),
+                    storage(3, false),
+                    storage(4, false),
+                    uniform(5),
+                    storage(6, false),
+                    storage(7, false),
                 ],
             });
             let gate_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -121,8 +150,13 @@ impl Kernels {
             let gate_layout = layout("pass gate", &gate_bgl);
             let hist_layout = layout("status histogram", &hist_bgl);
             Ok(Kernels {
-                module: module("megakernel.wgsl", MEGAKERNEL),
+                module: module("megakernel.wgsl", &format!("{RACE_OFF}\n{MEGAKERNEL}")),
                 pass_layout: layout("megakernel pass", &pass_bgl),
+                race_module: module(
+                    "megakernel.wgsl with race_tracking.wgsl",
+                    &format!("{RACE_TRACKING}\n{MEGAKERNEL}"),
+                ),
+                race_layout: layout("megakernel pass with race analysis", &race_bgl),
                 gate: pipeline("pass gate", &gate_layout, &gate_module, "pass_gate"),
                 start: pipeline(
                     "dispatch start",
@@ -139,6 +173,7 @@ impl Kernels {
                     "gather_status",
                 ),
                 pass_bgl,
+                race_bgl,
                 gate_bgl,
                 hist_bgl,
                 passes: HashMap::new(),
@@ -147,14 +182,15 @@ impl Kernels {
     }
 
     /// The megakernel pipeline for workgroup size `wg` (the priority scan's or the direct
-    /// variants'), built on first use.
+    /// variants', with or without race analysis), built on first use.
     pub fn pass_pipeline(
         &mut self,
         device: &wgpu::Device,
         wg: u32,
         priority: bool,
+        race: bool,
     ) -> Result<&wgpu::ComputePipeline, EngineError> {
-        let key = (wg, priority);
+        let key = (wg, priority, race);
         if !self.passes.contains_key(&key) {
             let entry = if priority {
                 "pass_priority"
@@ -168,8 +204,16 @@ impl Kernels {
                     Ok(
                         device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                             label: Some(entry),
-                            layout: Some(&self.pass_layout),
-                            module: &self.module,
+                            layout: Some(if race {
+                                &self.race_layout
+                            } else {
+                                &self.pass_layout
+                            }),
+                            module: if race {
+                                &self.race_module
+                            } else {
+                                &self.module
+                            },
                             entry_point: Some(entry),
                             compilation_options: wgpu::PipelineCompilationOptions {
                                 constants: &[("WG", wg as f64)],

@@ -58,12 +58,23 @@
 //! never left to the driver's robust-access behaviour. Such accesses, opcodes without a
 //! handler, clamped packed slots and debug-log overflow are counted in the run-state header
 //! and reported as [`Diagnostic`](crate::engine::Diagnostic)s (one per kind, with the first
-//! slot the GPU saw). Race analysis is CPU-only.
+//! slot the GPU saw; with race analysis on, out-of-range accesses come back per slot, each
+//! with its first bad index, exactly as the CPU engine lists them).
+//!
+//! # Race analysis
+//!
+//! With [`DispatchOptions::race_analysis`] on, the passes run a second build of the
+//! megakernel that also folds every control access into per-word summaries on the device
+//! ([`race_state`] says what and why); after the dispatch the host reads them back once and
+//! decides README "Races" with the CPU engine's own rule code, so both backends report the
+//! same races with the same word and slots. With it off the kernel, its bindings and its
+//! buffers are those without analysis, and the report says the analysis was off.
 
 mod buffers;
 mod device;
 mod kernels;
 mod par;
+mod race_state;
 mod report;
 mod run;
 mod run_state;
@@ -102,6 +113,9 @@ pub struct GpuEngine {
     timer: Option<timing::KernelTimer>,
     /// The GPU time of the last submission that ran passes.
     kernel_time: Option<std::time::Duration>,
+    /// The priority partition offsets of the device's control buffer as last seen by the
+    /// host (uploaded or read back): whether a dispatch must keep each slot's probers.
+    offsets: [u32; 6],
 }
 
 impl std::fmt::Debug for GpuEngine {
@@ -169,6 +183,7 @@ impl GpuEngine {
             ring_base: None,
             serial: 0,
             run: None,
+            offsets: [0; 6],
         })
     }
 
@@ -220,6 +235,7 @@ impl GpuEngine {
         // queued writes run at the start of the next submission (the ring copy's, below):
         // every pass after it sees all three buffers
         queue.write_buffer(&bufs.control, 0, bytemuck::cast_slice(state.control()));
+        self.offsets = state.control_view().priority_offsets();
         queue.write_buffer(&bufs.debug_log, 0, bytemuck::cast_slice(state.debug_log()));
         if n > 0 {
             let stage = bufs.upload_staging(&self.device).clone();

@@ -1,6 +1,7 @@
 //! Turning the run-state header a dispatch left on the device into the report's counters and
 //! [`Diagnostic`]s. Pure: it reads words, so it is tested without a device.
 
+use super::race_state::RaceReadback;
 use super::run_state::*;
 use crate::abi::control::{ControlView, SHUTDOWN, word_name};
 use crate::abi::io_queue::{IO_PUBLISHED, IO_W_STATUS};
@@ -8,8 +9,8 @@ use crate::abi::layout::{DEBUG_LOG_WORDS, IO_SLOT_WORDS, IO_SLOTS};
 use crate::abi::opcode::Opcode;
 use crate::abi::slot::PACKED_MAX_OPS;
 use crate::abi::status::StatusCounts;
-use crate::engine::Variant;
 use crate::engine::diagnostics::{Diagnostic, DiagnosticKind, DiagnosticSink};
+use crate::engine::{RaceCoverage, Variant};
 
 /// One diagnostic record of the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +44,10 @@ impl Header<'_> {
     }
     pub fn claims_per_level(&self) -> [u64; 5] {
         std::array::from_fn(|p| self.w(RS_LEVELS + p) as u64)
+    }
+    /// Workgroup-passes that ran: how many times the priority kernel's IO loop ran.
+    pub fn live_group_passes(&self) -> u64 {
+        self.w(RS_LIVE_GROUP_PASSES) as u64
     }
     pub fn debug_records(&self) -> u64 {
         self.w(RS_DEBUG_RECORDS) as u64
@@ -87,11 +92,14 @@ pub struct DiagContext<'a> {
     pub debug_log: &'a [u32],
     /// The IO queue (the kernels never write it).
     pub io_queue: &'a [u32],
+    /// The race analysis' readback, when it was on.
+    pub races: Option<&'a RaceReadback<'a>>,
 }
 
 /// The diagnostics of one GPU dispatch: the cheap kinds the device counts (one entry per
-/// kind, with the first or lowest slot), plus those the host can tell from the header.
-pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64) {
+/// kind, with the first or lowest slot), those the host can tell from the header, and the
+/// races decided from the device's access summaries — with how complete that analysis was.
+pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64, RaceCoverage) {
     let mut sink = DiagnosticSink::new(cx.dispatch_index);
     let len = cx.control.len();
     let view = ControlView(cx.control);
@@ -103,7 +111,15 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64) {
             ))
         });
     }
+    // with race analysis on, out-of-range accesses come back per slot, as the CPU lists them
+    let per_slot_oob = cx.races.is_some_and(|r| r.has_oob());
+    if let Some(races) = cx.races.filter(|_| per_slot_oob) {
+        races.report_out_of_range(&mut sink);
+    }
     for (kind, store) in [(DK_OOB_LOAD, false), (DK_OOB_STORE, true)] {
+        if per_slot_oob {
+            break;
+        }
         if let Some(r) = h.record(kind) {
             let (what, effect) = if store {
                 ("stores to", "the store is dropped")
@@ -189,6 +205,11 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64) {
             )
         });
     }
+    // races after the pass diagnostics and before the end scan's, as the CPU engine lists them
+    let coverage = match cx.races {
+        Some(races) => races.report(&mut sink),
+        None => RaceCoverage::Off,
+    };
     if let Some(r) = h.record(DK_STUCK_TENANT) {
         let tenant = r.extra;
         sink.note(DiagnosticKind::StuckTenant, tenant as u64, r.count, || {
@@ -226,10 +247,11 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64) {
             ))
         });
     }
-    if cx.variant == Variant::Priority && cx.passes > 0 {
+    if cx.variant == Variant::Priority && h.live_group_passes() > 0 {
         for q in 0..IO_SLOTS.min(cx.io_queue.len() / IO_SLOT_WORDS) {
             if cx.io_queue[q * IO_SLOT_WORDS + IO_W_STATUS] == IO_PUBLISHED {
-                sink.note(DiagnosticKind::IoUnserviced, q as u64, cx.passes as u64, || {
+                let runs = h.live_group_passes();
+                sink.note(DiagnosticKind::IoUnserviced, q as u64, runs, || {
                     (Some(0), None, None, format!(
                         "IO slot {q} is PUBLISHED: the priority kernel's IO loop copies between capability tables that are not among the four buffers, so megascope leaves it PUBLISHED (vyre's reference fails here)"
                     ))
@@ -248,7 +270,8 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64) {
             ))
         });
     }
-    sink.finish()
+    let (d, omitted) = sink.finish();
+    (d, omitted, coverage)
 }
 
 fn slot_text(slot: Option<u32>) -> String {
@@ -264,7 +287,14 @@ mod tests {
     use super::*;
 
     fn header() -> Vec<u32> {
-        let plan = RunPlan::new(64, 64, &crate::engine::DispatchOptions::default(), 1, 65535);
+        let plan = RunPlan::new(
+            64,
+            64,
+            &crate::engine::DispatchOptions::default(),
+            1,
+            65535,
+            false,
+        );
         plan.initial_header()
     }
 
@@ -287,6 +317,7 @@ mod tests {
             control,
             debug_log: debug,
             io_queue: io,
+            races: None,
         }
     }
 
@@ -294,7 +325,8 @@ mod tests {
     fn empty_header_gives_no_diagnostics_and_zero_counters() {
         let h = header();
         let control = vec![0u32; 160];
-        let (d, omitted) = diagnostics(&Header(&h), &cx(&control, &[0; 257], &[0; 512]));
+        let (d, omitted, cov) = diagnostics(&Header(&h), &cx(&control, &[0; 257], &[0; 512]));
+        assert_eq!(cov, RaceCoverage::Off, "no readback: the analysis was off");
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(omitted, 0);
         assert_eq!(Header(&h).status_counts(), StatusCounts::default());
@@ -312,7 +344,7 @@ mod tests {
         let control = vec![0u32; 160];
         let mut debug = vec![0u32; 257];
         debug[0] = 280;
-        let (d, _) = diagnostics(&Header(&h), &cx(&control, &debug, &[0; 512]));
+        let (d, _, _) = diagnostics(&Header(&h), &cx(&control, &debug, &[0; 512]));
         let oob = d
             .iter()
             .find(|d| d.kind == DiagnosticKind::OutOfRange)
@@ -362,21 +394,23 @@ mod tests {
         let mut c = cx(&control, &[0; 257], &[0; 512]);
         assert!(diagnostics(&Header(&h), &c).0.is_empty());
         c.checks_shutdown = true;
-        let (d, _) = diagnostics(&Header(&h), &c);
+        let (d, _, _) = diagnostics(&Header(&h), &c);
         assert!(d.iter().any(|d| d.kind == DiagnosticKind::ShutdownSet));
     }
 
     #[test]
     fn published_io_slots_are_reported_for_the_priority_variant_only() {
-        let h = header();
+        let mut h = header();
+        // three workgroup-passes ran the IO loop
+        h[RS_LIVE_GROUP_PASSES] = 3;
         let control = vec![0u32; 160];
         let mut io = vec![0u32; 512];
         io[8 + IO_W_STATUS] = IO_PUBLISHED;
         let mut c = cx(&control, &[0; 257], &io);
         assert!(diagnostics(&Header(&h), &c).0.is_empty());
         c.variant = Variant::Priority;
-        let (d, _) = diagnostics(&Header(&h), &c);
+        let (d, _, _) = diagnostics(&Header(&h), &c);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].kind, DiagnosticKind::IoUnserviced);
+        assert_eq!((d[0].kind, d[0].count), (DiagnosticKind::IoUnserviced, 3));
     }
 }

@@ -4,10 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use super::race_state::RaceReadback;
 use super::report::{self, DiagContext, Header};
-use super::run_state::{END_PASS_BUDGET, RS_END, RunPlan, next_chunk};
+use super::run_state::{DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, RS_END, RunPlan, next_chunk};
 use super::submit::{Passes, RingReadback, Targets, scoped_submit};
 use super::{GpuEngine, not_uploaded};
+use crate::abi::control::{ControlView, PRIORITY_OFFSETS};
+use crate::engine::cpu::partitions_overlap as offsets_overlap;
 use crate::engine::{Backend, DispatchEnd, DispatchOptions, DispatchReport, EngineError, Variant};
 
 /// A dispatch in progress.
@@ -42,10 +45,24 @@ impl GpuEngine {
         let n = self.resident_slot_count().ok_or_else(not_uploaded)?;
         let wg = options.resolve_workgroup_size(n)?;
         let priority = options.variant == Variant::Priority;
-        self.kernels.pass_pipeline(&self.device, wg, priority)?;
+        let race = options.race_analysis;
+        self.kernels
+            .pass_pipeline(&self.device, wg, priority, race)?;
+        if race {
+            let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
+            bufs.race_buffers(&self.device, &self.kernels)?;
+        }
         let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
         self.serial = self.serial.wrapping_add(1).max(1);
-        let plan = RunPlan::new(n, wg, options, self.serial, self.max_workgroups_per_dim);
+        let probes_overlap = priority && offsets_overlap(&self.offsets);
+        let plan = RunPlan::new(
+            n,
+            wg,
+            options,
+            self.serial,
+            self.max_workgroups_per_dim,
+            probes_overlap,
+        );
         let header = plan.initial_header();
         let queue = &self.queue;
         queue.write_buffer(&bufs.params, 0, bytemuck::bytes_of(&plan.params));
@@ -112,6 +129,7 @@ impl GpuEngine {
             passes,
             workgroup_size: run.workgroup_size,
             priority: run.options.variant == Variant::Priority,
+            race: run.options.race_analysis,
             first: run.first.then_some(run.plan.params.groups),
         };
         let out = self.submit(
@@ -124,6 +142,9 @@ impl GpuEngine {
             },
         );
         if out.is_ok() {
+            if run.control.len() > PRIORITY_OFFSETS + 5 {
+                self.offsets = ControlView(&run.control).priority_offsets();
+            }
             run.fresh = true;
             run.first = false;
             run.chunks += (passes > 0) as u32;
@@ -145,10 +166,36 @@ impl GpuEngine {
         } else if !run.fresh {
             self.submit_run(0, None)?;
         }
+        let race = match self.run.as_ref() {
+            // nothing ran: nothing to read (the buffers may hold an earlier dispatch's)
+            Some(r) if r.options.race_analysis && r.plan.params.groups == 0 => {
+                Some(((Vec::new(), Vec::new()), false))
+            }
+            Some(r) if r.options.race_analysis => {
+                let t0 = Instant::now();
+                let probes = r.plan.params.race_probes != 0;
+                let h = r.header();
+                let oob = h.record(DK_OOB_LOAD).is_some() || h.record(DK_OOB_STORE).is_some();
+                let out = self.read_race(probes, oob);
+                if let Some(r) = self.run.as_mut() {
+                    r.elapsed += t0.elapsed();
+                }
+                Some((out?, probes))
+            }
+            _ => None,
+        };
         let run = self.run.take().ok_or(EngineError::NoDispatch)?;
         let h = run.header();
         let end = h.end().unwrap_or(DispatchEnd::PassBudget);
-        let (diagnostics, diagnostics_omitted) = report::diagnostics(
+        let n = self.resident_slot_count().unwrap_or(0);
+        let races = race.as_ref().map(|((words, log), probes)| RaceReadback {
+            words,
+            log,
+            control_words: run.control.len(),
+            n,
+            probes_kept: *probes,
+        });
+        let (diagnostics, diagnostics_omitted, race_analysis) = report::diagnostics(
             &h,
             &DiagContext {
                 dispatch_index: run.options.dispatch_index,
@@ -158,6 +205,7 @@ impl GpuEngine {
                 control: &run.control,
                 debug_log: &run.debug_log,
                 io_queue: &self.io_queue,
+                races: races.as_ref(),
             },
         );
         let report = DispatchReport {
@@ -173,6 +221,7 @@ impl GpuEngine {
             debug_records: h.debug_records(),
             debug_dropped: h.debug_dropped(),
             status_counts: h.status_counts(),
+            race_analysis,
             diagnostics,
             diagnostics_omitted,
             elapsed: run.elapsed,

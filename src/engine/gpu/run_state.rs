@@ -47,6 +47,9 @@ pub const RS_LOOPING: usize = 15;
 /// The histogram's grid, which the gate copies into the indirect arguments at the end.
 pub const RS_HIST_X: usize = 16;
 pub const RS_HIST_Y: usize = 17;
+/// Workgroup-passes that ran (a pass of every workgroup not yet returned): the priority
+/// kernel's IO loop runs once in each, which is what `io_unserviced` counts on the CPU too.
+pub const RS_LIVE_GROUP_PASSES: usize = 18;
 /// The status histogram: 8 named statuses, then every other value.
 pub const RS_HIST: usize = 20;
 /// Counters every claiming lane bumps are split over [`SHARDS`] words (by workgroup or
@@ -93,7 +96,7 @@ pub const HEADER_WORDS: usize = 208;
 pub const RS_RETURNED_FLAGS: usize = HEADER_WORDS;
 
 const _: () = assert!(RS_LEVELS + 5 <= RS_DEBUG_RECORDS);
-const _: () = assert!(RS_HIST_Y < RS_HIST && RS_HIST + 9 <= RS_PASS_CLAIMS);
+const _: () = assert!(RS_LIVE_GROUP_PASSES < RS_HIST && RS_HIST + 9 <= RS_PASS_CLAIMS);
 const _: () = assert!(RS_DIAG + DIAG_KINDS * DIAG_WORDS <= HEADER_WORDS);
 const _: () = assert!(HEADER_WORDS.is_multiple_of(4));
 
@@ -131,7 +134,9 @@ pub struct Params {
     pub serial: u32,
     pub starvation_passes: u32,
     pub looping: u32,
-    pub _pad: u32,
+    /// Keep each slot's lowest and highest probing lane (race analysis on, priority
+    /// partitions overlapping at the start of the dispatch).
+    pub race_probes: u32,
 }
 
 /// [`Params`] as WGSL, prepended to every shader by [`shader_source`] so the kernels share one
@@ -144,7 +149,7 @@ const PARAMS_WGSL: &str = "struct Params {
     serial: u32,
     starvation_passes: u32,
     looping: u32,
-    _pad: u32,
+    race_probes: u32,
 }
 ";
 
@@ -177,7 +182,15 @@ pub struct RunPlan {
 }
 
 impl RunPlan {
-    pub fn new(n: u32, wg: u32, options: &DispatchOptions, serial: u32, max_per_dim: u32) -> Self {
+    /// `probes_overlap`: the priority partitions overlap as the dispatch begins.
+    pub fn new(
+        n: u32,
+        wg: u32,
+        options: &DispatchOptions,
+        serial: u32,
+        max_per_dim: u32,
+        probes_overlap: bool,
+    ) -> Self {
         let groups = if n == 0 { 0 } else { n / wg };
         let looping = options.variant.is_looping();
         RunPlan {
@@ -189,7 +202,9 @@ impl RunPlan {
                 serial,
                 starvation_passes: options.starvation_passes,
                 looping: looping as u32,
-                _pad: 0,
+                race_probes: (options.race_analysis
+                    && options.variant == Variant::Priority
+                    && probes_overlap) as u32,
             },
             allowed: options.passes_allowed(),
             pass_grid: grid(groups, max_per_dim),
@@ -284,6 +299,7 @@ pub fn wgsl_constants() -> String {
         ("RS_LOOPING", RS_LOOPING),
         ("RS_HIST_X", RS_HIST_X),
         ("RS_HIST_Y", RS_HIST_Y),
+        ("RS_LIVE_GROUP_PASSES", RS_LIVE_GROUP_PASSES),
         ("RS_HIST", RS_HIST),
         ("RS_DIAG", RS_DIAG),
         ("RS_RETURNED_FLAGS", RS_RETURNED_FLAGS),
@@ -329,7 +345,10 @@ pub fn wgsl_constants() -> String {
         ("W_ARGS", W_ARGS),
         ("DEBUG_LOG_WORDS", DEBUG_LOG_WORDS),
         ("PACKED_MAX_OPS", PACKED_MAX_OPS),
-    ] {
+    ]
+    .into_iter()
+    .chain(super::race_state::wgsl_constants())
+    {
         s += &u(name, v as u64);
     }
     for (name, v) in [
@@ -395,7 +414,7 @@ mod tests {
                 "serial",
                 "starvation_passes",
                 "looping",
-                "_pad"
+                "race_probes"
             ]
         );
         assert_eq!(fields.len() * 4, std::mem::size_of::<Params>());
@@ -407,7 +426,7 @@ mod tests {
             serial: 5,
             starvation_passes: 6,
             looping: 7,
-            _pad: 8,
+            race_probes: 8,
         };
         assert_eq!(
             bytemuck::cast::<Params, [u32; 8]>(p),
@@ -444,18 +463,18 @@ mod tests {
     #[test]
     fn plan_for_an_empty_ring_has_ended_before_its_first_pass() {
         let o = DispatchOptions::with_variant(Variant::Persistent);
-        let p = RunPlan::new(0, 256, &o, 1, 65535);
+        let p = RunPlan::new(0, 256, &o, 1, 65535, false);
         assert_eq!(p.params.groups, 0);
         assert_eq!(p.initial_header()[RS_END], END_SETTLED);
         assert_eq!(p.initial_indirect(), [0; INDIRECT_WORDS]);
-        let once = RunPlan::new(0, 256, &DispatchOptions::default(), 1, 65535);
+        let once = RunPlan::new(0, 256, &DispatchOptions::default(), 1, 65535, false);
         assert_eq!(once.initial_header()[RS_END], END_ONE_PASS);
     }
 
     #[test]
     fn plan_sets_shutdown_checks_per_variant() {
         let mut o = DispatchOptions::default();
-        let p = RunPlan::new(512, 256, &o, 3, 65535);
+        let p = RunPlan::new(512, 256, &o, 3, 65535, false);
         assert_eq!(
             (p.params.groups, p.params.checks_shutdown, p.allowed),
             (2, 0, 1)
@@ -463,7 +482,9 @@ mod tests {
         assert_eq!(&p.initial_indirect()[..3], &[2, 1, 1]);
         o.once_checks_shutdown = true;
         assert_eq!(
-            RunPlan::new(512, 256, &o, 3, 65535).params.checks_shutdown,
+            RunPlan::new(512, 256, &o, 3, 65535, false)
+                .params
+                .checks_shutdown,
             1
         );
         let pr = RunPlan::new(
@@ -472,7 +493,9 @@ mod tests {
             &DispatchOptions::with_variant(Variant::Priority),
             3,
             65535,
+            true,
         );
+        assert_eq!(pr.params.race_probes, 1, "analysis is on by default");
         assert_eq!(
             (pr.params.groups, pr.params.looping, pr.allowed),
             (8, 1, 64)

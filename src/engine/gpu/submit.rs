@@ -7,6 +7,9 @@ use std::ops::Range;
 use super::buffers::DeviceBuffers;
 use super::device::{self, scoped};
 use super::kernels::Kernels;
+use super::race_state::{
+    LOG_RECORD_WORDS, RW_HEADER, RW_LOG_COUNT, SUM_WORDS, log_capacity, race_words_len,
+};
 use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, grid};
 use super::timing::{KernelTimer, TIMER_BYTES};
 use super::{GpuEngine, not_uploaded};
@@ -22,6 +25,8 @@ pub(super) struct Passes {
     pub workgroup_size: u32,
     /// The priority scan's kernel rather than the direct variants'.
     pub priority: bool,
+    /// The kernel with race analysis (its buffers exist: `begin_device` made them).
+    pub race: bool,
     /// The dispatch's first submission: clear this many per-workgroup returned flags and
     /// note SHUTDOWN as found, before the first pass.
     pub first: Option<u32>,
@@ -72,12 +77,25 @@ fn encode_passes(
     work: Passes,
     timer: Option<&KernelTimer>,
 ) -> bool {
+    let race = if work.race { bufs.race.as_ref() } else { None };
     if let Some(groups) = work.first {
         enc.clear_buffer(
             &bufs.run,
             RS_RETURNED_FLAGS as u64 * 4,
             Some(groups as u64 * 4),
         );
+        if let Some(r) = race {
+            // every summary starts at "none"; the control buffer as the dispatch finds it
+            // (uploads queued before this submission included) is what a store changes
+            enc.clear_buffer(&r.words, 0, None);
+            enc.copy_buffer_to_buffer(
+                &bufs.control,
+                0,
+                &r.words,
+                RW_HEADER as u64 * 4,
+                bufs.control_words as u64 * 4,
+            );
+        }
     }
     if work.first.is_none() && pipeline.is_none() {
         return false;
@@ -94,9 +112,10 @@ fn encode_passes(
     let Some(pipeline) = pipeline else {
         return true;
     };
+    let pass_bg = race.map_or(&bufs.pass_bg, |r| &r.bind_group);
     for _ in 0..work.passes {
         cp.set_pipeline(pipeline);
-        cp.set_bind_group(0, &bufs.pass_bg, &[]);
+        cp.set_bind_group(0, pass_bg, &[]);
         cp.dispatch_workgroups_indirect(&bufs.indirect, 0);
         cp.set_pipeline(&kernels.gate);
         cp.set_bind_group(0, &bufs.gate_bg, &[]);
@@ -121,7 +140,7 @@ impl GpuEngine {
         let pipeline = match work {
             Some(w) if w.passes > 0 => Some(
                 self.kernels
-                    .pass_pipeline(&self.device, w.workgroup_size, w.priority)?
+                    .pass_pipeline(&self.device, w.workgroup_size, w.priority, w.race)?
                     .clone(),
             ),
             _ => None,
@@ -265,6 +284,57 @@ impl GpuEngine {
             super::par::patch_statuses(host, &gathered);
         }
         Ok(())
+    }
+}
+
+impl GpuEngine {
+    /// Reads the race analysis back: the header, initial control and summaries (and the
+    /// probe words when `probes`, everything up to the per-slot out-of-range words when
+    /// `oob`), then the store records, if any — a second wait only then.
+    pub(super) fn read_race(
+        &mut self,
+        probes: bool,
+        oob: bool,
+    ) -> Result<(Vec<u32>, Vec<u32>), EngineError> {
+        let GpuEngine {
+            device,
+            queue,
+            bufs,
+            ..
+        } = self;
+        let bufs = bufs.as_ref().ok_or_else(not_uploaded)?;
+        let race = bufs
+            .race
+            .as_ref()
+            .ok_or_else(|| EngineError::Gpu("race analysis ran without its buffers".into()))?;
+        let len = bufs.control_words;
+        let mut words_len = (RW_HEADER + len * (1 + SUM_WORDS)) as u64;
+        if oob {
+            words_len = race_words_len(len, bufs.slot_count);
+        } else if probes {
+            words_len += 2 * bufs.slot_count as u64;
+        }
+        let words_bytes = (words_len * 4).min(race.words.size());
+        scoped_submit(device, queue, |enc| {
+            enc.copy_buffer_to_buffer(&race.words, 0, &race.stage_words, 0, words_bytes);
+        })?;
+        let mut words = Vec::new();
+        device::read_mapped(device, &[(&race.stage_words, words_bytes)], |_, b| {
+            device::words_into(b, &mut words)
+        })?;
+        let cap = log_capacity(len, bufs.slot_count);
+        let records = (words.get(RW_LOG_COUNT).copied().unwrap_or(0) as u64).min(cap);
+        let mut log = Vec::new();
+        if records > 0 {
+            let bytes = records * LOG_RECORD_WORDS as u64 * 4;
+            scoped_submit(device, queue, |enc| {
+                enc.copy_buffer_to_buffer(&race.log, 0, &race.stage_log, 0, bytes);
+            })?;
+            device::read_mapped(device, &[(&race.stage_log, bytes)], |_, b| {
+                device::words_into(b, &mut log)
+            })?;
+        }
+        Ok((words, log))
     }
 }
 

@@ -292,10 +292,15 @@ impl MegascopeApp {
                 }
             }
             Pane::Diagnostics => {
+                let races = self
+                    .debugger
+                    .last_report()
+                    .map(|r| (&r.race_analysis, r.backend));
                 if let Some(s) = self.diagnostics.ui(
                     ui,
                     self.debugger.diagnostics_shown(),
                     self.debugger.diagnostics_dropped(),
+                    races,
                 ) {
                     self.queue(UiCommand::Select(Some(s)));
                 }
