@@ -1,5 +1,5 @@
 //! Engines execute the megakernel on the four buffers. [`cpu`] is the oracle (plain,
-//! deterministic, the lockstep order of DESIGN.md §2); [`gpu`] runs `shaders/megakernel.wgsl`
+//! deterministic, the lockstep order of DESIGN.md §2); [`gpu`] runs `shaders/engine/megakernel.wgsl`
 //! through wgpu with the buffers resident on the device.
 //!
 //! Looping variants run in passes so a debugger never hangs: one pass is one iteration of

@@ -3,9 +3,9 @@
 //! backend the mirror's ring is uploaded here when it changes. Per frame only a small
 //! uniform block is written.
 //!
-//! Two stages. A compute pass (`shaders/grid_colour.wgsl`) turns each slot into a texel of
+//! Two stages. A compute pass (`shaders/grid/colour.wgsl`) turns each slot into a texel of
 //! a columns × rows cell texture, and only when the ring, the colour mode or the highlighted
-//! dispatch changed; the fragment stage (`shaders/ring_grid.wgsl`) then does one texture
+//! dispatch changed; the fragment stage (`shaders/grid/draw.wgsl`) then does one texture
 //! load per pixel. Decoding the ring per pixel instead made the grid most of a frame's cost
 //! on a software rasterizer, where every pixel of every cell repeated the decode.
 
@@ -69,7 +69,7 @@ fn palette_uniforms() -> PaletteUniforms {
 }
 
 /// The WGSL both stages start with.
-const COMMON_WGSL: &str = include_str!("../../shaders/grid_common.wgsl");
+const COMMON_WGSL: &str = include_str!("../../shaders/grid/common.wgsl");
 
 /// Words per slot in the engine's ring buffer (ABI.md: 64-byte slots).
 pub const RING_STRIDE: u32 = 16;
@@ -82,7 +82,7 @@ const MODES: u32 = 4;
 
 /// The level of detail for cells of `cell_px` pixels, the shaders' `DETAIL`: 0 below a
 /// pixel (each pixel shows the most important of the slots it covers), 1 for small cells
-/// (flat colour), 2 from `DETAILED_CELL_PX` (gaps and change borders). `grid_colour.wgsl`
+/// (flat colour), 2 from `DETAILED_CELL_PX` (gaps and change borders). `grid/colour.wgsl`
 /// tests the same bounds.
 pub fn detail_for(cell_px: f32) -> u32 {
     if cell_px < 1.0 {
@@ -212,12 +212,12 @@ impl GridRenderer {
             })
         };
         let colour_shader = module(
-            "grid_colour.wgsl",
-            include_str!("../../shaders/grid_colour.wgsl"),
+            "grid/colour.wgsl",
+            include_str!("../../shaders/grid/colour.wgsl"),
         );
         let draw_shader = module(
-            "ring_grid.wgsl",
-            include_str!("../../shaders/ring_grid.wgsl"),
+            "grid/draw.wgsl",
+            include_str!("../../shaders/grid/draw.wgsl"),
         );
         let compute = wgpu::ShaderStages::COMPUTE;
         let fragment = wgpu::ShaderStages::FRAGMENT;
@@ -426,7 +426,7 @@ pub struct GridCallback {
 
 impl GridRenderer {
     /// A bind group of `layout`: the uniforms and the palette at bindings 0 and 1 (both
-    /// stages declare them in grid_common.wgsl), then `rest` from binding 2 on.
+    /// stages declare them in grid/common.wgsl), then `rest` from binding 2 on.
     fn bind_group<const N: usize>(
         &self,
         device: &wgpu::Device,

@@ -1,10 +1,10 @@
 //! The three compute kernels and their bind-group layouts: the megakernel pass
-//! (`shaders/megakernel.wgsl`: entry point `pass_direct` for `once` and `persistent`,
+//! (`shaders/engine/megakernel.wgsl`: entry point `pass_direct` for `once` and `persistent`,
 //! `pass_priority` for the partition scan; one pipeline per entry point, workgroup size
 //! (the `WG` override constant) and race analysis, built on first use and cached), the
 //! one-thread pass gate
-//! (`shaders/pass_gate.wgsl`) and the end-of-dispatch status histogram
-//! (`shaders/status_histogram.wgsl`).
+//! (`shaders/engine/pass_gate.wgsl`) and the end-of-dispatch status histogram
+//! (`shaders/engine/status_histogram.wgsl`).
 
 use std::collections::HashMap;
 
@@ -12,10 +12,10 @@ use super::device::scoped;
 use super::run_state::shader_source;
 use crate::engine::EngineError;
 
-const MEGAKERNEL: &str = include_str!("../../../shaders/megakernel.wgsl");
-const PASS_GATE: &str = include_str!("../../../shaders/pass_gate.wgsl");
-const STATUS_HISTOGRAM: &str = include_str!("../../../shaders/status_histogram.wgsl");
-const RACE_TRACKING: &str = include_str!("../../../shaders/race_tracking.wgsl");
+const MEGAKERNEL: &str = include_str!("../../../shaders/engine/megakernel.wgsl");
+const PASS_GATE: &str = include_str!("../../../shaders/engine/pass_gate.wgsl");
+const STATUS_HISTOGRAM: &str = include_str!("../../../shaders/engine/status_histogram.wgsl");
+const RACE_TRACKING: &str = include_str!("../../../shaders/engine/race_tracking.wgsl");
 /// The `race_*` hooks with analysis off: empty, with no bindings, so the kernel without
 /// analysis is the one megascope had before it (the compiler drops the calls).
 const RACE_OFF: &str = "fn race_read(slot: u32, w: u32) {}
@@ -145,15 +145,15 @@ impl Kernels {
                     cache: None,
                 })
             };
-            let gate_module = module("pass_gate.wgsl", PASS_GATE);
+            let gate_module = module("engine/pass_gate.wgsl", PASS_GATE);
             let hist_module = module("status_histogram.wgsl", STATUS_HISTOGRAM);
             let gate_layout = layout("pass gate", &gate_bgl);
             let hist_layout = layout("status histogram", &hist_bgl);
             Ok(Kernels {
-                module: module("megakernel.wgsl", &format!("{RACE_OFF}\n{MEGAKERNEL}")),
+                module: module("engine/megakernel.wgsl", &format!("{RACE_OFF}\n{MEGAKERNEL}")),
                 pass_layout: layout("megakernel pass", &pass_bgl),
                 race_module: module(
-                    "megakernel.wgsl with race_tracking.wgsl",
+                    "engine/megakernel.wgsl with engine/race_tracking.wgsl",
                     &format!("{RACE_TRACKING}\n{MEGAKERNEL}"),
                 ),
                 race_layout: layout("megakernel pass with race analysis", &race_bgl),

@@ -1,4 +1,4 @@
-//! The GPU engine: vyre's megakernel variants in WGSL (`shaders/megakernel.wgsl`) run through
+//! The GPU engine: vyre's megakernel variants in WGSL (`shaders/engine/megakernel.wgsl`) run through
 //! wgpu on device-resident copies of the four buffers. On race-free workloads it gives the
 //! CPU oracle's bytes (debug records as a multiset).
 //!
@@ -11,12 +11,12 @@
 //! encodes up to [`run_state::CHUNK_PASSES`] passes back to back, each as
 //!
 //! 1. the megakernel, dispatched **indirectly** from a small arguments buffer, then
-//! 2. a one-thread *pass gate* (`shaders/pass_gate.wgsl`) that counts the pass and applies
+//! 2. a one-thread *pass gate* (`shaders/engine/pass_gate.wgsl`) that counts the pass and applies
 //!    the CPU engine's end rule; once the dispatch has ended it writes 0 workgroups into the
 //!    megakernel's indirect arguments, so the passes encoded ahead become empty dispatches,
 //!    and arms the status-histogram's indirect arguments.
 //!
-//! After the last pass of the submission the histogram (`shaders/status_histogram.wgsl`) runs
+//! After the last pass of the submission the histogram (`shaders/engine/status_histogram.wgsl`) runs
 //! through those arguments — i.e. exactly once, when the dispatch ends — and the small
 //! run-state header (end reason, counters, histogram, diagnostic records), the control buffer
 //! and the debug log are copied back. The first chunk holds

@@ -509,9 +509,9 @@ mod tests {
     fn every_constant_a_shader_uses_is_generated() {
         let consts = wgsl_constants();
         for body in [
-            include_str!("../../../shaders/megakernel.wgsl"),
-            include_str!("../../../shaders/pass_gate.wgsl"),
-            include_str!("../../../shaders/status_histogram.wgsl"),
+            include_str!("../../../shaders/engine/megakernel.wgsl"),
+            include_str!("../../../shaders/engine/pass_gate.wgsl"),
+            include_str!("../../../shaders/engine/status_histogram.wgsl"),
         ] {
             let code: String = body
                 .lines()

@@ -38,4 +38,4 @@ struct Palette {
 // beyond its colour.
 const CELL_SLOT: u32 = 128u;    // a slot (clear: past the last slot of the last row)
 const CELL_CHANGED: u32 = 16u;  // changed by the highlighted dispatch
-const CELL_RANK: u32 = 15u;     // importance of its status (see grid_colour.wgsl)
+const CELL_RANK: u32 = 15u;     // importance of its status (see colour.wgsl)
