@@ -13,7 +13,7 @@ use crate::debugger::expr::ArgExpr;
 use crate::debugger::{Debugger, Geometry, Recording, RunConfig};
 use crate::engine::gpu::GpuEngine;
 use crate::engine::{Backend, Variant};
-use crate::session::Panels;
+use crate::files::session::Panels;
 use crate::ui::MegascopeApp;
 use crate::ui::shell::FrameBench;
 
@@ -36,7 +36,7 @@ pub struct LaunchOptions {
 struct Preferences {
     recent: Vec<PathBuf>,
     panels: Option<Panels>,
-    colour_mode: Option<crate::session::ColourMode>,
+    colour_mode: Option<crate::files::session::ColourMode>,
 }
 
 const PREFERENCES_KEY: &str = "megascope.preferences";

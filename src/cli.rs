@@ -152,7 +152,7 @@ pub fn load_source(src: &Source) -> Result<Loaded, Failure> {
     let path: &Path = match (&src.session, &src.dump) {
         (_, Some(d)) => {
             // --dump always means a dump directory, whatever is (or is not) there
-            let state = crate::dump::read_dump(d).map_err(|e| Failure {
+            let state = crate::files::dump::read_dump(d).map_err(|e| Failure {
                 code: e.exit_code(),
                 message: e.to_string(),
             })?;
@@ -308,7 +308,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     debugger.sync()?;
     let state = debugger.state();
     if let Some(dir) = &args.out {
-        crate::dump::write_dump(dir, state).map_err(|e| Failure {
+        crate::files::dump::write_dump(dir, state).map_err(|e| Failure {
             code: e.exit_code(),
             message: e.to_string(),
         })?;

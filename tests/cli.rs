@@ -67,7 +67,7 @@ fn dump_with_work(dir: &Path) -> PathBuf {
         m.publish_slot(s, 0, Opcode::ATOMIC_ADD, &[2, 160]).unwrap();
     }
     let d = dir.join("dump");
-    megascope::dump::write_dump(&d, &m).unwrap();
+    megascope::files::dump::write_dump(&d, &m).unwrap();
     d
 }
 
@@ -125,7 +125,7 @@ fn run_dump_writes_a_dump_that_inspect_reads() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(json(&o)["variant"], "once");
-    let back = megascope::dump::read_dump(&out).unwrap();
+    let back = megascope::files::dump::read_dump(&out).unwrap();
     assert_eq!(back.control()[160], 16);
     let o = run(&["inspect", "--dump", out.to_str().unwrap(), "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -379,8 +379,8 @@ fn gpu_backend_matches_cpu_on_a_race_free_session() {
     );
     assert_eq!(json(&o)["backend"], "gpu");
     let (a, b) = (
-        megascope::dump::read_dump(&cpu).unwrap(),
-        megascope::dump::read_dump(&gpu).unwrap(),
+        megascope::files::dump::read_dump(&cpu).unwrap(),
+        megascope::files::dump::read_dump(&gpu).unwrap(),
     );
     assert_eq!(a.control(), b.control());
     assert_eq!(a.ring(), b.ring());
@@ -492,7 +492,7 @@ fn big_dump(dir: &Path, name: &str, slots: u32, marker: u32) -> (PathBuf, Reside
     m.publish_slot(slots as u64 - 1, 0, Opcode::NOP, &[])
         .unwrap();
     let d = dir.join(name);
-    megascope::dump::write_dump(&d, &m).unwrap();
+    megascope::files::dump::write_dump(&d, &m).unwrap();
     (d, m)
 }
 
@@ -533,7 +533,7 @@ fn out_of_space_while_writing_is_a_runtime_failure_that_says_so() {
     );
     assert_eq!(e.trim().lines().count(), 1, "{e}");
     // the old dump is whole and nothing is left beside it
-    assert_eq!(megascope::dump::read_dump(&old_out).unwrap(), old);
+    assert_eq!(megascope::files::dump::read_dump(&old_out).unwrap(), old);
     assert_eq!(names_in(&out_parent), ["out"]);
 }
 
@@ -642,7 +642,7 @@ fn a_killed_write_leaves_the_old_dump_or_the_new_one_never_a_mix() {
     let start = std::time::Instant::now();
     assert!(write_new().wait().unwrap().success());
     let full = start.elapsed();
-    assert_eq!(megascope::dump::read_dump(&out).unwrap(), new);
+    assert_eq!(megascope::files::dump::read_dump(&out).unwrap(), new);
     let mut seen = [0usize; 2];
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -657,7 +657,7 @@ fn a_killed_write_leaves_the_old_dump_or_the_new_one_never_a_mix() {
         (seed % 1000) as f64 / 1000.0
     };
     for i in 0..16 {
-        megascope::dump::write_dump(&out, &old).unwrap();
+        megascope::files::dump::write_dump(&out, &old).unwrap();
         let mut child = write_new();
         let at = if i % 2 == 0 {
             // anywhere in the run
@@ -681,7 +681,7 @@ fn a_killed_write_leaves_the_old_dump_or_the_new_one_never_a_mix() {
         };
         let _ = child.kill();
         let _ = child.wait();
-        let now = megascope::dump::read_dump(&out)
+        let now = megascope::files::dump::read_dump(&out)
             .unwrap_or_else(|e| panic!("killed after {at:?}: not a whole dump: {e}"));
         if now == old {
             seen[0] += 1;

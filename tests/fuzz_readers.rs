@@ -34,7 +34,7 @@ proptest! {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("fuzz.ron");
         std::fs::write(&p, &bytes).unwrap();
-        match megascope::session::load(&p) {
+        match megascope::files::session::load(&p) {
             Ok(l) => prop_assert!(l.debugger.state().slot_count() > 0),
             Err(e) => prop_assert!(!e.to_string().is_empty()),
         }
@@ -45,7 +45,7 @@ proptest! {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("fuzz.ron");
         std::fs::write(&p, &bytes).unwrap();
-        if let Err(e) = megascope::session::load(&p) {
+        if let Err(e) = megascope::files::session::load(&p) {
             prop_assert!(!e.to_string().is_empty());
         }
     }
@@ -60,7 +60,7 @@ proptest! {
         for (name, len) in [("control.bin", c * 4 + c % 3), ("ring.bin", r * 4), ("debug_log.bin", d), ("io_queue.bin", io)] {
             std::fs::write(t.path().join(name), vec![fill; len]).unwrap();
         }
-        match megascope::dump::read_dump(t.path()) {
+        match megascope::files::dump::read_dump(t.path()) {
             Ok(m) => {
                 // a dump that loads dispatches without a panic, whatever its words
                 let mut m = m;
@@ -183,10 +183,10 @@ proptest! {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("gen.ron");
         std::fs::write(&p, &text).unwrap();
-        match megascope::session::load(&p) {
+        match megascope::files::session::load(&p) {
             Ok(l) => {
                 prop_assert!(!text.contains("tennant"), "a misspelt field loaded: {text}");
-                prop_assert!(l.debugger.dispatches() <= megascope::session::MAX_SCRIPT_DISPATCHES);
+                prop_assert!(l.debugger.dispatches() <= megascope::files::session::MAX_SCRIPT_DISPATCHES);
             }
             Err(e) => {
                 let m = e.to_string();

@@ -44,7 +44,7 @@ fn p(path: &Path) -> &str {
 /// Writes one step of a step directory: the dump plus step.json.
 fn write_step(dir: &Path, index: usize, state: &ResidentBuffers, step: Value) {
     let d = dir.join(format!("{index:06}"));
-    megascope::dump::write_dump(&d, state).unwrap();
+    megascope::files::dump::write_dump(&d, state).unwrap();
     let mut step = step;
     step["index"] = json!(index);
     std::fs::write(d.join("step.json"), step.to_string()).unwrap();

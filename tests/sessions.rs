@@ -40,7 +40,8 @@ fn every_example_runs_headless() {
         );
         let j: serde_json::Value = serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|e| panic!("{}: {e}: {err}", p.display()));
-        let file = megascope::session::parse(&p, &std::fs::read_to_string(&p).unwrap()).unwrap();
+        let file =
+            megascope::files::session::parse(&p, &std::fs::read_to_string(&p).unwrap()).unwrap();
         assert_eq!(j["slot_count"], file.geometry.slot_count, "{}", p.display());
     }
 }
@@ -48,14 +49,14 @@ fn every_example_runs_headless() {
 #[test]
 fn examples_demonstrate_what_they_say() {
     let load = |name: &str| {
-        megascope::session::load(
+        megascope::files::session::load(
             &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("sessions")
                 .join(name),
         )
         .unwrap()
     };
-    let kinds = |l: &megascope::session::LoadedSession| -> Vec<&'static str> {
+    let kinds = |l: &megascope::files::session::LoadedSession| -> Vec<&'static str> {
         l.debugger
             .diagnostics()
             .iter()
@@ -109,7 +110,7 @@ fn examples_demonstrate_what_they_say() {
 #[test]
 fn every_example_opens_in_the_app() {
     for p in sessions() {
-        let l = megascope::session::load(&p).unwrap();
+        let l = megascope::files::session::load(&p).unwrap();
         let mut app = MegascopeApp::new(l.debugger);
         app.apply_view_state(&l.file.view);
         let mut h = Harness::builder()

@@ -11,7 +11,7 @@ use megascope::debugger::action::Action;
 use megascope::debugger::breakpoint::{Breakpoint, CompareOp, Condition};
 use megascope::debugger::{Debugger, Geometry, RunConfig};
 use megascope::engine::Backend;
-use megascope::session::ColourMode;
+use megascope::files::session::ColourMode;
 use megascope::ui::MegascopeApp;
 
 fn app() -> MegascopeApp {

@@ -7,7 +7,7 @@ use super::{BenchArgs, BenchReport};
 use crate::abi::opcode::Opcode;
 use crate::debugger::{Debugger, RunConfig};
 use crate::engine::Backend;
-use crate::session::{self, SaveMode, SaveRequest, ViewState};
+use crate::files::session::{self, SaveMode, SaveRequest, ViewState};
 
 pub fn section(_args: &BenchArgs, report: &mut BenchReport) -> Result<(), String> {
     let slots = 1u32 << 20;
@@ -39,10 +39,10 @@ pub fn section(_args: &BenchArgs, report: &mut BenchReport) -> Result<(), String
     }
     let t = Instant::now();
     let dump_dir = dir.path().join("dump");
-    crate::dump::write_dump(&dump_dir, d.state()).map_err(|e| e.to_string())?;
+    crate::files::dump::write_dump(&dump_dir, d.state()).map_err(|e| e.to_string())?;
     let dump_write_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    crate::dump::read_dump(&dump_dir).map_err(|e| e.to_string())?;
+    crate::files::dump::read_dump(&dump_dir).map_err(|e| e.to_string())?;
     let dump_read_s = t.elapsed().as_secs_f64();
     report.session = Some(serde_json::json!({
         "slots": slots,

@@ -9,7 +9,7 @@ use crate::abi::error::PublishError;
 use crate::engine::{Backend, Variant};
 
 /// The most breakpoints one session holds (the session file refuses more).
-pub use crate::session::MAX_BREAKPOINTS;
+pub use crate::files::session::MAX_BREAKPOINTS;
 
 /// One edit of the session's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,13 +3,15 @@
 //! it is opened.
 
 pub mod csv;
+pub mod dump;
 pub mod recording;
+pub mod session;
 
 use std::path::Path;
 
-use crate::dump::DumpError;
+use crate::files::dump::DumpError;
+use crate::files::session::{LoadedSession, SessionError};
 use crate::resident::ResidentBuffers;
-use crate::session::{LoadedSession, SessionError};
 use megascope_record::{RecordError, Recording};
 
 /// What a path holds.
@@ -105,11 +107,11 @@ impl OpenError {
 pub fn open(path: &Path, options: OpenOptions) -> Result<Opened, OpenError> {
     Ok(match FileKind::of(path) {
         FileKind::Dump => Opened::Dump {
-            state: crate::dump::read_dump(path)?,
+            state: crate::files::dump::read_dump(path)?,
             tenants: options.tenants,
         },
         FileKind::Recording => Opened::Recording(Recording::open(path)?),
-        FileKind::Session => Opened::Session(Box::new(crate::session::load(path)?)),
+        FileKind::Session => Opened::Session(Box::new(crate::files::session::load(path)?)),
     })
 }
 

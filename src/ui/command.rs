@@ -13,7 +13,7 @@ use super::timeline_panel::TimelineRequest;
 use crate::debugger::action::Action;
 use crate::debugger::settings::Edit;
 use crate::engine::{Backend, Variant};
-use crate::session::ColourMode;
+use crate::files::session::ColourMode;
 
 /// A panel of the dock layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

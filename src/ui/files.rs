@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use crate::debugger::{Debugger, RunConfig};
 use crate::engine::Backend;
-use crate::session::{self, SaveMode, SaveRequest, ViewState};
+use crate::files::session::{self, SaveMode, SaveRequest, ViewState};
 
 /// What the user wanted to do when the unsaved-changes prompt interrupted.
 #[derive(Debug, Clone, PartialEq)]
@@ -308,7 +308,7 @@ impl FileOps {
                     self.header = (kind == crate::files::FileKind::Session)
                         .then(|| std::fs::read_to_string(&p).ok())
                         .flatten()
-                        .map(|t| crate::session::header_of(&t))
+                        .map(|t| crate::files::session::header_of(&t))
                         .filter(|h| !h.is_empty());
                     self.remember(&p);
                     self.queued.push(FileOutcome::Loaded {
@@ -539,7 +539,7 @@ fn check_prompt_path(kind: PromptKind, path: &Path) -> Option<String> {
         PromptKind::ImportDump => {
             if !path.is_dir() {
                 Some(format!("{} is not a directory", path.display()))
-            } else if !crate::dump::is_dump_dir(path) {
+            } else if !crate::files::dump::is_dump_dir(path) {
                 Some(format!(
                     "{} holds no ring.bin; a dump needs control.bin, ring.bin, debug_log.bin, io_queue.bin",
                     path.display()

@@ -15,7 +15,7 @@ use crate::abi::control::ControlView;
 use crate::abi::opcode::{Opcode, Priority};
 use crate::abi::slot::Slot;
 use crate::abi::status::SlotStatus;
-use crate::session::ColourMode;
+use crate::files::session::ColourMode;
 
 /// What the grid draws from.
 pub struct GridSource<'a> {

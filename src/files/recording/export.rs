@@ -16,5 +16,5 @@ pub fn export_step(rec: &Recording, step: usize, out: &Path) -> Result<(), Recor
             rec.path().display()
         ))
     })?;
-    crate::dump::write_dump(out, &mirror).map_err(|e| RecordingError::Runtime(e.to_string()))
+    crate::files::dump::write_dump(out, &mirror).map_err(|e| RecordingError::Runtime(e.to_string()))
 }

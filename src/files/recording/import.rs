@@ -95,7 +95,7 @@ pub fn step_dirs(dir: &Path) -> Result<Vec<(u64, PathBuf)>, RecordingError> {
 pub fn read_step_json(step_dir: &Path, position: usize) -> Result<StepInfo, RecordingError> {
     let path = step_dir.join("step.json");
     let bad = |what: String| input(format!("{}: {what}", path.display()));
-    use crate::dump::{ReadFileError, read_regular_file};
+    use crate::files::dump::{ReadFileError, read_regular_file};
     let bytes = match read_regular_file(&path, STEP_JSON_MAX_BYTES) {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(len)) => {
@@ -278,14 +278,14 @@ pub fn import_step_dir(
     }
     // Built beside the target and renamed over it at the end: a killed import leaves the old
     // file (or none) and a temporary sibling the next import removes.
-    let tmp = crate::dump::temp_sibling(out);
+    let tmp = crate::files::dump::temp_sibling(out);
     let result = (|| {
         let mut recorder: Option<Recorder> = None;
         let mut first: Option<Fingerprint> = None;
         let mut dispatch_steps = 0;
         for (position, (_, step_dir)) in steps.iter().enumerate() {
             let mut info = read_step_json(step_dir, position)?;
-            let state = crate::dump::read_dump(step_dir)
+            let state = crate::files::dump::read_dump(step_dir)
                 .map_err(|e| input(format!("step {position} ({}): {e}", step_dir.display())))?;
             let tenants = match (options.tenants, &first) {
                 (Some(t), _) => t,
@@ -333,11 +333,11 @@ pub fn import_step_dir(
         let summary = r
             .finish()
             .map_err(|e| RecordingError::Runtime(format!("writing {}: {e}", out.display())))?;
-        crate::dump::commit_sibling(&tmp, out).map_err(|e| {
+        crate::files::dump::commit_sibling(&tmp, out).map_err(|e| {
             RecordingError::Runtime(format!(
                 "cannot move the recording into {}: {}",
                 out.display(),
-                crate::dump::write_cause(&e)
+                crate::files::dump::write_cause(&e)
             ))
         })?;
         Ok(ImportSummary {

@@ -111,5 +111,6 @@ pub fn export_perfetto(rec: &Recording, out: &Path) -> Result<(), RecordingError
     let value = trace(rec)?;
     let bytes = serde_json::to_vec(&value)
         .map_err(|e| RecordingError::Runtime(format!("cannot encode the trace: {e}")))?;
-    crate::dump::write_atomic(out, &bytes).map_err(|e| RecordingError::Runtime(e.to_string()))
+    crate::files::dump::write_atomic(out, &bytes)
+        .map_err(|e| RecordingError::Runtime(e.to_string()))
 }

@@ -596,7 +596,7 @@ impl MegascopeApp {
     }
 
     fn write_export(&mut self, path: &std::path::Path, bytes: &[u8]) {
-        match crate::dump::write_atomic(path, bytes) {
+        match crate::files::dump::write_atomic(path, bytes) {
             Ok(()) => self.toasts.info(format!("exported {}", path.display())),
             Err(e) => self
                 .toasts
@@ -638,7 +638,7 @@ impl MegascopeApp {
         self.plot_png_rx = Some(rx);
         ctx.request_screenshot(move |image| {
             let written = crate::ui::export::png_of(&image, rect, ppp).and_then(|bytes| {
-                crate::dump::write_atomic(&path, &bytes)
+                crate::files::dump::write_atomic(&path, &bytes)
                     .map(|()| path.clone())
                     .map_err(|e| format!("exporting {}: {e}", path.display()))
             });
@@ -681,7 +681,7 @@ impl MegascopeApp {
             }
             FileOutcome::ExportTo(dir) => {
                 self.sync_after_run();
-                match crate::dump::write_dump(&dir, self.debugger.state()) {
+                match crate::files::dump::write_dump(&dir, self.debugger.state()) {
                     Ok(()) => self
                         .toasts
                         .info(format!("exported the four buffers to {}", dir.display())),

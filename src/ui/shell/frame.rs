@@ -405,7 +405,7 @@ impl MegascopeApp {
     ) {
         ui.horizontal(|ui| {
             ui.label("colour by");
-            for m in crate::session::ColourMode::ALL {
+            for m in crate::files::session::ColourMode::ALL {
                 if ui.selectable_label(self.grid.mode == m, m.name()).clicked() {
                     self.queue.push(UiCommand::ColourMode(m));
                 }

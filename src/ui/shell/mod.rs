@@ -25,7 +25,7 @@ use super::toasts::Toasts;
 use super::top_bar::Transport;
 use crate::debugger::Debugger;
 use crate::engine::Backend;
-use crate::session::{Panels, ViewState};
+use crate::files::session::{Panels, ViewState};
 
 /// How long one frame may spend on a Step N's dispatches before the window draws again.
 const STEP_N_FRAME_BUDGET: Duration = Duration::from_millis(16);

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::debugger::action::Action;
 use crate::debugger::breakpoint::Breakpoint;
 use crate::debugger::{Debugger, DebuggerError, Geometry, RunConfig};
-use crate::dump::{self, DumpError};
 use crate::engine::Backend;
+use crate::files::dump::{self, DumpError};
 
 /// The session format version this build writes and the newest it reads. Version 2 added
 /// `bookmarks`; a version-1 file reads as one without bookmarks.
@@ -466,8 +466,8 @@ fn check_snapshot_name(rel: &str) -> Result<(), String> {
 /// Reads, validates and replays a session file. Only a regular file of at most
 /// [`MAX_SESSION_BYTES`] is read; its type and size are checked before a byte is.
 pub fn load(path: &Path) -> Result<LoadedSession, SessionError> {
-    use crate::dump::ReadFileError;
-    let bytes = match crate::dump::read_regular_file(path, MAX_SESSION_BYTES) {
+    use crate::files::dump::ReadFileError;
+    let bytes = match crate::files::dump::read_regular_file(path, MAX_SESSION_BYTES) {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(len)) => {
             return Err(SessionError::TooLarge {

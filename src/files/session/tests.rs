@@ -117,7 +117,7 @@ fn snapshot_save_load_is_exact() {
     assert_eq!(l.debugger.state(), d.state());
     assert!(l.file.script.is_empty());
     let snap = snapshot_path(&p, &l.file).unwrap();
-    assert!(crate::dump::is_dump_dir(&snap));
+    assert!(crate::files::dump::is_dump_dir(&snap));
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn failed_save_leaves_the_previous_file_intact() {
         if path.extension().is_some_and(|x| x == "ron") {
             Err("injected: disk full".to_string())
         } else {
-            crate::dump::write_atomic(path, bytes).map_err(|e| e.to_string())
+            crate::files::dump::write_atomic(path, bytes).map_err(|e| e.to_string())
         }
     };
     let err = save_with(
@@ -482,7 +482,7 @@ fn snapshots_must_live_in_the_sessions_directory() {
     // a symbolic link that leads out is refused too
     let t = tempfile::tempdir().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
-    crate::dump::write_dump(
+    crate::files::dump::write_dump(
         &elsewhere.path().join("d"),
         &crate::resident::ResidentBuffers::new(16, 1, 0).unwrap(),
     )
