@@ -418,6 +418,7 @@ impl StateReport {
 mod tests {
     use super::*;
     use crate::abi::opcode::Opcode;
+    use crate::engine::DispatchMirror;
     use crate::engine::DispatchOptions;
     use crate::engine::cpu::CpuEngine;
 

@@ -17,7 +17,6 @@ use crate::abi::opcode::Opcode;
 use crate::abi::slot::{PUBLISH_PRIORITY, encode_packed};
 use crate::abi::status::{self, SlotStatus};
 use crate::abi::validate::{PartLengths, check_observable, check_slot_count, validate_parts};
-use crate::engine::{DispatchOptions, DispatchReport, Engine, EngineError};
 
 /// The four buffers as a readback carries them (vyre's `ResidentQueueReadback`), in words.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -510,27 +509,6 @@ impl ResidentBuffers {
                 io_queue: self.io_queue.len() * 4,
             },
         )
-    }
-
-    // ---- dispatch -----------------------------------------------------------------------
-
-    /// Dispatches through `engine`: refuses a slot-count mismatch, validates the buffers as
-    /// `from_parts`, then lets the engine run and leave its result in this mirror.
-    pub fn dispatch(
-        &mut self,
-        engine: &mut dyn Engine,
-        options: &DispatchOptions,
-    ) -> Result<DispatchReport, EngineError> {
-        if let Some(n) = engine.slot_count()
-            && n != self.slot_count
-        {
-            return Err(EngineError::SlotCountMismatch {
-                engine: n,
-                mirror: self.slot_count,
-            });
-        }
-        self.validate()?;
-        engine.dispatch(self, options)
     }
 
     // ---- decoders -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 //! `ResidentQueueBuffers` does, publishes each item just before its dispatch, and runs the
 //! dispatches through any engine — the conformance tests and `megascope bench` use it.
 
+use crate::engine::DispatchMirror;
 use std::path::Path;
 
 use serde::Deserialize;

@@ -9,6 +9,7 @@
 //!
 //! No adapter is a failure with instructions, never a skip: CI must run these.
 
+use megascope::engine::DispatchMirror;
 use std::path::PathBuf;
 
 use megascope::abi::layout::default_workgroup_size;

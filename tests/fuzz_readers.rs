@@ -1,6 +1,7 @@
 //! Property tests over the session and dump readers: whatever the bytes, they return a value
 //! or an error with a message — never a panic. Bounded case counts keep CI time small.
 
+use megascope::engine::DispatchMirror;
 use proptest::prelude::*;
 
 const SESSION: &str = include_str!("../sessions/every_opcode.ron");

@@ -29,6 +29,7 @@
 //! path (`dispatch_resident`, then `download_into`), or pass by pass (`run_passes(1)` on both
 //! engines, compared after every pass).
 
+use megascope::engine::DispatchMirror;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 

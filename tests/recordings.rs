@@ -4,6 +4,7 @@
 //! caught at its step, lane-order divergences explained, and every bad input refused with
 //! exit 2.
 
+use megascope::engine::DispatchMirror;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

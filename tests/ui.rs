@@ -11,6 +11,7 @@ use megascope::debugger::action::Action;
 use megascope::debugger::breakpoint::{Breakpoint, CompareOp, Condition};
 use megascope::debugger::{Debugger, Geometry, RunConfig};
 use megascope::engine::Backend;
+use megascope::engine::DispatchMirror;
 use megascope::files::session::ColourMode;
 use megascope::ui::MegascopeApp;
 

@@ -234,6 +234,7 @@ impl Delta {
 mod tests {
     use super::*;
     use crate::abi::opcode::Opcode;
+    use crate::engine::DispatchMirror;
     use crate::engine::DispatchOptions;
     use crate::engine::cpu::CpuEngine;
 

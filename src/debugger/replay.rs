@@ -470,6 +470,7 @@ mod tests {
     use super::*;
     use crate::abi::opcode::Opcode;
     use crate::debugger::action::Action;
+    use crate::engine::DispatchMirror;
     use megascope_record::{Buffers, Fingerprint, Meta, Recorder, StepInfo};
 
     fn bufs(m: &ResidentBuffers) -> Buffers<'_> {

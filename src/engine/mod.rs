@@ -304,3 +304,35 @@ pub trait Engine {
         self.finish_dispatch(state)
     }
 }
+
+/// Dispatching a mirror through an engine, as `mirror.dispatch(&mut engine, &options)`. It
+/// lives here, not on [`ResidentBuffers`], so the mirror knows nothing of engines (the
+/// layers go abi → resident → engine, never back).
+pub trait DispatchMirror {
+    /// Refuses a slot-count mismatch, validates the buffers as `from_parts` does, then lets
+    /// the engine run and leave its result in the mirror.
+    fn dispatch(
+        &mut self,
+        engine: &mut dyn Engine,
+        options: &DispatchOptions,
+    ) -> Result<DispatchReport, EngineError>;
+}
+
+impl DispatchMirror for ResidentBuffers {
+    fn dispatch(
+        &mut self,
+        engine: &mut dyn Engine,
+        options: &DispatchOptions,
+    ) -> Result<DispatchReport, EngineError> {
+        if let Some(n) = engine.slot_count()
+            && n != self.slot_count()
+        {
+            return Err(EngineError::SlotCountMismatch {
+                engine: n,
+                mirror: self.slot_count(),
+            });
+        }
+        self.validate()?;
+        engine.dispatch(self, options)
+    }
+}

@@ -5,6 +5,7 @@ use super::CpuEngine;
 use crate::abi::control::{DONE_COUNT, EPOCH, METRICS, OBSERVABLE, STARVATION};
 use crate::abi::opcode::Opcode;
 use crate::abi::status::SlotStatus;
+use crate::engine::DispatchMirror;
 use crate::engine::{
     DiagnosticKind, DispatchEnd, DispatchOptions, DispatchReport, Engine, Variant,
 };
