@@ -37,6 +37,9 @@ struct Run {
     elapsed: Duration,
     /// Which lane probed each slot, kept only when priority partitions overlap.
     probed_by: Option<HashMap<u32, u32>>,
+    /// The status counts before the dispatch, when the last dispatch left them and nothing
+    /// changed the mirror since.
+    counts_before: Option<StatusCounts>,
 }
 
 /// The CPU reference engine. Reuses its scratch across dispatches.
@@ -46,6 +49,11 @@ pub struct CpuEngine {
     exec: ExecScratch,
     lanes: LaneScratch,
     run: Option<Run>,
+    claims: Vec<(u32, u32)>,
+    /// The status counts of the last dispatch and the mirror version they describe.
+    last_counts: Option<((u64, u64), StatusCounts)>,
+    /// Dispatches that took their status counts from their claims (tests check the path).
+    pub(crate) scans_skipped: u64,
 }
 
 impl CpuEngine {
@@ -67,6 +75,15 @@ impl CpuEngine {
     /// Every race of the last race-analysed dispatch, uncapped: `(word, a, b)`.
     pub fn last_races(&self) -> Vec<(u32, u32, u32)> {
         self.tracker.raced_words()
+    }
+
+    /// Every claim of the dispatch in progress (or of the last one), in the order made: the
+    /// slot and the status word it held before. A dispatch writes no ring word but the status
+    /// of a slot it claims (CLAIMED, then DONE), so these are all the ring words it changed:
+    /// the debugger builds a step's timeline delta from them instead of copying and diffing
+    /// the whole ring, which at 1M slots is 64 MiB per dispatch.
+    pub fn claims(&self) -> &[(u32, u32)] {
+        &self.claims
     }
 
     /// Passes run so far in the dispatch in progress.
@@ -94,6 +111,7 @@ impl CpuEngine {
                 sink: &mut run.sink,
                 counters: &mut run.counters,
                 pass: run.passes,
+                claims: &mut self.claims,
             };
             pass_workgroups(
                 &mut mem,
@@ -115,6 +133,7 @@ impl CpuEngine {
                 sink: &mut run.sink,
                 counters: &mut run.counters,
                 pass: run.passes,
+                claims: &mut self.claims,
             };
             pass_workgroups(
                 &mut mem,
@@ -223,6 +242,7 @@ impl<T: AccessTracker> Mem<'_, T> {
                 continue;
             }
             self.ring[b + W_STATUS] = status::CLAIMED;
+            self.claims.push((s, status::PUBLISHED));
             self.note_if_aliased(s, tenant);
             if let Some(v) = shutdown_seen {
                 self.trk.read(SHUTDOWN as u32, s, v);
@@ -275,6 +295,12 @@ impl Engine for CpuEngine {
         if options.race_analysis {
             self.tracker.begin(state.control().len());
         }
+        self.claims.clear();
+        let counts_before = self
+            .last_counts
+            .take()
+            .filter(|(v, _)| *v == state.version())
+            .map(|(_, c)| c);
         self.run = Some(Run {
             options: *options,
             workgroup_size: wg,
@@ -293,6 +319,7 @@ impl Engine for CpuEngine {
             sink,
             elapsed: Duration::ZERO,
             probed_by,
+            counts_before,
         });
         Ok(())
     }
@@ -328,8 +355,18 @@ impl Engine for CpuEngine {
             self.tracker.report(&mut run.sink);
         }
         let mut sink = std::mem::take(&mut run.sink);
-        let status_counts = end_of_dispatch_scan(state, &run, end, &mut sink);
+        let status_counts = match run
+            .counts_before
+            .map(|c| counts_after(c, &self.claims, state))
+        {
+            Some(c) if !may_explain_a_slot(&c, run.options.variant) => {
+                self.scans_skipped += 1;
+                c
+            }
+            _ => end_of_dispatch_scan(state, &run, end, &mut sink),
+        };
         run.sink = sink;
+        self.last_counts = Some((state.version(), status_counts));
         let counters = &run.counters;
         if counters.debug_dropped > 0 {
             let (dropped, reserved, cursor) = (
@@ -362,6 +399,45 @@ impl Engine for CpuEngine {
             elapsed: run.elapsed + t0.elapsed(),
         })
     }
+}
+
+/// The status counts after a dispatch from those before it: only the slots it claimed
+/// changed status. Saves a pass over every slot's 64-byte line (3.6 ms at 1M slots) when
+/// [`may_explain_a_slot`] says the end-of-dispatch scan has nothing to explain.
+fn counts_after(
+    before: StatusCounts,
+    claims: &[(u32, u32)],
+    state: &ResidentBuffers,
+) -> StatusCounts {
+    let bucket = |w: u32| SlotStatus::from_word(w).histogram_index();
+    let mut c = before.0;
+    // A slot is claimed at most once a dispatch: claims take PUBLISHED (YIELD, REQUEUE) slots
+    // and leave them CLAIMED or DONE, which no lane claims, and the engine writes no other
+    // status.
+    for &(slot, old) in claims {
+        let now = state.ring()[slot as usize * SLOT_WORDS + W_STATUS];
+        c[bucket(old)] -= 1;
+        c[bucket(now)] += 1;
+    }
+    StatusCounts(c)
+}
+
+/// Whether the end-of-dispatch scan could note anything: it explains slots left waiting
+/// (PUBLISHED; also YIELD and REQUEUE in the priority scan) and slots left CLAIMED.
+fn may_explain_a_slot(c: &StatusCounts, variant: Variant) -> bool {
+    let waiting = if variant == Variant::Priority {
+        [
+            SlotStatus::Published,
+            SlotStatus::Yield,
+            SlotStatus::Requeue,
+        ]
+        .iter()
+        .map(|&s| c.get(s))
+        .sum::<u64>()
+    } else {
+        c.get(SlotStatus::Published)
+    };
+    waiting > 0 || c.get(SlotStatus::Claimed) > 0
 }
 
 /// Counts statuses and explains every slot left waiting: stuck behind a disabled tenant,
@@ -432,4 +508,4 @@ fn end_of_dispatch_scan(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
