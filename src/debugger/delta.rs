@@ -79,6 +79,48 @@ impl BufferDelta {
         }
     }
 
+    /// The runs of a buffer that changed only at the words of `changes` (word index and old
+    /// value; an index may repeat, its first old value counts). Gives exactly what
+    /// [`BufferDelta::between`] gives on the whole buffer, in time proportional to the changes.
+    fn from_changes(new: &[u32], stride: usize, changes: &mut [(u32, u32)]) -> BufferDelta {
+        // plane-major, as `between` walks; a stable sort keeps a repeated index's first value
+        changes.sort_by_key(|&(i, _)| (i as usize % stride, i as usize / stride));
+        let mut planes = vec![Vec::new(); stride];
+        let mut any = false;
+        let mut last = None;
+        for &(i, old) in changes.iter() {
+            if last == Some(i) {
+                continue;
+            }
+            last = Some(i);
+            let Some(&now) = new.get(i as usize) else {
+                continue;
+            };
+            let x = old ^ now;
+            if x == 0 {
+                continue;
+            }
+            any = true;
+            let (p, j) = (i as usize % stride, (i as usize / stride) as u32);
+            let runs: &mut Vec<Run> = &mut planes[p];
+            match runs.last_mut() {
+                Some(r) if r.xor == x && r.start + r.len == j => r.len += 1,
+                _ => runs.push(Run {
+                    start: j,
+                    len: 1,
+                    xor: x,
+                }),
+            }
+        }
+        if !any {
+            return BufferDelta::Same;
+        }
+        BufferDelta::Runs {
+            stride: stride as u32,
+            planes,
+        }
+    }
+
     /// Applies in the given direction (`forward`: old → new).
     fn apply(&self, buf: &mut Vec<u32>, forward: bool) {
         match self {
@@ -146,6 +188,24 @@ impl Delta {
         }
     }
 
+    /// The delta of a step that wrote no ring word but those in `ring_changes` (ring word
+    /// index and old value), from `old`, whose ring is not read (a snapshot of the other
+    /// buffers is enough): the same delta as [`Delta::between`] on the whole state, without
+    /// copying and diffing the ring — 64 MiB at 1M slots, for a dispatch that may have
+    /// claimed a handful. `ring_changes` is sorted in place.
+    pub fn with_ring_changes(
+        old: &crate::resident::Readback,
+        new: &ResidentBuffers,
+        ring_changes: &mut [(u32, u32)],
+    ) -> Delta {
+        Delta {
+            control: BufferDelta::between(&old.control, new.control(), 1),
+            ring: BufferDelta::from_changes(new.ring(), SLOT_WORDS, ring_changes),
+            debug_log: BufferDelta::between(&old.debug_log, new.debug_log(), 1),
+            io_queue: BufferDelta::between(&old.io_queue, new.io_queue(), 1),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         [&self.control, &self.ring, &self.debug_log, &self.io_queue]
             .iter()
@@ -182,16 +242,33 @@ impl Delta {
     /// Ring slots whose words differ, ascending (for highlighting a diff in the grid).
     pub fn changed_slots(&self) -> Vec<u32> {
         let mut out = Vec::new();
+        self.extend_changed_slots(&mut out, usize::MAX);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Appends the ring slots whose words differ to `out` (unsorted, a slot once per word
+    /// that changed), stopping once `out` holds more than `cap`: a reader that copies
+    /// everything past that many need not have a million slot numbers made first.
+    pub fn extend_changed_slots(&self, out: &mut Vec<u32>, cap: usize) {
         match &self.ring {
             BufferDelta::Same => {}
             BufferDelta::Runs { planes, .. } => {
                 for r in planes.iter().flatten() {
-                    out.extend(r.start..r.start + r.len);
+                    if out.len() > cap {
+                        return;
+                    }
+                    let take = (r.len as usize).min(cap.saturating_add(1) - out.len().min(cap));
+                    out.extend(r.start..r.start + take as u32);
                 }
             }
             BufferDelta::Replace { old, new } => {
                 let n = old.len().max(new.len()) / SLOT_WORDS;
                 for s in 0..n {
+                    if out.len() > cap {
+                        return;
+                    }
                     let a = old.get(s * SLOT_WORDS..(s + 1) * SLOT_WORDS);
                     let b = new.get(s * SLOT_WORDS..(s + 1) * SLOT_WORDS);
                     if a != b {
@@ -200,9 +277,6 @@ impl Delta {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
-        out
     }
 
     /// Control words whose value differs, with the XOR (old ^ new).
