@@ -7,6 +7,7 @@ pub mod diagnostics_panel;
 pub mod files;
 pub mod grid_layout;
 pub mod grid_render;
+pub mod host_grid;
 pub mod inspector;
 pub mod new_dialog;
 pub mod palette;

@@ -85,6 +85,8 @@ pub struct MegascopeApp {
     /// Per slot: the serial of the timeline point that last changed it (CPU backend grid).
     pub changed: Vec<u32>,
     pub changed_serial: u32,
+    /// The slots marked with `changed_serial`.
+    marked: Vec<u32>,
     last_point_seen: (usize, usize),
     last_frame: Option<Instant>,
     pub fps: f32,
@@ -124,6 +126,7 @@ impl MegascopeApp {
             files: FileOps::default(),
             changed: vec![0; n],
             changed_serial: 0,
+            marked: Vec::new(),
             last_point_seen: (0, 1),
             last_frame: None,
             fps: 0.0,
@@ -168,6 +171,7 @@ impl MegascopeApp {
         }
         self.changed = vec![0; self.debugger.state().slot_count() as usize];
         self.changed_serial = 0;
+        self.marked.clear();
         self.last_point_seen = (usize::MAX, 0);
         self.selection = None;
         self.transport.running = false;
@@ -505,30 +509,32 @@ impl MegascopeApp {
             return;
         }
         self.last_point_seen = now;
-        let n = self.debugger.state().slot_count() as usize;
-        if self.changed.len() != n {
-            self.changed = vec![0; n];
-        }
-        self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
-        let serial = self.changed_serial;
-        for s in t.current().delta.changed_slots() {
-            if let Some(c) = self.changed.get_mut(s as usize) {
-                *c = serial;
-            }
-        }
+        let mut marked = t.current().delta.changed_slots();
         // A recorded step that differs from the oracle shows the slots that differ.
         let diverging = self
             .debugger
             .replay_step()
             .and_then(|step| self.debugger.replay()?.diverging.get(&step));
         if let Some(d) = diverging {
-            for &s in &d.slots {
-                if let Some(c) = self.changed.get_mut(s as usize) {
-                    *c = serial;
-                }
-            }
+            marked.extend_from_slice(&d.slots);
             self.grid.highlight_changes = true;
         }
+        let n = self.debugger.state().slot_count() as usize;
+        if self.changed.len() != n {
+            self.changed = vec![0; n];
+        }
+        if marked.is_empty() && self.marked.is_empty() {
+            // nothing was highlighted and nothing is: the grid's picture stays as it is
+            return;
+        }
+        self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
+        let serial = self.changed_serial;
+        for &s in &marked {
+            if let Some(c) = self.changed.get_mut(s as usize) {
+                *c = serial;
+            }
+        }
+        self.marked = marked;
     }
 
     /// Draws one frame. `render` is eframe's wgpu state when there is one.
@@ -923,7 +929,7 @@ impl MegascopeApp {
     }
 
     fn upload_host_grid(
-        &self,
+        &mut self,
         rs: &eframe::egui_wgpu::RenderState,
         content: super::grid_render::ContentVersion,
     ) {
@@ -932,12 +938,19 @@ impl MegascopeApp {
             .callback_resources
             .get_mut::<super::grid_render::GridRenderer>()
         {
+            let slots = super::host_grid::slots_to_upload(
+                g.host_content(),
+                content,
+                &mut self.debugger,
+                &self.marked,
+            );
             g.upload_host(
                 &rs.device,
                 &rs.queue,
                 content,
                 self.debugger.state().ring(),
                 &self.changed,
+                slots.as_deref(),
             );
         }
     }
@@ -1000,11 +1013,12 @@ impl MegascopeApp {
             TimelineRequest::Select(s) => self.selection = Some(s),
             TimelineRequest::Highlight(slots) => {
                 self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
-                for s in slots {
+                for &s in &slots {
                     if let Some(c) = self.changed.get_mut(s as usize) {
                         *c = self.changed_serial;
                     }
                 }
+                self.marked = slots;
                 self.grid.highlight_changes = true;
             }
         }
