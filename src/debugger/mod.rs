@@ -539,7 +539,7 @@ impl Debugger {
         action: Action,
         change: impl FnOnce(&mut Self) -> Result<(), DebuggerError>,
     ) -> Result<(), DebuggerError> {
-        let capture = self.capture_whole();
+        let capture = self.capture_for_action(&action);
         change(self)?;
         let delta = self.step_delta(capture, 0);
         let label = action.label();

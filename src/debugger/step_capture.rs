@@ -1,31 +1,45 @@
-//! What a step's timeline delta is taken from. A host action may write anywhere, so its
-//! delta diffs a copy of the whole state. A CPU-engine step writes ring words only at the
-//! slots it claims ([`CpuEngine::claims`](crate::engine::cpu::CpuEngine::claims)), so its
-//! delta needs a copy of the small buffers and those claims: at 1M slots that skips a 64 MiB
-//! copy and a 64 MiB diff per dispatch, whatever the dispatch did. The GPU engine, and
-//! breakpoints that compare the ring before and after a step, still take the whole copy.
+//! What a step's timeline delta is taken from. A host action writes ring words only at the
+//! slots it names ([`Action::ring_slots`]; a reset may write them all), so its delta copies
+//! those slots and the small buffers. A CPU-engine step writes ring words only at the slots
+//! it claims ([`CpuEngine::claims`](crate::engine::cpu::CpuEngine::claims)), so its delta
+//! needs a copy of the small buffers and those claims: at 1M slots that skips a 64 MiB copy
+//! and a 64 MiB diff per dispatch, whatever the dispatch did. The GPU engine, breakpoints
+//! that compare the ring before and after a step, resets and batches over a quarter of the
+//! ring still take the whole copy.
 
 use super::Debugger;
+use super::action::Action;
 use super::breakpoint;
 use super::delta::Delta;
+use crate::abi::layout::SLOT_WORDS;
 use crate::engine::Backend;
 
-/// What [`Debugger::capture_before_step`] copied, for [`Debugger::step_delta`].
+/// What [`Debugger::capture_before_step`] or [`Debugger::capture_for_action`] copied, for
+/// [`Debugger::step_delta`].
 #[must_use]
 pub(super) struct StepCapture {
     /// The mirror's version before the step (for [`super::ring_changes`]).
     version: (u64, u64),
-    /// The ring was left out of the copy: the delta comes from the CPU engine's claims.
-    from_claims: bool,
+    ring: RingCopy,
+}
+
+/// What of the ring was copied before the step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RingCopy {
+    Whole,
+    /// Nothing: the CPU engine's claims say what the step changed.
+    Claims,
+    /// The words of the slots a host action may write, in `ring_change_scratch`.
+    Slots,
 }
 
 impl Debugger {
-    /// Copies the whole state before a step that may write anywhere (a host action).
-    pub(super) fn capture_whole(&mut self) -> StepCapture {
+    /// Copies the whole state before a step that may write anywhere.
+    fn capture_whole(&mut self) -> StepCapture {
         self.state.snapshot_readback_into(&mut self.scratch);
         StepCapture {
             version: self.state.version(),
-            from_claims: false,
+            ring: RingCopy::Whole,
         }
     }
 
@@ -36,6 +50,35 @@ impl Debugger {
         if !cpu_runs || breakpoint::needs_ring(&self.breakpoints) {
             return self.capture_whole();
         }
+        self.copy_all_but_the_ring();
+        StepCapture {
+            version: self.state.version(),
+            ring: RingCopy::Claims,
+        }
+    }
+
+    /// Copies what the delta of host action `action` needs: the small buffers and the words
+    /// of the slots it may write, when those are at most a quarter of the ring.
+    pub(super) fn capture_for_action(&mut self, action: &Action) -> StepCapture {
+        let n = self.state.slot_count();
+        let Some(slots) = action.ring_slots().filter(|s| s.len() <= n as usize / 4) else {
+            return self.capture_whole();
+        };
+        self.copy_all_but_the_ring();
+        let ring = self.state.ring();
+        let list = &mut self.ring_change_scratch;
+        list.clear();
+        for s in slots.into_iter().filter(|&s| s < n) {
+            let base = s as usize * SLOT_WORDS;
+            list.extend((base..base + SLOT_WORDS).map(|i| (i as u32, ring[i])));
+        }
+        StepCapture {
+            version: self.state.version(),
+            ring: RingCopy::Slots,
+        }
+    }
+
+    fn copy_all_but_the_ring(&mut self) {
         let s = &mut self.scratch;
         for (dst, src) in [
             (&mut s.control, self.state.control()),
@@ -46,31 +89,27 @@ impl Debugger {
             dst.extend_from_slice(src);
         }
         s.ring.clear();
-        StepCapture {
-            version: self.state.version(),
-            from_claims: true,
-        }
     }
 
     /// The delta of the step since `capture`; `claims_from` is where the step's claims
     /// begin in the CPU engine's list (passes run earlier in the dispatch came before it).
     pub(super) fn step_delta(&mut self, capture: StepCapture, claims_from: usize) -> Delta {
-        let delta = if capture.from_claims {
+        let delta = if capture.ring == RingCopy::Whole {
+            Delta::between(&self.scratch, &self.state)
+        } else {
             let mut ring_changes = std::mem::take(&mut self.ring_change_scratch);
-            ring_changes.clear();
-            ring_changes.extend(
-                self.cpu
-                    .claims()
-                    .get(claims_from..)
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|&(slot, old)| (slot * crate::abi::layout::SLOT_WORDS as u32, old)),
-            );
+            if capture.ring == RingCopy::Claims {
+                ring_changes.clear();
+                let claims = self.cpu.claims().get(claims_from..).unwrap_or(&[]);
+                ring_changes.extend(
+                    claims
+                        .iter()
+                        .map(|&(slot, old)| (slot * SLOT_WORDS as u32, old)),
+                );
+            }
             let delta = Delta::with_ring_changes(&self.scratch, &self.state, &mut ring_changes);
             self.ring_change_scratch = ring_changes;
             delta
-        } else {
-            Delta::between(&self.scratch, &self.state)
         };
         self.ring_changes
             .note(capture.version, self.state.version(), [&delta]);
@@ -108,41 +147,56 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
-        /// The deltas built from the CPU engine's claims are the deltas a diff of the whole
-        /// state before and after each step gives: dispatches and single passes, every
-        /// variant, one and several workgroups, re-published work between dispatches.
+        /// The deltas built from the CPU engine's claims and from the slots a host action
+        /// names are the deltas a diff of the whole state before and after each step gives:
+        /// dispatches and single passes of every variant on one and several workgroups,
+        /// publishes (single, batch, packed), raw slot and control writes, resets.
         #[test]
-        fn deltas_from_claims_equal_whole_state_diffs(
+        fn deltas_from_claims_and_named_slots_equal_whole_state_diffs(
             slots in proptest::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), any::<[u32; 4]>()), 32),
             variant in prop_oneof![Just(Variant::Once), Just(Variant::Persistent), Just(Variant::Priority)],
             wg in prop_oneof![Just(4u32), Just(8), Just(32)],
             race in any::<bool>(),
-            steps in proptest::collection::vec(0u8..4, 1..8),
+            steps in proptest::collection::vec((0u8..9, 0u32..32, 0u32..12, any::<u32>()), 1..10),
         ) {
             let mut d = debugger(random_state(32, &slots), variant, wg, race);
-            for step in steps {
+            for (step, slot, len, value) in steps {
                 let before = d.state().snapshot_readback();
-                match step {
-                    0 | 1 => { d.dispatch().unwrap(); }
-                    2 => { d.step_pass().unwrap(); }
-                    _ => {
-                        // publish over the slots that finished, so later dispatches claim again
-                        let done: Vec<u32> = (0..32)
-                            .filter(|&s| d.state().ring()[s as usize * 16] == SlotStatus::Done.word())
-                            .take(5)
-                            .collect();
-                        for s in done {
-                            d.apply(Action::Publish {
-                                slot: s,
-                                tenant: 0,
-                                opcode: Opcode::ATOMIC_ADD,
-                                args: vec![1, 150 + s % 8],
-                                priority: None,
-                            })
-                            .unwrap();
-                        }
-                        continue;
-                    }
+                let action = match step {
+                    0 | 1 => Action::Dispatch { count: 1 },
+                    2 => Action::Pass,
+                    3 => Action::Publish {
+                        slot,
+                        tenant: value % 3,
+                        opcode: Opcode::ATOMIC_ADD,
+                        args: vec![1, 150 + value % 8],
+                        priority: (value % 2 == 0).then_some(value % 5),
+                    },
+                    4 => Action::PublishPattern(crate::debugger::action::Pattern {
+                        start: slot,
+                        end: (slot + len).min(32),
+                        step: 1 + value % 3,
+                        tenants: vec![0, 1],
+                        opcodes: vec![Opcode::NOP, Opcode::STORE_U32],
+                        priorities: vec![value % 5],
+                        args: vec![],
+                    }),
+                    5 => Action::PublishPacked {
+                        slot,
+                        tenant: 0,
+                        ops: vec![crate::debugger::action::PackedOp {
+                            opcode: Opcode::ATOMIC_ADD,
+                            args: vec![1, 151],
+                        }],
+                    },
+                    6 => Action::WriteSlot { slot, words: vec![value; 16] },
+                    7 => Action::WriteControl { word: 150 + len, value },
+                    _ => Action::Reset,
+                };
+                if d.apply(action).is_err() {
+                    // refused (a slot in flight): nothing changed, nothing recorded
+                    prop_assert_eq!(&d.state().snapshot_readback(), &before);
+                    continue;
                 }
                 let whole = Delta::between(&before, d.state());
                 prop_assert_eq!(&d.timeline().current().delta, &whole);
