@@ -82,34 +82,42 @@ impl BufferDelta {
     /// The runs of a buffer that changed only at the words of `changes` (word index and old
     /// value; an index may repeat, its first old value counts). Gives exactly what
     /// [`BufferDelta::between`] gives on the whole buffer, in time proportional to the changes.
-    fn from_changes(new: &[u32], stride: usize, changes: &mut [(u32, u32)]) -> BufferDelta {
-        // plane-major, as `between` walks; a stable sort keeps a repeated index's first value
-        changes.sort_by_key(|&(i, _)| (i as usize % stride, i as usize / stride));
+    fn from_changes(new: &[u32], stride: usize, changes: &[(u32, u32)]) -> BufferDelta {
+        // per plane, in the order given: claims and named slots come in ascending order, so
+        // no sort is needed (a stable one keeps a repeated index's first value otherwise)
+        let mut by_plane: Vec<Vec<(u32, u32)>> = vec![Vec::new(); stride];
+        for &(i, old) in changes {
+            by_plane[i as usize % stride].push(((i as usize / stride) as u32, old));
+        }
         let mut planes = vec![Vec::new(); stride];
         let mut any = false;
-        let mut last = None;
-        for &(i, old) in changes.iter() {
-            if last == Some(i) {
-                continue;
+        for (p, (elements, runs)) in by_plane.iter_mut().zip(planes.iter_mut()).enumerate() {
+            if !elements.is_sorted_by_key(|e| e.0) {
+                elements.sort_by_key(|e| e.0);
             }
-            last = Some(i);
-            let Some(&now) = new.get(i as usize) else {
-                continue;
-            };
-            let x = old ^ now;
-            if x == 0 {
-                continue;
-            }
-            any = true;
-            let (p, j) = (i as usize % stride, (i as usize / stride) as u32);
-            let runs: &mut Vec<Run> = &mut planes[p];
-            match runs.last_mut() {
-                Some(r) if r.xor == x && r.start + r.len == j => r.len += 1,
-                _ => runs.push(Run {
-                    start: j,
-                    len: 1,
-                    xor: x,
-                }),
+            let mut last = None;
+            for &(j, old) in elements.iter() {
+                if last == Some(j) {
+                    continue;
+                }
+                last = Some(j);
+                let Some(&now) = new.get(j as usize * stride + p) else {
+                    continue;
+                };
+                let x = old ^ now;
+                if x == 0 {
+                    continue;
+                }
+                any = true;
+                let runs: &mut Vec<Run> = runs;
+                match runs.last_mut() {
+                    Some(r) if r.xor == x && r.start + r.len == j => r.len += 1,
+                    _ => runs.push(Run {
+                        start: j,
+                        len: 1,
+                        xor: x,
+                    }),
+                }
             }
         }
         if !any {
@@ -192,11 +200,11 @@ impl Delta {
     /// index and old value), from `old`, whose ring is not read (a snapshot of the other
     /// buffers is enough): the same delta as [`Delta::between`] on the whole state, without
     /// copying and diffing the ring — 64 MiB at 1M slots, for a dispatch that may have
-    /// claimed a handful. `ring_changes` is sorted in place.
+    /// claimed a handful.
     pub fn with_ring_changes(
         old: &crate::resident::Readback,
         new: &ResidentBuffers,
-        ring_changes: &mut [(u32, u32)],
+        ring_changes: &[(u32, u32)],
     ) -> Delta {
         Delta {
             control: BufferDelta::between(&old.control, new.control(), 1),
@@ -365,6 +373,38 @@ mod tests {
         assert_eq!(m, before_state);
         d.apply(&mut m, true);
         assert_eq!(m, after);
+    }
+
+    proptest::proptest! {
+        /// Runs built from a list of possibly changed words — in any order, with unchanged
+        /// words and repeats among them — are the runs a diff of the whole buffer finds.
+        #[test]
+        fn runs_from_listed_words_equal_runs_from_a_whole_diff(
+            old in proptest::collection::vec(0u32..4, 96),
+            writes in proptest::collection::vec((0usize..96, 0u32..4), 0..60),
+            extra in proptest::collection::vec(0usize..96, 0..10),
+            reverse in proptest::prelude::any::<bool>(),
+        ) {
+            let mut new = old.clone();
+            // each write lists the word with its value before the step; a word written
+            // twice is listed twice, the first entry holding the original value
+            let mut listed = Vec::new();
+            for &(i, v) in &writes {
+                listed.push((i as u32, old[i]));
+                new[i] = v;
+            }
+            listed.extend(extra.iter().map(|&i| (i as u32, old[i])));
+            if reverse {
+                // out of order, the original values still first for each index
+                listed.sort_by_key(|&(i, _)| std::cmp::Reverse(i));
+            }
+            for stride in [1, 16] {
+                proptest::prop_assert_eq!(
+                    BufferDelta::from_changes(&new, stride, &listed),
+                    BufferDelta::between(&old, &new, stride)
+                );
+            }
+        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl Debugger {
                         .map(|&(slot, old)| (slot * SLOT_WORDS as u32, old)),
                 );
             }
-            let delta = Delta::with_ring_changes(&self.scratch, &self.state, &mut ring_changes);
+            let delta = Delta::with_ring_changes(&self.scratch, &self.state, &ring_changes);
             self.ring_change_scratch = ring_changes;
             delta
         };
