@@ -426,7 +426,12 @@ fn bench_reports_cpu_gpu_and_ui_sections_as_json() {
     let ui = j["ui"].as_array().expect("ui section");
     let cases: Vec<(&str, &str)> = ui
         .iter()
-        .map(|u| (u["backend"].as_str().unwrap(), u["workload"].as_str().unwrap()))
+        .map(|u| {
+            (
+                u["backend"].as_str().unwrap(),
+                u["workload"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(cases, [("cpu", "once"), ("gpu", "once"), ("cpu", "stream")]);
     for u in ui {
