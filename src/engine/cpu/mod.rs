@@ -38,8 +38,11 @@ struct Run {
     /// Which lane probed each slot, kept only when priority partitions overlap.
     probed_by: Option<HashMap<u32, u32>>,
     /// The status counts before the dispatch, when the last dispatch left them and nothing
-    /// changed the mirror since.
+    /// but this dispatch's passes changed the mirror since.
     counts_before: Option<StatusCounts>,
+    /// The mirror's version when this dispatch last left it: a pass-stepped dispatch may
+    /// see host changes between its passes, and then its claims no longer tell the counts.
+    left_at: (u64, u64),
 }
 
 /// The CPU reference engine. Reuses its scratch across dispatches.
@@ -84,6 +87,16 @@ impl CpuEngine {
     /// the whole ring, which at 1M slots is 64 MiB per dispatch.
     pub fn claims(&self) -> &[(u32, u32)] {
         &self.claims
+    }
+
+    /// Forgets the counts before the dispatch in progress when something else changed the
+    /// mirror since this dispatch last left it.
+    fn note_outside_changes(&mut self, state: &ResidentBuffers) -> Result<(), EngineError> {
+        let run = self.run.as_mut().ok_or(EngineError::NoDispatch)?;
+        if run.left_at != state.version() {
+            run.counts_before = None;
+        }
+        Ok(())
     }
 
     /// Passes run so far in the dispatch in progress.
@@ -320,6 +333,7 @@ impl Engine for CpuEngine {
             elapsed: Duration::ZERO,
             probed_by,
             counts_before,
+            left_at: state.version(),
         });
         Ok(())
     }
@@ -331,6 +345,7 @@ impl Engine for CpuEngine {
     ) -> Result<bool, EngineError> {
         let t0 = Instant::now();
         let mut ran = 0;
+        self.note_outside_changes(state)?;
         loop {
             let run = self.run.as_ref().ok_or(EngineError::NoDispatch)?;
             if run.end.is_some() || ran >= max_passes {
@@ -341,6 +356,7 @@ impl Engine for CpuEngine {
         }
         let run = self.run.as_mut().ok_or(EngineError::NoDispatch)?;
         run.elapsed += t0.elapsed();
+        run.left_at = state.version();
         Ok(run.end.is_some())
     }
 
@@ -349,6 +365,7 @@ impl Engine for CpuEngine {
         state: &mut ResidentBuffers,
     ) -> Result<DispatchReport, EngineError> {
         let t0 = Instant::now();
+        self.note_outside_changes(state)?;
         let mut run = self.run.take().ok_or(EngineError::NoDispatch)?;
         let end = run.end.unwrap_or(DispatchEnd::PassBudget);
         if run.options.race_analysis {

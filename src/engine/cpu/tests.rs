@@ -4,7 +4,7 @@
 use super::CpuEngine;
 use crate::abi::control::{DONE_COUNT, EPOCH, METRICS, OBSERVABLE, STARVATION};
 use crate::abi::opcode::Opcode;
-use crate::abi::status::SlotStatus;
+use crate::abi::status::{SlotStatus, StatusCounts};
 use crate::engine::{
     DiagnosticKind, DispatchEnd, DispatchOptions, DispatchReport, Engine, Variant,
 };
@@ -734,6 +734,25 @@ fn a_dispatch_that_leaves_no_slot_to_explain_counts_statuses_from_its_claims() {
     let third = m.dispatch(&mut e, &opts).unwrap();
     assert_eq!(e.scans_skipped, 1);
     assert_eq!(third.status_counts.get(SlotStatus::Done), 9);
+}
+
+#[test]
+fn a_host_change_between_the_passes_of_a_dispatch_is_counted_by_a_scan() {
+    let mut m = mirror(16, 1, 0);
+    for s in 0..4 {
+        m.publish_slot(s, 0, Opcode::NOP, &[]).unwrap();
+    }
+    let mut e = CpuEngine::new();
+    let opts = DispatchOptions::with_variant(Variant::Persistent);
+    m.dispatch(&mut e, &opts).unwrap();
+    e.begin_dispatch(&mut m, &opts).unwrap();
+    // published after the dispatch began, before its first pass
+    m.publish_slot(8, 0, Opcode::NOP, &[]).unwrap();
+    while !e.run_passes(&mut m, 1).unwrap() {}
+    let r = e.finish_dispatch(&mut m).unwrap();
+    assert_eq!(r.claimed, 1);
+    assert_eq!(r.status_counts, StatusCounts::of_ring(m.ring()));
+    assert_eq!(e.scans_skipped, 0);
 }
 
 /// A state whose slots' words are drawn from `slots`: any status (invalid ones too), ops
