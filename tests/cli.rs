@@ -424,15 +424,27 @@ fn bench_reports_cpu_gpu_and_ui_sections_as_json() {
             > 0.0
     );
     let ui = j["ui"].as_array().expect("ui section");
-    let backends: Vec<&str> = ui.iter().map(|u| u["backend"].as_str().unwrap()).collect();
-    assert_eq!(backends, ["cpu", "gpu"]);
+    let cases: Vec<(&str, &str)> = ui
+        .iter()
+        .map(|u| {
+            (
+                u["backend"].as_str().unwrap(),
+                u["workload"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(cases, [("cpu", "once"), ("gpu", "once"), ("cpu", "stream")]);
     for u in ui {
         let frames = u["frames"].as_u64().unwrap();
         assert_eq!(frames, 30, "{u}");
         // a dispatch every frame, warm-up frames included
         assert!(u["dispatches"].as_u64().unwrap() >= frames, "{u}");
         assert!(u["frame"]["median_ms"].as_f64().unwrap() > 0.0, "{u}");
+        assert!(u["app"]["median_ms"].as_f64().unwrap() > 0.0, "{u}");
     }
+    // the stream's every frame publishes a sixteenth of the ring and its dispatch runs it
+    assert_eq!(ui[2]["published_per_frame"], 16, "{}", ui[2]);
+    assert_eq!(ui[2]["last_dispatch_claimed"], 16, "{}", ui[2]);
     assert!(
         j.get("timeline").is_none_or(|t| t.is_null()),
         "timeline was not asked for"

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use eframe::egui_wgpu::{self, wgpu};
 
 use super::{BenchArgs, BenchReport, Stats};
+use crate::abi::opcode::Opcode;
 use crate::debugger::Recording;
+use crate::debugger::action::{Action, Pattern};
+use crate::debugger::expr::ArgExpr;
 use crate::engine::Backend;
 use crate::engine::gpu::GpuEngine;
 use crate::ui::MegascopeApp;
@@ -58,13 +61,24 @@ pub fn render_state() -> Result<egui_wgpu::RenderState, String> {
 /// The format of the window's frames on lavapipe under X11 (`Bgra8Unorm`).
 pub const TARGET_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Bgra8Unorm;
 
-/// Renders `frames` frames of `app` offscreen; returns the frame times.
+/// Frame times, and of each frame the part spent in the app itself (its actions and
+/// dispatches, layout, uploads): the rest is tessellating and rendering, which on a
+/// software adapter dwarfs the app.
+#[derive(Default)]
+pub struct FrameTimes {
+    pub frame: Vec<Duration>,
+    pub app: Vec<Duration>,
+}
+
+/// Renders `frames` frames of `app` offscreen, calling `before_frame` at the start of each
+/// (inside the frame's time); returns the frame times.
 pub fn run_frames(
     app: &mut MegascopeApp,
     rs: &egui_wgpu::RenderState,
     frames: u32,
     warmup: u32,
-) -> Result<Vec<Duration>, String> {
+    before_frame: &mut dyn FnMut(&mut MegascopeApp) -> Result<(), String>,
+) -> Result<FrameTimes, String> {
     let ctx = egui::Context::default();
     crate::ui::shell::tune_for_adapter(&ctx, rs.adapter.get_info().device_type);
     let texture = rs.device.create_texture(&wgpu::TextureDescriptor {
@@ -83,9 +97,10 @@ pub fn run_frames(
     });
     let view = texture.create_view(&Default::default());
     let start = Instant::now();
-    let mut out = Vec::new();
+    let mut out = FrameTimes::default();
     for frame in 0..frames + warmup {
         let t = Instant::now();
+        before_frame(app)?;
         let input = egui::RawInput {
             screen_rect: Some(egui::Rect::from_min_size(
                 egui::Pos2::ZERO,
@@ -96,6 +111,7 @@ pub fn run_frames(
             ..Default::default()
         };
         let output = ctx.run_ui(input, |ui| app.show(ui, Some(rs)));
+        let app_time = t.elapsed();
         // what eframe clears the window to (the panels leave their fill to it)
         let [r, g, b, a] =
             crate::ui::shell::background_colour(&ctx.global_style().visuals).map(f64::from);
@@ -147,15 +163,34 @@ pub fn run_frames(
             return Err(format!("the app reported an error while benchmarking: {e}"));
         }
         if frame >= warmup {
-            out.push(t.elapsed());
+            out.frame.push(t.elapsed());
+            out.app.push(app_time);
         }
     }
     Ok(out)
 }
 
+/// What the measured frames dispatch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    /// Every slot published once (ATOMIC_ADD); the first dispatch runs them all (in the
+    /// warm-up), later ones find nothing to claim.
+    Once,
+    /// After that, each frame publishes the next sixteenth of the ring again and the
+    /// frame's dispatch runs it: a host that keeps feeding the kernel.
+    Stream,
+}
+
 pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String> {
+    // The stream runs on the CPU backend only: with the GPU backend each host publish reads
+    // the ring back from the device first, which is the GPU engine's part.
+    let cases = [
+        (Backend::Cpu, Workload::Once),
+        (Backend::Gpu, Workload::Once),
+        (Backend::Cpu, Workload::Stream),
+    ];
     for &slots in &args.slots {
-        for backend in [Backend::Cpu, Backend::Gpu] {
+        for (backend, workload) in cases {
             let rs = render_state()?;
             crate::ui::grid_render::install(&rs)?;
             let info = rs.adapter.get_info();
@@ -172,19 +207,62 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 .set_backend(backend)
                 .map_err(|e| e.to_string())?;
             app.debugger.set_recording(Recording::Aggregated);
+            let window = (slots / 16).max(1);
+            let mut next = 0u32;
+            let mut publish = |app: &mut MegascopeApp| -> Result<(), String> {
+                let start = next;
+                let end = (start + window).min(slots);
+                next = if end >= slots { 0 } else { end };
+                app.debugger
+                    .apply(Action::PublishPattern(Pattern {
+                        start,
+                        end,
+                        step: 1,
+                        tenants: vec![0],
+                        opcodes: vec![Opcode::ATOMIC_ADD],
+                        priorities: vec![],
+                        args: vec![ArgExpr::literal(1), ArgExpr::literal(160)],
+                    }))
+                    .map_err(|e| format!("publishing the stream's next slots: {e}"))
+            };
+            let published = match workload {
+                Workload::Once => 0,
+                Workload::Stream => {
+                    app.debugger.dispatch().map_err(|e| e.to_string())?;
+                    window
+                }
+            };
             app.transport.running = true;
             app.transport.pause_at_fixed_point = false;
-            let mut frames = run_frames(&mut app, &rs, args.rounds.max(30), 5)?;
+            let mut times =
+                run_frames(
+                    &mut app,
+                    &rs,
+                    args.rounds.max(30),
+                    5,
+                    &mut |app| match workload {
+                        Workload::Once => Ok(()),
+                        Workload::Stream => publish(app),
+                    },
+                )?;
             let dispatches = app.debugger.dispatches();
-            let stats = Stats::of(&mut frames);
+            let claimed = app.debugger.last_report().map_or(0, |r| r.claimed);
+            let stats = Stats::of(&mut times.frame);
             report.ui.push(serde_json::json!({
                 "slots": slots,
                 "backend": backend.name(),
+                "workload": match workload {
+                    Workload::Once => "once",
+                    Workload::Stream => "stream",
+                },
+                "published_per_frame": published,
+                "last_dispatch_claimed": claimed,
                 "adapter": adapter,
                 "window": SIZE,
-                "frames": frames.len(),
+                "frames": times.frame.len(),
                 "dispatches": dispatches,
                 "frame": stats,
+                "app": Stats::of(&mut times.app),
                 "fps_median": 1000.0 / stats.median_ms.max(1e-9),
                 "target_fps": if slots >= 1 << 20 { 60 } else { 30 },
             }));

@@ -208,6 +208,20 @@ impl Action {
         }
     }
 
+    /// The ring slots the action may write ([`Action::apply_host`] writes no other ring
+    /// word), or `None` when it may write any (a reset, or an engine step): a host action's
+    /// timeline delta then copies those slots instead of the whole ring.
+    pub fn ring_slots(&self) -> Option<Vec<u32>> {
+        match self {
+            Action::Publish { slot, .. }
+            | Action::PublishPacked { slot, .. }
+            | Action::WriteSlot { slot, .. } => Some(vec![*slot]),
+            Action::PublishPattern(p) => Some(p.slots().collect()),
+            Action::WriteControl { .. } => Some(Vec::new()),
+            Action::Dispatch { .. } | Action::Pass | Action::Reset => None,
+        }
+    }
+
     /// Applies a host (non-dispatch) action to the mirror. Dispatch and reset need the
     /// debugger's engines and geometry and are handled there.
     pub fn apply_host(&self, m: &mut ResidentBuffers) -> Result<(), PublishError> {

@@ -79,6 +79,56 @@ impl BufferDelta {
         }
     }
 
+    /// The runs of a buffer that changed only at the words of `changes` (word index and old
+    /// value; an index may repeat, its first old value counts). Gives exactly what
+    /// [`BufferDelta::between`] gives on the whole buffer, in time proportional to the changes.
+    fn from_changes(new: &[u32], stride: usize, changes: &[(u32, u32)]) -> BufferDelta {
+        // per plane, in the order given: claims and named slots come in ascending order, so
+        // no sort is needed (a stable one keeps a repeated index's first value otherwise)
+        let mut by_plane: Vec<Vec<(u32, u32)>> = vec![Vec::new(); stride];
+        for &(i, old) in changes {
+            by_plane[i as usize % stride].push(((i as usize / stride) as u32, old));
+        }
+        let mut planes = vec![Vec::new(); stride];
+        let mut any = false;
+        for (p, (elements, runs)) in by_plane.iter_mut().zip(planes.iter_mut()).enumerate() {
+            if !elements.is_sorted_by_key(|e| e.0) {
+                elements.sort_by_key(|e| e.0);
+            }
+            let mut last = None;
+            for &(j, old) in elements.iter() {
+                if last == Some(j) {
+                    continue;
+                }
+                last = Some(j);
+                let Some(&now) = new.get(j as usize * stride + p) else {
+                    continue;
+                };
+                let x = old ^ now;
+                if x == 0 {
+                    continue;
+                }
+                any = true;
+                let runs: &mut Vec<Run> = runs;
+                match runs.last_mut() {
+                    Some(r) if r.xor == x && r.start + r.len == j => r.len += 1,
+                    _ => runs.push(Run {
+                        start: j,
+                        len: 1,
+                        xor: x,
+                    }),
+                }
+            }
+        }
+        if !any {
+            return BufferDelta::Same;
+        }
+        BufferDelta::Runs {
+            stride: stride as u32,
+            planes,
+        }
+    }
+
     /// Applies in the given direction (`forward`: old → new).
     fn apply(&self, buf: &mut Vec<u32>, forward: bool) {
         match self {
@@ -146,6 +196,24 @@ impl Delta {
         }
     }
 
+    /// The delta of a step that wrote no ring word but those in `ring_changes` (ring word
+    /// index and old value), from `old`, whose ring is not read (a snapshot of the other
+    /// buffers is enough): the same delta as [`Delta::between`] on the whole state, without
+    /// copying and diffing the ring — 64 MiB at 1M slots, for a dispatch that may have
+    /// claimed a handful.
+    pub fn with_ring_changes(
+        old: &crate::resident::Readback,
+        new: &ResidentBuffers,
+        ring_changes: &[(u32, u32)],
+    ) -> Delta {
+        Delta {
+            control: BufferDelta::between(&old.control, new.control(), 1),
+            ring: BufferDelta::from_changes(new.ring(), SLOT_WORDS, ring_changes),
+            debug_log: BufferDelta::between(&old.debug_log, new.debug_log(), 1),
+            io_queue: BufferDelta::between(&old.io_queue, new.io_queue(), 1),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         [&self.control, &self.ring, &self.debug_log, &self.io_queue]
             .iter()
@@ -182,16 +250,33 @@ impl Delta {
     /// Ring slots whose words differ, ascending (for highlighting a diff in the grid).
     pub fn changed_slots(&self) -> Vec<u32> {
         let mut out = Vec::new();
+        self.extend_changed_slots(&mut out, usize::MAX);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Appends the ring slots whose words differ to `out` (unsorted, a slot once per word
+    /// that changed), stopping once `out` holds more than `cap`: a reader that copies
+    /// everything past that many need not have a million slot numbers made first.
+    pub fn extend_changed_slots(&self, out: &mut Vec<u32>, cap: usize) {
         match &self.ring {
             BufferDelta::Same => {}
             BufferDelta::Runs { planes, .. } => {
                 for r in planes.iter().flatten() {
-                    out.extend(r.start..r.start + r.len);
+                    if out.len() > cap {
+                        return;
+                    }
+                    let take = (r.len as usize).min(cap.saturating_add(1) - out.len().min(cap));
+                    out.extend(r.start..r.start + take as u32);
                 }
             }
             BufferDelta::Replace { old, new } => {
                 let n = old.len().max(new.len()) / SLOT_WORDS;
                 for s in 0..n {
+                    if out.len() > cap {
+                        return;
+                    }
                     let a = old.get(s * SLOT_WORDS..(s + 1) * SLOT_WORDS);
                     let b = new.get(s * SLOT_WORDS..(s + 1) * SLOT_WORDS);
                     if a != b {
@@ -200,9 +285,6 @@ impl Delta {
                 }
             }
         }
-        out.sort_unstable();
-        out.dedup();
-        out
     }
 
     /// Control words whose value differs, with the XOR (old ^ new).
@@ -292,6 +374,38 @@ mod tests {
         assert_eq!(m, before_state);
         d.apply(&mut m, true);
         assert_eq!(m, after);
+    }
+
+    proptest::proptest! {
+        /// Runs built from a list of possibly changed words — in any order, with unchanged
+        /// words and repeats among them — are the runs a diff of the whole buffer finds.
+        #[test]
+        fn runs_from_listed_words_equal_runs_from_a_whole_diff(
+            old in proptest::collection::vec(0u32..4, 96),
+            writes in proptest::collection::vec((0usize..96, 0u32..4), 0..60),
+            extra in proptest::collection::vec(0usize..96, 0..10),
+            reverse in proptest::prelude::any::<bool>(),
+        ) {
+            let mut new = old.clone();
+            // each write lists the word with its value before the step; a word written
+            // twice is listed twice, the first entry holding the original value
+            let mut listed = Vec::new();
+            for &(i, v) in &writes {
+                listed.push((i as u32, old[i]));
+                new[i] = v;
+            }
+            listed.extend(extra.iter().map(|&i| (i as u32, old[i])));
+            if reverse {
+                // out of order, the original values still first for each index
+                listed.sort_by_key(|&(i, _)| std::cmp::Reverse(i));
+            }
+            for stride in [1, 16] {
+                proptest::prop_assert_eq!(
+                    BufferDelta::from_changes(&new, stride, &listed),
+                    BufferDelta::between(&old, &new, stride)
+                );
+            }
+        }
     }
 
     #[test]

@@ -10,8 +10,10 @@ pub mod expr;
 pub mod future;
 pub mod history;
 pub mod replay;
+pub mod ring_changes;
 pub mod select;
 pub mod settings;
+mod step_capture;
 pub mod timeline;
 pub mod who_wrote;
 
@@ -195,6 +197,9 @@ pub struct Debugger {
     dropped_fresh: Option<usize>,
     /// Named timeline points (see [`settings::Bookmark`]).
     bookmarks: Vec<settings::Bookmark>,
+    ring_changes: ring_changes::RingChanges,
+    /// Reused for the ring words a CPU step changed (see `step_capture`).
+    ring_change_scratch: Vec<(u32, u32)>,
 }
 
 impl Debugger {
@@ -256,6 +261,8 @@ impl Debugger {
             dropped: None,
             dropped_fresh: None,
             bookmarks: Vec::new(),
+            ring_changes: Default::default(),
+            ring_change_scratch: Vec::new(),
         }
         .with_backend_hint(backend)
     }
@@ -554,9 +561,9 @@ impl Debugger {
         action: Action,
         change: impl FnOnce(&mut Self) -> Result<(), DebuggerError>,
     ) -> Result<(), DebuggerError> {
-        self.state.snapshot_readback_into(&mut self.scratch);
+        let capture = self.capture_for_action(&action);
         change(self)?;
-        let delta = Delta::between(&self.scratch, &self.state);
+        let delta = self.step_delta(capture, 0);
         let label = action.label();
         self.truncate_future();
         self.timeline.push(
@@ -599,13 +606,14 @@ impl Debugger {
             return self.dispatch_resident();
         }
         self.sync()?;
-        self.state.snapshot_readback_into(&mut self.scratch);
+        let capture = self.capture_before_step();
         if self.in_progress.is_none() {
             let opts = self.config.options(self.dispatches);
             let (engine, state) = self.engine_and_state();
             engine.begin_dispatch(state, &opts)?;
             self.in_progress = Some(self.dispatches);
         }
+        let claims_from = self.cpu.claims().len();
         let (engine, state) = self.engine_and_state();
         let r = (|| -> Result<DispatchReport, EngineError> {
             while !engine.run_passes(state, u32::MAX)? {}
@@ -613,7 +621,7 @@ impl Debugger {
         })();
         self.in_progress = None;
         let report = r?;
-        let delta = Delta::between(&self.scratch, &self.state);
+        let delta = self.step_delta(capture, claims_from);
         self.truncate_future();
         self.push_dispatch_point(&report, delta, Action::Dispatch { count: 1 });
         Ok(report)
@@ -677,19 +685,21 @@ impl Debugger {
         self.revision += 1;
         self.hit = None;
         self.sync()?;
-        self.state.snapshot_readback_into(&mut self.scratch);
+        let capture = self.capture_before_step();
         let began = self.in_progress.is_none();
         let opts = self.config.options(self.dispatches);
         let (engine, state) = self.engine_and_state();
         if began {
             engine.begin_dispatch(state, &opts)?;
         }
+        let claims_from = self.cpu.claims().len();
+        let (engine, state) = self.engine_and_state();
         let done = engine.run_passes(state, 1)?;
         if began {
             self.in_progress = Some(self.dispatches);
             self.pass_counter = 0;
         }
-        let delta = Delta::between(&self.scratch, &self.state);
+        let delta = self.step_delta(capture, claims_from);
         self.truncate_future();
         if done {
             let (engine, state) = self.engine_and_state();
@@ -820,7 +830,9 @@ impl Debugger {
         }
         self.abort_in_progress();
         self.revision += 1;
+        let (version, from) = (self.state.version(), self.timeline.cursor());
         self.timeline.seek(&mut self.state, target);
+        self.note_seek(version, from);
         self.dispatches = self.timeline.current().dispatches;
         self.stuck.clear();
         self.hit = None;

@@ -80,6 +80,11 @@ pub const HOST_RING_STRIDE: u32 = 3;
 /// Colour modes the colour pass knows (status, opcode, tenant, priority partition).
 const MODES: u32 = 4;
 
+/// Changed slots this close together go up in one write with the slots between them.
+const SLOT_WRITE_GAP: u32 = 256;
+/// More separate writes than this become one write spanning them.
+const MAX_SLOT_WRITES: usize = 256;
+
 /// The level of detail for cells of `cell_px` pixels, the shaders' `DETAIL`: 0 below a
 /// pixel (each pixel shows the most important of the slots it covers), 1 for small cells
 /// (flat colour), 2 from `DETAILED_CELL_PX` (gaps and change borders). `grid/colour.wgsl`
@@ -164,6 +169,9 @@ pub struct GridRenderer {
     host_words: Vec<u32>,
     /// What the host copy holds.
     host_content: Option<ContentVersion>,
+    /// Moves whenever the host copy's bytes do: the colour pass keys on it rather than on
+    /// the mirror's generation, which moves on every dispatch, even one that changed no slot.
+    host_revision: u64,
     host_changed: Option<wgpu::Buffer>,
     /// How many times the colour pass ran (tests check that unchanged frames skip it).
     pub colour_passes: u64,
@@ -344,15 +352,24 @@ impl GridRenderer {
             host_ring: None,
             host_words: Vec::new(),
             host_content: None,
+            host_revision: 0,
             host_changed: None,
             colour_passes: 0,
             srgb_target: srgb,
         }
     }
 
+    /// What the host copy holds (`None` before the first upload).
+    pub fn host_content(&self) -> Option<ContentVersion> {
+        self.host_content
+    }
+
     /// Uploads the CPU backend's ring and changed words, unless the host copy already holds
     /// `content`. Of the ring only what the colour pass reads goes up, `HOST_RING_STRIDE`
-    /// words a slot: 12 of every 64 bytes, so a 1M-slot frame copies 12 MiB instead of 64.
+    /// words a slot: 12 of every 64 bytes. `slots`, when given, are the only slots whose
+    /// ring words or changed mark differ from what the host copy holds: only they go up, so
+    /// a dispatch that changed a few slots of a million copies a few slots' words (gathering
+    /// every slot's three words read every slot's 64-byte line, ~7 ms a frame at 1M slots).
     pub fn upload_host(
         &mut self,
         device: &wgpu::Device,
@@ -360,11 +377,27 @@ impl GridRenderer {
         content: ContentVersion,
         ring: &[u32],
         changed: &[u32],
+        slots: Option<&[u32]>,
     ) {
         if self.host_content == Some(content) {
             return;
         }
         self.host_content = Some(content);
+        let n = ring.len() / RING_STRIDE as usize;
+        let sized = |b: &Option<wgpu::Buffer>, words: usize| {
+            b.as_ref()
+                .is_some_and(|b| b.size() == (words.max(4) * 4) as u64)
+        };
+        let in_place = sized(&self.host_ring, n * HOST_RING_STRIDE as usize)
+            && sized(&self.host_changed, changed.len());
+        if let (Some(slots), true) = (slots, in_place) {
+            if !slots.is_empty() {
+                self.upload_slots(queue, ring, changed, slots);
+                self.host_revision += 1;
+            }
+            return;
+        }
+        self.host_revision += 1;
         fn put(
             device: &wgpu::Device,
             queue: &wgpu::Queue,
@@ -408,6 +441,48 @@ impl GridRenderer {
             changed,
             "ring grid: host changed",
         );
+    }
+
+    /// Writes the words of `slots` into the host copy: runs of nearby slots as one write
+    /// each (a write costs more than the few unchanged slots between two changed ones), and
+    /// past `MAX_SLOT_WRITES` runs, one write spanning them all.
+    fn upload_slots(&mut self, queue: &wgpu::Queue, ring: &[u32], changed: &[u32], slots: &[u32]) {
+        let n = (ring.len() / RING_STRIDE as usize).min(changed.len()) as u32;
+        let mut sorted = slots.to_vec();
+        sorted.sort_unstable();
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for s in sorted.into_iter().filter(|&s| s < n) {
+            match runs.last_mut() {
+                Some((_, end)) if s <= *end + SLOT_WRITE_GAP => *end = (*end).max(s + 1),
+                _ => runs.push((s, s + 1)),
+            }
+        }
+        if runs.len() > MAX_SLOT_WRITES {
+            runs = vec![(runs[0].0, runs[runs.len() - 1].1)];
+        }
+        let (Some(ring_copy), Some(changed_copy)) = (&self.host_ring, &self.host_changed) else {
+            return;
+        };
+        let stride = HOST_RING_STRIDE as usize;
+        for (a, b) in runs {
+            let (a, b) = (a as usize, b as usize);
+            self.host_words.clear();
+            for slot in ring[a * RING_STRIDE as usize..b * RING_STRIDE as usize]
+                .chunks_exact(RING_STRIDE as usize)
+            {
+                self.host_words.extend_from_slice(&slot[..stride]);
+            }
+            queue.write_buffer(
+                ring_copy,
+                (a * stride * 4) as u64,
+                bytemuck::cast_slice(&self.host_words),
+            );
+            queue.write_buffer(
+                changed_copy,
+                (a * 4) as u64,
+                bytemuck::cast_slice(&changed[a..b]),
+            );
+        }
     }
 
     pub fn host_buffers(&self) -> Option<(wgpu::Buffer, wgpu::Buffer)> {
@@ -565,11 +640,15 @@ impl egui_wgpu::CallbackTrait for GridCallback {
         queue.write_buffer(&r.uniforms, 0, bytemuck::bytes_of(&u));
         let columns = u.columns.max(1);
         r.ensure_cells(device, columns, u.slot_count.div_ceil(columns));
+        let content = match self.buffers {
+            Some(_) => self.content,
+            None => (0, r.host_revision, self.content.2),
+        };
         let key = CellsKey {
             detail: detail_for(u.cell),
             ring,
             changed,
-            content: self.content,
+            content,
             pipeline: ColourPipelineKey::of(&u),
             serial: u.serial,
             columns,
@@ -657,7 +736,14 @@ mod tests {
             let engine = crate::engine::gpu::GpuEngine::new_headless()
                 .expect("a wgpu adapter (lavapipe in CI)");
             let mut r = try_new(engine.device(), wgpu::TextureFormat::Rgba8Unorm).unwrap();
-            r.upload_host(engine.device(), engine.queue(), (1, 1, 7), ring, changed);
+            r.upload_host(
+                engine.device(),
+                engine.queue(),
+                (1, 1, 7),
+                ring,
+                changed,
+                None,
+            );
             let mut resources = egui_wgpu::CallbackResources::default();
             resources.insert(r);
             Picture { engine, resources }
@@ -942,18 +1028,83 @@ mod tests {
         ring[3 * 16] = 7; // slot 3 becomes FAULT
         let engine = &p.engine;
         let r = p.resources.get_mut::<GridRenderer>().unwrap();
-        r.upload_host(engine.device(), engine.queue(), (1, 1, 7), &ring, &changed);
+        r.upload_host(
+            engine.device(),
+            engine.queue(),
+            (1, 1, 7),
+            &ring,
+            &changed,
+            None,
+        );
         assert_eq!(
             r.host_words[3 * HOST_RING_STRIDE as usize],
             1,
             "same version: kept"
         );
-        r.upload_host(engine.device(), engine.queue(), (1, 2, 7), &ring, &changed);
+        r.upload_host(
+            engine.device(),
+            engine.queue(),
+            (1, 2, 7),
+            &ring,
+            &changed,
+            None,
+        );
         assert_eq!(
             r.host_words[3 * HOST_RING_STRIDE as usize],
             7,
             "new version: uploaded"
         );
+    }
+
+    #[test]
+    fn a_listed_upload_moves_only_the_listed_slots_and_an_empty_one_keeps_the_cells() {
+        let (ring, changed) = sample_ring();
+        let mut p = Picture::new(&ring, &changed);
+        let u = uniforms(4.0, 8, 64, 0, true);
+        p.draw(u, (1, 1, 7), [40, 40]);
+        let (mut ring2, mut changed2) = (ring.clone(), changed.clone());
+        ring2[3 * 16] = 7; // slot 3 faults
+        ring2[30 * 16] = 3; // slot 30 finishes and is marked
+        changed2[30] = 7;
+        ring2[50 * 16] = 1; // slot 50 is published, but not listed
+        let engine = &p.engine;
+        let r = p.resources.get_mut::<GridRenderer>().unwrap();
+        let (device, queue) = (engine.device().clone(), engine.queue().clone());
+        r.upload_host(
+            &device,
+            &queue,
+            (1, 2, 7),
+            &ring2,
+            &changed2,
+            Some(&[30, 3]),
+        );
+        let px = p.draw(u, (1, 2, 7), [40, 40]);
+        let at = |s: u32| px[((s / 8) * 4 + 2) as usize * 40 + ((s % 8) * 4 + 2) as usize];
+        assert!(close(at(3), rgba(palette::STATUS[7])), "{:?}", at(3));
+        let lifted = palette::STATUS[3].lerp_to_gamma(palette::CHANGED, 0.3);
+        assert!(close(at(30), rgba(lifted)), "{:?}", at(30));
+        assert!(
+            close(at(50), rgba(palette::STATUS[0])),
+            "not listed: {:?}",
+            at(50)
+        );
+        assert!(
+            close(at(20), rgba(palette::STATUS[7])),
+            "kept: {:?}",
+            at(20)
+        );
+        // a step that changed no slot: a new version, nothing to copy, no colour pass
+        let passes = p.renderer().colour_passes;
+        let r = p.resources.get_mut::<GridRenderer>().unwrap();
+        r.upload_host(&device, &queue, (1, 3, 7), &ring2, &changed2, Some(&[]));
+        p.draw(u, (1, 3, 7), [40, 40]);
+        assert_eq!(p.renderer().colour_passes, passes);
+        // unknown changes: everything goes up
+        let r = p.resources.get_mut::<GridRenderer>().unwrap();
+        r.upload_host(&device, &queue, (1, 4, 7), &ring2, &changed2, None);
+        let px = p.draw(u, (1, 4, 7), [40, 40]);
+        let at = |s: u32| px[((s / 8) * 4 + 2) as usize * 40 + ((s % 8) * 4 + 2) as usize];
+        assert!(close(at(50), rgba(palette::STATUS[1])), "{:?}", at(50));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod export;
 pub mod files;
 pub mod grid_layout;
 pub mod grid_render;
+pub mod host_grid;
 pub mod inspector;
 pub mod new_dialog;
 pub mod palette;

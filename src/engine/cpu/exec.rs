@@ -71,6 +71,8 @@ pub(crate) struct Mem<'a, T: AccessTracker> {
     pub sink: &'a mut DiagnosticSink,
     pub counters: &'a mut Counters,
     pub pass: u32,
+    /// Each claim: the slot and the status word it held before (see `CpuEngine::claims`).
+    pub claims: &'a mut Vec<(u32, u32)>,
 }
 
 /// Scratch vectors reused across workgroups and dispatches.

@@ -244,6 +244,7 @@ impl<T: AccessTracker> Mem<'_, T> {
             let w = &mut self.ring[slot as usize * SLOT_WORDS + W_STATUS];
             if *w == st {
                 *w = status::CLAIMED;
+                self.claims.push((slot, st));
                 ls.claimed[li] = true;
                 ls.slot[li] = slot;
                 ls.tenant[li] = tenant;

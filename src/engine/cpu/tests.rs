@@ -4,7 +4,7 @@
 use super::CpuEngine;
 use crate::abi::control::{DONE_COUNT, EPOCH, METRICS, OBSERVABLE, STARVATION};
 use crate::abi::opcode::Opcode;
-use crate::abi::status::SlotStatus;
+use crate::abi::status::{SlotStatus, StatusCounts};
 use crate::engine::DispatchMirror;
 use crate::engine::{
     DiagnosticKind, DispatchEnd, DispatchOptions, DispatchReport, Engine, Variant,
@@ -748,4 +748,153 @@ fn no_dispatch_in_progress_is_an_error() {
     let mut e = CpuEngine::new();
     assert!(e.run_passes(&mut m, 1).is_err());
     assert!(e.finish_dispatch(&mut m).is_err());
+}
+
+const RANDOM_OPS: [Opcode; 11] = [
+    Opcode::NOP,
+    Opcode::STORE_U32,
+    Opcode::ATOMIC_ADD,
+    Opcode::LOAD_U32,
+    Opcode::COMPARE_SWAP,
+    Opcode::MEMCPY,
+    Opcode::BATCH_FENCE,
+    Opcode::PRINTF,
+    Opcode::SHUTDOWN,
+    Opcode::PACKED_SLOT,
+    Opcode::DFA_STEP,
+];
+
+#[test]
+fn a_dispatch_that_leaves_no_slot_to_explain_counts_statuses_from_its_claims() {
+    // dispatch 1 enables tenant 2 (its mask is word 5) after its slots read the mask, so they
+    // wait; dispatch 2 runs them and leaves nothing waiting: it skips the scan
+    let mut m = mirror(16, 2, 0);
+    for s in 0..4 {
+        m.publish_slot(s, 0, Opcode::NOP, &[]).unwrap();
+    }
+    m.publish_slot(5, 0, Opcode::STORE_U32, &[1, 5]).unwrap();
+    for s in 8..12 {
+        m.publish_slot(s, 2, Opcode::NOP, &[]).unwrap();
+    }
+    let mut e = CpuEngine::new();
+    let opts = DispatchOptions::default();
+    let first = m.dispatch(&mut e, &opts).unwrap();
+    assert_eq!(first.status_counts.get(SlotStatus::Published), 4);
+    assert_eq!(
+        e.scans_skipped, 0,
+        "slots were left waiting: the scan explains them"
+    );
+    let mut fresh = m.clone();
+    let expected = fresh.dispatch(&mut CpuEngine::new(), &opts).unwrap();
+    let second = m.dispatch(&mut e, &opts).unwrap();
+    assert_eq!(e.scans_skipped, 1);
+    assert_eq!(second.claimed, 4);
+    assert_eq!(second.status_counts, expected.status_counts);
+    assert_eq!(second.status_counts.get(SlotStatus::Done), 9);
+    assert_eq!(second.status_counts.get(SlotStatus::Empty), 7);
+    assert_eq!(second.diagnostics, expected.diagnostics);
+    // a host change in between: the counts are not trusted
+    m.publish_slot(0, 0, Opcode::NOP, &[]).unwrap();
+    m.publish_slot(0, 0, Opcode::NOP, &[]).unwrap_err();
+    let third = m.dispatch(&mut e, &opts).unwrap();
+    assert_eq!(e.scans_skipped, 1);
+    assert_eq!(third.status_counts.get(SlotStatus::Done), 9);
+}
+
+#[test]
+fn a_host_change_between_the_passes_of_a_dispatch_is_counted_by_a_scan() {
+    let mut m = mirror(16, 1, 0);
+    for s in 0..4 {
+        m.publish_slot(s, 0, Opcode::NOP, &[]).unwrap();
+    }
+    let mut e = CpuEngine::new();
+    let opts = DispatchOptions::with_variant(Variant::Persistent);
+    m.dispatch(&mut e, &opts).unwrap();
+    e.begin_dispatch(&mut m, &opts).unwrap();
+    // published after the dispatch began, before its first pass
+    m.publish_slot(8, 0, Opcode::NOP, &[]).unwrap();
+    while !e.run_passes(&mut m, 1).unwrap() {}
+    let r = e.finish_dispatch(&mut m).unwrap();
+    assert_eq!(r.claimed, 1);
+    assert_eq!(r.status_counts, StatusCounts::of_ring(m.ring()));
+    assert_eq!(e.scans_skipped, 0);
+}
+
+/// A state whose slots' words are drawn from `slots`: any status (invalid ones too), ops
+/// that write control words, the debug log and SHUTDOWN, tenants 0 and 1 (enabled), 2
+/// (disabled) and 30 (past the mask table). Tests of other modules use it too.
+pub(crate) fn random_state(n: u32, slots: &[(u8, u8, u8, [u32; 4])]) -> ResidentBuffers {
+    let mut m = ResidentBuffers::new(n, 2, 8).unwrap();
+    for (s, &(status, op, tenant, args)) in slots.iter().enumerate().take(n as usize) {
+        let mut w = [0u32; 16];
+        w[0] = match status % 20 {
+            0..=8 => SlotStatus::Published.word(),
+            9 => SlotStatus::Yield.word(),
+            10 => SlotStatus::Requeue.word(),
+            11..=14 => SlotStatus::Done.word(),
+            15..=17 => 0,
+            18 => SlotStatus::Claimed.word(),
+            _ => 99,
+        };
+        w[1] = RANDOM_OPS[op as usize % RANDOM_OPS.len()].0;
+        w[2] = [0, 1, 2, 30][tenant as usize % 4];
+        // small args, so stores and copies land in the 168-word control buffer or just past
+        // it; a quarter of them hit tenant 2's mask (word 5), so later dispatches run its work
+        w[4] = args[0] % 4;
+        w[5] = if args[1] % 4 == 0 {
+            5
+        } else {
+            150 + args[1] % 20
+        };
+        w[6] = args[2] % 6;
+        w[7] = args[3];
+        m.write_slot_raw(s as u32, &w).unwrap();
+    }
+    m
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// An engine that reuses the last dispatch's status counts (and skips the end-of-dispatch
+    /// scan when no slot is left to explain) reports what a fresh engine, which scans every
+    /// slot, reports: counts, diagnostics, everything but the time.
+    #[test]
+    fn reused_status_counts_report_what_a_full_scan_reports(
+        slots in proptest::collection::vec(proptest::prelude::any::<(u8, u8, u8, [u32; 4])>(), 32),
+        variant in proptest::prop_oneof![
+            proptest::strategy::Just(Variant::Once),
+            proptest::strategy::Just(Variant::Persistent),
+            proptest::strategy::Just(Variant::Priority),
+        ],
+        wg in proptest::prop_oneof![proptest::strategy::Just(4u32), proptest::strategy::Just(32)],
+        republish in proptest::collection::vec(proptest::prelude::any::<bool>(), 1..6),
+    ) {
+        let mut m = random_state(32, &slots);
+        let mut reused = CpuEngine::new();
+        let opts = DispatchOptions {
+            variant,
+            workgroup_size: Some(wg),
+            pass_budget: 4,
+            ..Default::default()
+        };
+        for again in republish {
+            if again {
+                // host work between dispatches: the next dispatch must not trust old counts
+                for s in 0..32u32 {
+                    if status(&m, s as usize) == SlotStatus::Done && s % 3 == 0 {
+                        m.publish_slot(s as u64, 0, Opcode::NOP, &[]).unwrap();
+                    }
+                }
+            }
+            let mut fresh_state = m.clone();
+            let expected = fresh_state.dispatch(&mut CpuEngine::new(), &opts).unwrap();
+            let got = m.dispatch(&mut reused, &opts).unwrap();
+            proptest::prop_assert_eq!(&m, &fresh_state);
+            proptest::prop_assert_eq!(
+                DispatchReport { elapsed: Default::default(), ..got },
+                DispatchReport { elapsed: Default::default(), ..expected }
+            );
+        }
+    }
 }

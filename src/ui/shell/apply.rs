@@ -486,12 +486,7 @@ impl MegascopeApp {
             TimelineRequest::Seek(p) => self.debugger.seek(p),
             TimelineRequest::Select(s) => self.selection = Some(s),
             TimelineRequest::Highlight(slots) => {
-                self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
-                for s in slots {
-                    if let Some(c) = self.changed.get_mut(s as usize) {
-                        *c = self.changed_serial;
-                    }
-                }
+                self.mark(slots);
                 self.grid.highlight_changes = true;
             }
         }
@@ -530,22 +525,20 @@ impl MegascopeApp {
             return;
         };
         let hits = q.matches(self.debugger.state());
-        self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
-        for &s in &hits {
-            if let Some(c) = self.changed.get_mut(s as usize) {
-                *c = self.changed_serial;
-            }
-        }
+        let count = hits.len();
+        let first = hits.first().copied();
+        self.mark(hits);
         self.grid.highlight_changes = true;
         self.status_line = format!(
-            "{} match {}",
-            crate::ui::plural(hits.len() as u64, "slot", "slots"),
+            "{} {} {}",
+            crate::ui::plural(count as u64, "slot", "slots"),
+            if count == 1 { "matches" } else { "match" },
             self.query_text.trim()
         );
-        if let (None, Some(&first)) = (self.selection, hits.first()) {
+        if let (None, Some(first)) = (self.selection, first) {
             self.selection = Some(first);
         }
-        self.query_result = Some(Ok(hits.len()));
+        self.query_result = Some(Ok(count));
     }
 
     /// Writes an export the user gave a path for.

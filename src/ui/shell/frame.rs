@@ -493,7 +493,7 @@ impl MegascopeApp {
     }
 
     fn upload_host_grid(
-        &self,
+        &mut self,
         rs: &eframe::egui_wgpu::RenderState,
         content: crate::ui::grid_render::ContentVersion,
     ) {
@@ -502,12 +502,19 @@ impl MegascopeApp {
             .callback_resources
             .get_mut::<crate::ui::grid_render::GridRenderer>()
         {
+            let slots = crate::ui::host_grid::slots_to_upload(
+                g.host_content(),
+                content,
+                &mut self.debugger,
+                &self.marked,
+            );
             g.upload_host(
                 &rs.device,
                 &rs.queue,
                 content,
                 self.debugger.state().ring(),
                 &self.changed,
+                slots.as_deref(),
             );
         }
     }
@@ -520,33 +527,24 @@ impl MegascopeApp {
             return;
         }
         self.last_point_seen = now;
-        let n = self.debugger.state().slot_count() as usize;
-        if self.changed.len() != n {
-            self.changed = vec![0; n];
-        }
-        self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
-        let serial = self.changed_serial;
-        for s in t.current().delta.changed_slots() {
-            if let Some(c) = self.changed.get_mut(s as usize) {
-                *c = serial;
-            }
-        }
         if self.query.is_some() {
             self.mark_query_matches();
             return;
         }
+        let mut marked = t.current().delta.changed_slots();
         // A recorded step that differs from the oracle shows the slots that differ.
         let diverging = self
             .debugger
             .replay_step()
             .and_then(|step| self.debugger.replay()?.diverging.get(&step));
         if let Some(d) = diverging {
-            for &s in &d.slots {
-                if let Some(c) = self.changed.get_mut(s as usize) {
-                    *c = serial;
-                }
-            }
+            marked.extend_from_slice(&d.slots);
             self.grid.highlight_changes = true;
         }
+        if marked.is_empty() && self.marked.is_empty() {
+            // nothing was highlighted and nothing is: the grid's picture stays as it is
+            return;
+        }
+        self.mark(marked);
     }
 }

@@ -97,6 +97,9 @@ pub struct MegascopeApp {
     /// Per slot: the serial of the timeline point that last changed it (CPU backend grid).
     pub changed: Vec<u32>,
     pub changed_serial: u32,
+    /// The slots marked with `changed_serial` (only they go up to the grid when the serial
+    /// moves; see `host_grid`).
+    marked: Vec<u32>,
     last_point_seen: (usize, usize),
     last_frame: Option<Instant>,
     pub fps: f32,
@@ -146,6 +149,7 @@ impl MegascopeApp {
             files: FileOps::default(),
             changed: vec![0; n],
             changed_serial: 0,
+            marked: Vec::new(),
             last_point_seen: (0, 1),
             last_frame: None,
             fps: 0.0,
@@ -157,6 +161,22 @@ impl MegascopeApp {
             last_refresh: None,
         }
         .clean()
+    }
+
+    /// Highlights `slots` on the grid under a new serial (the changes of the point shown, a
+    /// diff, a query's matches).
+    pub(super) fn mark(&mut self, slots: Vec<u32>) {
+        let n = self.debugger.state().slot_count() as usize;
+        if self.changed.len() != n {
+            self.changed = vec![0; n];
+        }
+        self.changed_serial = self.changed_serial.wrapping_add(1).max(1);
+        for &s in &slots {
+            if let Some(c) = self.changed.get_mut(s as usize) {
+                *c = self.changed_serial;
+            }
+        }
+        self.marked = slots;
     }
 
     /// Marks what is shown now as saved.
@@ -214,6 +234,7 @@ impl MegascopeApp {
         }
         self.changed = vec![0; self.debugger.state().slot_count() as usize];
         self.changed_serial = 0;
+        self.marked.clear();
         self.last_point_seen = (usize::MAX, 0);
         self.selection = None;
         self.transport.running = false;
