@@ -38,6 +38,9 @@ impl PlotKind {
     }
 }
 
+/// Series this short also get a marker per dispatch.
+const FEW_POINTS: usize = 32;
+
 /// Points to draw at most per series (about two per horizontal pixel).
 pub const MAX_POINTS: usize = 4000;
 
@@ -197,6 +200,7 @@ impl Plots {
             .legend(Legend::default().follow_insertion_order(true))
             // dispatches are whole numbers: no tick at 2.5
             .x_axis_formatter(|mark, _| integer_tick(mark.value))
+            .x_grid_spacer(egui_plot::uniform_grid_spacer(whole_steps))
             // one dispatch is a point, not an axis from -20 to 20
             .include_x(x0 - 0.5)
             .include_x(x1 + 0.5)
@@ -208,7 +212,21 @@ impl Plots {
             .show_background(false)
             .show(ui, |p| {
                 for (name, colour, ys) in lines {
-                    p.line(series(&name, legible(colour), ys, x0));
+                    let colour = legible(colour);
+                    if ys.len() <= FEW_POINTS {
+                        // a line through one point draws nothing: mark each dispatch
+                        let pts: Vec<[f64; 2]> = ys
+                            .iter()
+                            .enumerate()
+                            .map(|(i, y)| [x0 + i as f64, *y])
+                            .collect();
+                        p.points(
+                            egui_plot::Points::new(name.clone(), PlotPoints::from(pts))
+                                .color(colour)
+                                .radius(3.0),
+                        );
+                    }
+                    p.line(series(&name, colour, ys, x0));
                 }
             });
         self.last_rect = Some(plot.response.rect);
@@ -219,6 +237,13 @@ impl Plots {
             egui::StrokeKind::Inside,
         );
     }
+}
+
+/// Grid steps for an axis of whole numbers: powers of ten, never below 1.
+pub fn whole_steps(input: egui_plot::GridInput) -> [f64; 3] {
+    let base = input.base_step_size.abs().max(1.0);
+    let small = 10f64.powi(base.log10().ceil() as i32).max(1.0);
+    [small, small * 10.0, small * 100.0]
 }
 
 /// An axis label for a whole number, nothing for a fraction.
@@ -250,6 +275,18 @@ mod tests {
         assert_eq!(integer_tick(3.0), "3");
         assert_eq!(integer_tick(2.5), "");
         assert_eq!(integer_tick(-1.0), "-1");
+        let steps = |b| {
+            whole_steps(egui_plot::GridInput {
+                bounds: (0.0, 10.0),
+                base_step_size: b,
+            })
+        };
+        assert_eq!(
+            steps(0.03),
+            [1.0, 10.0, 100.0],
+            "no grid line between dispatches"
+        );
+        assert_eq!(steps(4.0), [10.0, 100.0, 1000.0]);
         let dark = palette::STATUS[0];
         let l = legible(dark);
         assert!(l.r() > dark.r() && l.g() > dark.g(), "{l:?}");

@@ -132,6 +132,7 @@ fn history_plot(ui: &mut egui::Ui, w: &WhoWrote) {
     Plot::new(("word history", format!("{:?}", w.word)))
         .x_axis_label("timeline point")
         .x_axis_formatter(|m, _| super::plots::integer_tick(m.value))
+        .x_grid_spacer(egui_plot::uniform_grid_spacer(super::plots::whole_steps))
         .include_y(0.0)
         .allow_scroll(false)
         .show(ui, |p| {
