@@ -94,7 +94,7 @@ impl App {
         };
         let mut app = MegascopeApp::new(debugger);
         if let Some(rs) = &cc.wgpu_render_state {
-            if let Err(e) = crate::ui::grid_render::install(rs) {
+            if let Err(e) = crate::ui::grid::render::install(rs) {
                 app.toasts
                     .error(format!("{e}; drawing the grid on the CPU instead"));
             }

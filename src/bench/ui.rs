@@ -192,7 +192,7 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
     for &slots in &args.slots {
         for (backend, workload) in cases {
             let rs = render_state()?;
-            crate::ui::grid_render::install(&rs)?;
+            crate::ui::grid::render::install(&rs)?;
             let info = rs.adapter.get_info();
             let adapter = format!("{} ({:?})", info.name, info.backend);
             let mut app = MegascopeApp::new(crate::app::stress_debugger(

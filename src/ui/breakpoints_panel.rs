@@ -263,7 +263,7 @@ pub fn ui(
             ui.label(RichText::new("fill in the field above to add the breakpoint").weak());
         }
         Err(e) => {
-            ui.label(RichText::new(e).color(super::palette::ERROR).small());
+            ui.label(RichText::new(e).color(crate::ui::theme::ERROR).small());
         }
     }
     ui.separator();

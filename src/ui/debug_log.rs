@@ -98,18 +98,18 @@ impl DebugLogPanel {
             ));
             if log.dropped > 0 {
                 ui.colored_label(
-                    super::palette::BAD,
+                    crate::ui::theme::BAD,
                     format!("{} dropped (log full)", log.dropped),
                 );
             }
             if log.misaligned {
-                ui.colored_label(super::palette::WARN, "cursor not a multiple of 4");
+                ui.colored_label(crate::ui::theme::WARN, "cursor not a multiple of 4");
             }
         });
         let filter = match RecordFilter::parse(&self.filter) {
             Ok(f) => f,
             Err(e) => {
-                ui.colored_label(super::palette::ERROR, e);
+                ui.colored_label(crate::ui::theme::ERROR, e);
                 RecordFilter::All
             }
         };

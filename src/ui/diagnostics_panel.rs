@@ -7,13 +7,13 @@ use crate::engine::{Backend, Diagnostic, DiagnosticKind, RaceCoverage};
 fn kind_colour(k: DiagnosticKind) -> Color32 {
     match k {
         DiagnosticKind::Race | DiagnosticKind::OutOfRange | DiagnosticKind::StuckClaimed => {
-            super::palette::BAD
+            crate::ui::theme::BAD
         }
         DiagnosticKind::DebugOverflow
         | DiagnosticKind::StuckTenant
         | DiagnosticKind::Starvation
-        | DiagnosticKind::ShutdownWithWork => super::palette::WARN,
-        _ => super::palette::HINT,
+        | DiagnosticKind::ShutdownWithWork => crate::ui::theme::WARN,
+        _ => crate::ui::theme::HINT,
     }
 }
 
@@ -52,7 +52,7 @@ impl DiagnosticsPanel {
                     "{dropped} older diagnostics dropped: the list keeps the latest {}",
                     crate::debugger::DIAGNOSTIC_LOG_CAP
                 ))
-                .color(super::palette::WARN),
+                .color(crate::ui::theme::WARN),
             );
         }
         ui.horizontal_wrapped(|ui| {

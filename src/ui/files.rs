@@ -468,7 +468,7 @@ impl FileOps {
             if let Some(e) = &problem
                 && !p.text.trim().is_empty()
             {
-                ui.colored_label(super::palette::ERROR, e);
+                ui.colored_label(crate::ui::theme::ERROR, e);
             }
             ui.horizontal(|ui| {
                 let ok_label = match p.kind {

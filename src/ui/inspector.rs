@@ -3,7 +3,6 @@
 
 use egui::RichText;
 
-use super::palette;
 use crate::abi::control::{self, ControlView, word_name};
 use crate::abi::io_queue::decode_io_queue;
 use crate::abi::layout::MAX_ENCODED_TENANT_MASKS;
@@ -11,6 +10,7 @@ use crate::abi::opcode::{Opcode, Priority};
 use crate::abi::slot::Slot;
 use crate::debugger::who_wrote::WordRef;
 use crate::resident::ResidentBuffers;
+use crate::ui::grid::colours as palette;
 
 /// What the inspector asks of the app.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ fn row(
 ) {
     word_label(ui, name, word, req);
     ui.monospace(format!("{value}"));
-    ui.monospace(RichText::new(format!("{value:#010x}")).color(super::palette::HINT));
+    ui.monospace(RichText::new(format!("{value:#010x}")).color(crate::ui::theme::HINT));
     ui.end_row();
 }
 
@@ -91,7 +91,7 @@ impl Inspector {
             }
         });
         if let Some(e) = &self.goto_error {
-            ui.colored_label(palette::ERROR, e);
+            ui.colored_label(crate::ui::theme::ERROR, e);
         }
         egui::CollapsingHeader::new("Selected slot")
             .default_open(true)
@@ -136,7 +136,7 @@ impl Inspector {
                             word_label(ui, word_name(i), WordRef::Control(i as u32), &mut req);
                             ui.monospace(format!("{v}"));
                             ui.monospace(
-                                RichText::new(format!("{v:#010x}")).color(super::palette::HINT),
+                                RichText::new(format!("{v:#010x}")).color(crate::ui::theme::HINT),
                             );
                             ui.end_row();
                         };
@@ -196,9 +196,9 @@ impl Inspector {
                             ui.label(format!("{t}"));
                             ui.colored_label(
                                 if mask == 0 {
-                                    super::palette::BAD
+                                    crate::ui::theme::BAD
                                 } else {
-                                    super::palette::GOOD
+                                    crate::ui::theme::GOOD
                                 },
                                 format!("{mask:#x}"),
                             );
@@ -326,7 +326,8 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
             ui.label("slot");
             ui.monospace(format!("{s}"));
             ui.monospace(
-                RichText::new(format!("ring word {}", s as usize * 16)).color(super::palette::HINT),
+                RichText::new(format!("ring word {}", s as usize * 16))
+                    .color(crate::ui::theme::HINT),
             );
             ui.end_row();
             label(ui, "status".into(), 0);
@@ -348,7 +349,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
                     view.tenant_mask_index(slot.tenant),
                     view.tenant_mask(slot.tenant)
                 ))
-                .color(super::palette::HINT),
+                .color(crate::ui::theme::HINT),
             );
             ui.end_row();
             label(ui, "priority".into(), 3);
@@ -361,7 +362,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
                         .map(Priority::name)
                         .unwrap_or("none")
                 ))
-                .color(super::palette::HINT),
+                .color(crate::ui::theme::HINT),
             );
             ui.end_row();
             let names = slot.opcode.arg_names();
@@ -372,7 +373,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
                 };
                 label(ui, text, 4 + i as u32);
                 ui.monospace(format!("{a}"));
-                ui.monospace(RichText::new(format!("{a:#010x}")).color(super::palette::HINT));
+                ui.monospace(RichText::new(format!("{a:#010x}")).color(crate::ui::theme::HINT));
                 ui.end_row();
             }
         });
@@ -396,7 +397,7 @@ pub fn slot_details(ui: &mut egui::Ui, state: &ResidentBuffers, s: u32) -> Optio
         }
         if p.clamped_ops() > 0 {
             ui.colored_label(
-                super::palette::WARN,
+                crate::ui::theme::WARN,
                 format!("{} ops past the 4th are never run", p.clamped_ops()),
             );
         }

@@ -86,7 +86,7 @@ impl NewDialog {
             });
             let built = self.build();
             if let Err(e) = &built {
-                ui.colored_label(super::palette::ERROR, e);
+                ui.colored_label(crate::ui::theme::ERROR, e);
             }
             ui.horizontal(|ui| {
                 if ui

@@ -6,10 +6,10 @@
 use egui::Color32;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use super::palette;
 use crate::abi::opcode::Priority;
 use crate::abi::status::SlotStatus;
 use crate::debugger::history::DispatchSummary;
+use crate::ui::grid::colours as palette;
 
 /// Which plot is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -114,17 +114,17 @@ pub fn plot_series(kind: PlotKind, h: &[DispatchSummary]) -> Vec<(String, Color3
         PlotKind::DebugLog => vec![
             (
                 "records this dispatch".into(),
-                super::palette::SERIES_YELLOW,
+                crate::ui::theme::SERIES_YELLOW,
                 h.iter().map(|d| d.debug_records as f64).collect(),
             ),
             (
                 "dropped this dispatch".into(),
-                super::palette::BAD,
+                crate::ui::theme::BAD,
                 h.iter().map(|d| d.debug_dropped as f64).collect(),
             ),
             (
                 "cumulative (cursor / 4)".into(),
-                super::palette::SERIES_BLUE,
+                crate::ui::theme::SERIES_BLUE,
                 h.iter().map(|d| d.debug_total as f64).collect(),
             ),
         ],

@@ -12,8 +12,8 @@ use crate::debugger::action::{Action, PackedOp, Pattern};
 use crate::debugger::expr::ArgExpr;
 use crate::resident::ResidentBuffers;
 
-const ERROR: Color32 = super::palette::ERROR;
-use super::palette::HINT;
+const ERROR: Color32 = crate::ui::theme::ERROR;
+use crate::ui::theme::HINT;
 
 /// The single-item form.
 #[derive(Clone, Debug)]
@@ -417,7 +417,7 @@ impl PublishForm {
         for w in &v.warnings {
             ui.label(
                 RichText::new(format!("! {w}"))
-                    .color(super::palette::WARN)
+                    .color(crate::ui::theme::WARN)
                     .small(),
             );
         }

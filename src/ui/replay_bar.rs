@@ -23,7 +23,7 @@ pub enum ReplayRequest {
 }
 
 /// The warning colour of diverging steps.
-pub use super::palette::DIVERGING;
+pub use crate::ui::theme::DIVERGING;
 
 /// Draws the bar; `None` when the debugger replays nothing. `follow` is the follow toggle.
 pub fn ui(ui: &mut egui::Ui, d: &Debugger, follow: bool) -> Option<ReplayRequest> {

@@ -73,10 +73,10 @@ impl Toasts {
                 for (i, t) in self.items.iter().enumerate() {
                     let (bg, fg) = match t.level {
                         Level::Error => (
-                            super::palette::TOAST_ERROR_BG,
-                            super::palette::TOAST_ERROR_TEXT,
+                            crate::ui::theme::TOAST_ERROR_BG,
+                            crate::ui::theme::TOAST_ERROR_TEXT,
                         ),
-                        Level::Info => (super::palette::TOAST_INFO_BG, Color32::WHITE),
+                        Level::Info => (crate::ui::theme::TOAST_INFO_BG, Color32::WHITE),
                     };
                     egui::Frame::new()
                         .fill(bg)

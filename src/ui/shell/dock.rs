@@ -80,7 +80,7 @@ impl egui_tiles::Behavior<Pane> for Panes<'_> {
     fn pane_ui(&mut self, ui: &mut egui::Ui, _tile_id: TileId, pane: &mut Pane) -> UiResponse {
         let app = &mut *self.app;
         egui::Frame::new()
-            .inner_margin(egui::Margin::same(crate::ui::palette::PANEL_PADDING))
+            .inner_margin(egui::Margin::same(crate::ui::theme::PANEL_PADDING))
             .show(ui, |ui| match pane {
                 Pane::Grid => app.grid_pane(ui, self.render),
                 other => {
@@ -120,11 +120,11 @@ impl egui_tiles::Behavior<Pane> for Panes<'_> {
     }
 
     fn tab_bar_height(&self, _style: &egui::Style) -> f32 {
-        crate::ui::palette::TAB_BAR_HEIGHT
+        crate::ui::theme::TAB_BAR_HEIGHT
     }
 
     fn gap_width(&self, _style: &egui::Style) -> f32 {
-        crate::ui::palette::PANEL_GAP
+        crate::ui::theme::PANEL_GAP
     }
 }
 

@@ -12,8 +12,8 @@ use crate::debugger::Debugger;
 use crate::engine::Backend;
 use crate::ui::command::{Pane, UiCommand};
 use crate::ui::files::PendingAfterPrompt;
+use crate::ui::grid::GridSource;
 use crate::ui::inspector::InspectorRequest;
-use crate::ui::ring_grid::GridSource;
 use crate::ui::top_bar::{self, BarInfo};
 
 /// Diagnostic markers drawn at most (a flood of diagnostics would otherwise cost a frame).
@@ -268,7 +268,7 @@ impl MegascopeApp {
             Pane::Inspector => {
                 if let Err(e) = self.debugger.refresh_slot(self.selection) {
                     ui.colored_label(
-                        crate::ui::palette::ERROR,
+                        crate::ui::theme::ERROR,
                         format!("reading the slot from the GPU: {e}"),
                     );
                 }
@@ -444,7 +444,7 @@ impl MegascopeApp {
                     }
                 }
                 Some(Err(e)) => {
-                    ui.colored_label(crate::ui::palette::ERROR, e);
+                    ui.colored_label(crate::ui::theme::ERROR, e);
                 }
                 None => {}
             }
@@ -453,7 +453,7 @@ impl MegascopeApp {
             rs.renderer
                 .read()
                 .callback_resources
-                .get::<crate::ui::grid_render::GridRenderer>()
+                .get::<crate::ui::grid::render::GridRenderer>()
                 .is_some()
         });
         let device_buffers = self.debugger.grid_device_buffers();
@@ -467,8 +467,7 @@ impl MegascopeApp {
         if let (Some(rs), None) = (render, &device_buffers) {
             self.upload_host_grid(rs, content);
         }
-        let marked =
-            crate::ui::ring_grid::marked_slots(self.debugger.diagnostics_shown(), MARKED_MAX);
+        let marked = crate::ui::grid::marked_slots(self.debugger.diagnostics_shown(), MARKED_MAX);
         let state = self.debugger.state();
         let src = GridSource {
             marked: &marked,
@@ -495,14 +494,14 @@ impl MegascopeApp {
     fn upload_host_grid(
         &mut self,
         rs: &eframe::egui_wgpu::RenderState,
-        content: crate::ui::grid_render::ContentVersion,
+        content: crate::ui::grid::render::ContentVersion,
     ) {
         let mut renderer = rs.renderer.write();
         if let Some(g) = renderer
             .callback_resources
-            .get_mut::<crate::ui::grid_render::GridRenderer>()
+            .get_mut::<crate::ui::grid::render::GridRenderer>()
         {
-            let slots = crate::ui::host_grid::slots_to_upload(
+            let slots = crate::ui::grid::host_upload::slots_to_upload(
                 g.host_content(),
                 content,
                 &mut self.debugger,

@@ -19,13 +19,13 @@ use super::inspector::Inspector;
 use super::new_dialog::NewDialog;
 use super::plots::Plots;
 use super::publish_form::{BatchForm, ControlEditor, PublishForm};
-use super::ring_grid::RingGrid;
 use super::timeline_panel::TimelinePanel;
 use super::toasts::Toasts;
 use super::top_bar::Transport;
 use crate::debugger::Debugger;
 use crate::engine::Backend;
 use crate::files::session::{Panels, ViewState};
+use crate::ui::grid::RingGrid;
 
 /// How long one frame may spend on a Step N's dispatches before the window draws again.
 const STEP_N_FRAME_BUDGET: Duration = Duration::from_millis(16);
@@ -98,7 +98,7 @@ pub struct MegascopeApp {
     pub changed: Vec<u32>,
     pub changed_serial: u32,
     /// The slots marked with `changed_serial` (only they go up to the grid when the serial
-    /// moves; see `host_grid`).
+    /// moves; see `grid::host_upload`).
     marked: Vec<u32>,
     last_point_seen: (usize, usize),
     last_frame: Option<Instant>,

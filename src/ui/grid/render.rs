@@ -12,7 +12,7 @@
 use bytemuck::{Pod, Zeroable};
 use eframe::egui_wgpu::{self, wgpu};
 
-use super::palette;
+use crate::ui::grid::colours as palette;
 
 /// Mirrors `struct Grid` of the shader.
 #[repr(C)]
@@ -69,7 +69,7 @@ fn palette_uniforms() -> PaletteUniforms {
 }
 
 /// The WGSL both stages start with.
-const COMMON_WGSL: &str = include_str!("../../shaders/grid/common.wgsl");
+const COMMON_WGSL: &str = include_str!("../../../shaders/grid/common.wgsl");
 
 /// Words per slot in the engine's ring buffer (ABI.md: 64-byte slots).
 pub const RING_STRIDE: u32 = 16;
@@ -221,11 +221,11 @@ impl GridRenderer {
         };
         let colour_shader = module(
             "grid/colour.wgsl",
-            include_str!("../../shaders/grid/colour.wgsl"),
+            include_str!("../../../shaders/grid/colour.wgsl"),
         );
         let draw_shader = module(
             "grid/draw.wgsl",
-            include_str!("../../shaders/grid/draw.wgsl"),
+            include_str!("../../../shaders/grid/draw.wgsl"),
         );
         let compute = wgpu::ShaderStages::COMPUTE;
         let fragment = wgpu::ShaderStages::FRAGMENT;

@@ -1,21 +1,26 @@
 //! The centre of the app: every ring slot as a coloured cell. Zoom with the wheel (about the
 //! pointer), pan by dragging, `F` or double-click to fit, click to select, hover for the
-//! slot's decoded words. Drawn on the GPU from the ring buffer itself ([`super::grid_render`]);
+//! slot's decoded words. Drawn on the GPU from the ring buffer itself ([`crate::ui::grid::render`]);
 //! without a wgpu renderer (tests, the GL backend) a CPU rasteriser of the visible window
 //! draws the same picture.
 
 use egui::{Color32, Pos2, Rect, Sense, Vec2};
 
-use super::grid_layout::GridLayout;
-use super::grid_render::{
-    ContentVersion, FLAG_HIGHLIGHT, GridCallback, GridUniforms, NONE, RING_STRIDE,
-};
-use super::palette;
+pub mod colours;
+pub mod host_upload;
+pub mod layout;
+pub mod render;
+
 use crate::abi::control::ControlView;
 use crate::abi::opcode::{Opcode, Priority};
 use crate::abi::slot::Slot;
 use crate::abi::status::SlotStatus;
 use crate::files::session::ColourMode;
+use crate::ui::grid::colours as palette;
+use crate::ui::grid::render::{
+    ContentVersion, FLAG_HIGHLIGHT, GridCallback, GridUniforms, NONE, RING_STRIDE,
+};
+use layout::GridLayout;
 
 /// What the grid draws from.
 pub struct GridSource<'a> {
@@ -118,7 +123,10 @@ impl RingGrid {
     /// Zooms by `factor` keeping the content point under `anchor` (view coordinates) fixed.
     pub fn zoom_about(&mut self, slot_count: u32, view: Vec2, anchor: Vec2, factor: f32) {
         let old = self.layout(slot_count, view).cell;
-        let new = (old * factor).clamp(super::grid_layout::MIN_CELL, super::grid_layout::MAX_CELL);
+        let new = (old * factor).clamp(
+            crate::ui::grid::layout::MIN_CELL,
+            crate::ui::grid::layout::MAX_CELL,
+        );
         let content = self.pan + anchor;
         self.pan = content * (new / old) - anchor;
         self.cell = Some(new);
@@ -250,11 +258,11 @@ impl RingGrid {
                         c.right_top() + Vec2::new(0.0, k),
                         c.right_top() - Vec2::new(k, 0.0),
                     ],
-                    palette::ERROR,
+                    crate::ui::theme::ERROR,
                     egui::Stroke::NONE,
                 ));
             } else {
-                painter.circle_filled(c.center(), 2.0, palette::ERROR);
+                painter.circle_filled(c.center(), 2.0, crate::ui::theme::ERROR);
             }
         }
         // The other slot of a selected race, ringed at any cell size.

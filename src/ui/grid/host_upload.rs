@@ -3,8 +3,8 @@
 //! Copying only those keeps a frame's host-to-GPU traffic to what changed (DESIGN.md §5)
 //! instead of every slot's words, 12 MiB a frame at 1M slots.
 
-use super::grid_render::ContentVersion;
 use crate::debugger::Debugger;
+use crate::ui::grid::render::ContentVersion;
 
 /// The slots whose ring words or changed mark differ between the copy at `held` and the
 /// state at `now`, or `None` to copy everything. `marked` are the slots that carry the
