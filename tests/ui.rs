@@ -985,3 +985,104 @@ fn the_diagnostics_tab_says_whether_races_were_looked_for() {
         }
     }
 }
+
+#[test]
+fn a_cells_context_menu_asks_who_wrote_its_status() {
+    let mut h = harness(app());
+    h.state_mut().grid.cell = Some(20.0);
+    h.run();
+    h.get_by_label("Step").click();
+    h.run();
+    let rect = h.state().grid.last_rect.expect("the grid was drawn");
+    let at = rect.min + egui::vec2(25.0, 5.0); // slot 1
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos: at,
+            button: egui::PointerButton::Secondary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+    }
+    h.run();
+    assert!(
+        h.query_by_label("slot 1").is_some(),
+        "the menu names the cell"
+    );
+    h.get_by_label("Who wrote its status?").click();
+    h.run();
+    assert!(
+        h.query_by_label_contains("Who wrote slot 1 word 0?")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("the kernel running slot 1: PUBLISHED -> DONE")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label("history: 2 changes").is_some(),
+        "published, then done"
+    );
+}
+
+#[test]
+fn the_inspector_timeline_and_diagnostics_show_the_state_on_both_backends() {
+    for backend in [Backend::Cpu, Backend::Gpu] {
+        let mut a = app();
+        for slot in [20, 21] {
+            a.debugger
+                .apply(Action::Publish {
+                    slot,
+                    tenant: 0,
+                    opcode: Opcode::STORE_U32,
+                    args: vec![slot, 161],
+                    priority: None,
+                })
+                .unwrap();
+        }
+        a.debugger.attach_gpu(
+            megascope::engine::gpu::GpuEngine::new_headless()
+                .expect("a wgpu adapter (lavapipe in CI)"),
+        );
+        a.debugger.set_backend(backend).unwrap();
+        let mut h = harness(a);
+        h.run();
+        h.get_by_label("Step").click();
+        h.run();
+        // the inspector decodes the selected slot
+        h.state_mut().apply(
+            megascope::ui::command::UiCommand::GoToSlot(20),
+            &egui::Context::default(),
+        );
+        h.run();
+        assert!(
+            h.query_by_label("STORE_U32").is_some(),
+            "{backend:?}: opcode by name"
+        );
+        assert!(
+            h.query_by_label("DONE").is_some(),
+            "{backend:?}: status by name"
+        );
+        // the diagnostics panel names the race's two slots and its word
+        h.state_mut().apply(
+            megascope::ui::command::UiCommand::ShowPane(megascope::ui::command::Pane::Diagnostics),
+            &egui::Context::default(),
+        );
+        h.run();
+        assert!(
+            h.query_by_label_contains("slot 20 and slot 21").is_some(),
+            "{backend:?}: the race names both slots"
+        );
+        // the timeline lists the dispatch point by its label
+        h.state_mut().apply(
+            megascope::ui::command::UiCommand::ShowPane(megascope::ui::command::Pane::Timeline),
+            &egui::Context::default(),
+        );
+        h.run();
+        assert!(
+            h.query_all_by_label_contains("dispatch 0:")
+                .next()
+                .is_some(),
+            "{backend:?}: the timeline shows the dispatch"
+        );
+    }
+}

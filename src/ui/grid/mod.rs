@@ -48,6 +48,8 @@ pub struct GridSource<'a> {
 pub struct GridResponse {
     pub clicked: Option<u32>,
     pub hovered: Option<u32>,
+    /// A cell's context menu asked who wrote this slot's status word.
+    pub who_wrote: Option<u32>,
 }
 
 /// The grid's view state.
@@ -62,6 +64,10 @@ pub struct RingGrid {
     pub race_pair: Option<[u32; 2]>,
     /// A slot to bring into view on the next frame ("go to slot").
     pub reveal: Option<u32>,
+    /// The cell a context menu was opened on.
+    context_slot: Option<u32>,
+    /// Where the cells were drawn last frame (screen points).
+    pub last_rect: Option<Rect>,
     fallback: Option<(FallbackKey, egui::TextureHandle)>,
 }
 
@@ -86,6 +92,8 @@ impl Default for RingGrid {
             highlight_changes: true,
             race_pair: None,
             reveal: None,
+            context_slot: None,
+            last_rect: None,
             fallback: None,
         }
     }
@@ -142,6 +150,7 @@ impl RingGrid {
         legend(ui, self.mode, src.control);
         let size = ui.available_size().max(Vec2::splat(16.0));
         let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+        self.last_rect = Some(rect);
         let view = rect.size();
         let n = src.slot_count;
         // input: zoom, pan, fit
@@ -184,11 +193,29 @@ impl RingGrid {
         let mut out = GridResponse {
             hovered,
             clicked: None,
+            who_wrote: None,
         };
         if response.clicked()
             && let Some(p) = response.interact_pointer_pos()
         {
             out.clicked = layout.slot_at(to_content(p));
+        }
+        // right-click a cell: its menu names the cell it was opened on
+        if response.secondary_clicked() {
+            self.context_slot = hovered;
+        }
+        if let Some(s) = self.context_slot {
+            response.context_menu(|ui| {
+                ui.label(egui::RichText::new(format!("slot {s}")).strong());
+                if ui.button("Select").clicked() {
+                    out.clicked = Some(s);
+                    ui.close();
+                }
+                if ui.button("Who wrote its status?").clicked() {
+                    out.who_wrote = Some(s);
+                    ui.close();
+                }
+            });
         }
         // paint
         let serial = if self.highlight_changes {

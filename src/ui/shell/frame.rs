@@ -481,6 +481,13 @@ impl MegascopeApp {
             content,
         };
         let r = self.grid.show(ui, &src, self.selection);
+        if let Some(s) = r.who_wrote {
+            self.queue
+                .push(UiCommand::WhoWrote(crate::ui::command::WordRef::Slot {
+                    slot: s,
+                    word: 0,
+                }));
+        }
         if let Some(s) = r.clicked {
             let next = if self.selection == Some(s) {
                 None
