@@ -29,6 +29,8 @@ pub struct LaunchOptions {
     pub slots: Option<u32>,
     pub backend: Option<Backend>,
     pub variant: Option<Variant>,
+    /// Tenants a dump directory given as `file` is taken to have.
+    pub tenants: u32,
 }
 
 /// Preferences kept across launches (eframe storage): never state, only how the app looks.
@@ -142,7 +144,12 @@ impl App {
             app.initial_backend = opts.backend;
         }
         if let Some(f) = opts.file {
-            app.open_initial(f);
+            app.files.open_path_with(
+                f,
+                crate::files::OpenOptions {
+                    tenants: opts.tenants,
+                },
+            );
         }
         Ok(App { app })
     }

@@ -46,6 +46,10 @@ pub struct Cli {
     /// Start with this kernel variant.
     #[arg(long, value_enum)]
     pub variant: Option<Variant>,
+    /// Tenants `reset` re-encodes when FILE is a dump directory (a dump does not record it;
+    /// as `run --dump DIR --tenants N`).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub tenants: u32,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -438,5 +442,19 @@ pub fn dispatch_command(cli: &Cli, out: &mut dyn Write) -> Option<Result<i32, Fa
         Some(Command::Bench(a)) => Some(crate::bench::bench(a, out)),
         Some(Command::Record(a)) => Some(record::record(a, out)),
         None => None,
+    }
+}
+
+#[cfg(test)]
+mod launch_tests {
+    use super::*;
+
+    #[test]
+    fn the_app_takes_a_dump_tenant_count_as_run_does() {
+        let cli = Cli::try_parse_from(["megascope", "--tenants", "3", "dump_dir"]).unwrap();
+        assert_eq!(cli.tenants, 3);
+        assert_eq!(cli.file, Some(PathBuf::from("dump_dir")));
+        assert_eq!(Cli::try_parse_from(["megascope"]).unwrap().tenants, 1);
+        assert!(Cli::try_parse_from(["megascope", "--tenants", "x"]).is_err());
     }
 }

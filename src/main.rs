@@ -31,6 +31,7 @@ fn open_app(cli: &Cli) -> Result<i32, Failure> {
         slots: cli.slots,
         backend: cli.backend,
         variant: cli.variant,
+        tenants: cli.tenants,
     })
     .map(|()| 0)
     .map_err(Failure::runtime)

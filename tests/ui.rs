@@ -1086,3 +1086,38 @@ fn the_inspector_timeline_and_diagnostics_show_the_state_on_both_backends() {
         );
     }
 }
+
+#[test]
+fn a_dump_imported_in_the_app_takes_the_tenant_count_given_as_the_cli_does() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("dump");
+    let state = app().debugger.state().clone();
+    megascope::files::dump::write_dump(&dir, &state).unwrap();
+    let mut h = harness(app());
+    h.run();
+    h.state_mut().apply(
+        megascope::ui::command::UiCommand::ImportDump,
+        &egui::Context::default(),
+    );
+    h.run();
+    let path = h.get_by_label("path");
+    path.focus();
+    path.type_text(&dir.display().to_string());
+    h.run();
+    h.get_by_label("tenants").set_value_accesskit(3.0);
+    h.run();
+    h.get_by_label("Open").click();
+    for _ in 0..300 {
+        h.run();
+        if !h.state().files.is_loading() && h.state().debugger.geometry().tenant_count == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(h.state().debugger.geometry().tenant_count, 3);
+    assert_eq!(h.state().debugger.state(), &state);
+    assert!(
+        h.query_by_label_contains("3 tenants").is_some(),
+        "the status line says so"
+    );
+}

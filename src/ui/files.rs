@@ -54,6 +54,8 @@ enum PromptKind {
 struct PathPrompt {
     kind: PromptKind,
     text: String,
+    /// Tenants of a dump being imported (a dump does not record it).
+    tenants: u32,
     browse: Option<mpsc::Receiver<Option<PathBuf>>>,
 }
 
@@ -112,13 +114,21 @@ pub const RECENT_MAX: usize = 10;
 /// Loads a session, a dump directory or a recording (runs on a worker thread), through the
 /// same [`files::open`](crate::files::open) as the command line.
 pub fn load_path(path: &Path) -> LoadResult {
-    load_path_with(path, &LoadProgress::default())
+    load_path_with(
+        path,
+        &LoadProgress::default(),
+        crate::files::OpenOptions::default(),
+    )
 }
 
 /// [`load_path`], reporting a recording's steps into `progress` as they load.
-pub fn load_path_with(path: &Path, progress: &LoadProgress) -> LoadResult {
-    use crate::files::{OpenOptions, Opened, open};
-    match open(path, OpenOptions::default()).map_err(|e| e.to_string())? {
+pub fn load_path_with(
+    path: &Path,
+    progress: &LoadProgress,
+    options: crate::files::OpenOptions,
+) -> LoadResult {
+    use crate::files::{Opened, open};
+    match open(path, options).map_err(|e| e.to_string())? {
         Opened::Dump { state, tenants } => Ok((
             Debugger::from_state(state, tenants, RunConfig::default(), Backend::Cpu),
             None,
@@ -213,18 +223,25 @@ impl FileOps {
         self.prompt = Some(PathPrompt {
             kind,
             text,
+            tenants: 1,
             browse: None,
         });
     }
 
     /// Starts loading a session or dump in the background.
     pub fn open_path(&mut self, path: PathBuf) {
+        self.open_path_with(path, crate::files::OpenOptions::default());
+    }
+
+    /// Starts loading in the background with `options` (a dump's tenant count), the same
+    /// `files::open` the command line uses.
+    pub fn open_path_with(&mut self, path: PathBuf, options: crate::files::OpenOptions) {
         let (tx, rx) = mpsc::channel();
         let p = path.clone();
         let progress = std::sync::Arc::new(LoadProgress::default());
         self.load_progress = progress.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(load_path_with(&p, &progress));
+            let _ = tx.send(load_path_with(&p, &progress, options));
         });
         self.loading = Some((path, rx));
     }
@@ -460,6 +477,16 @@ impl FileOps {
                     p.browse = Some(Self::browse(p.kind));
                 }
             });
+            if p.kind == PromptKind::ImportDump {
+                ui.horizontal(|ui| {
+                    let l = ui.label("tenants");
+                    ui.add(egui::DragValue::new(&mut p.tenants).range(1..=u32::MAX))
+                        .labelled_by(l.id)
+                        .on_hover_text(
+                            "how many tenants Reset re-encodes: a dump does not record it",
+                        );
+                });
+            }
             if p.browse.is_some() {
                 ui.label(egui::RichText::new("waiting for the file dialog…").weak());
             }
@@ -492,10 +519,14 @@ impl FileOps {
         });
         if confirm {
             let kind = p.kind;
+            let tenants = p.tenants;
             let path = PathBuf::from(p.text.trim());
             self.prompt = None;
             match kind {
-                PromptKind::Open | PromptKind::ImportDump => self.open_path(path),
+                PromptKind::Open => self.open_path(path),
+                PromptKind::ImportDump => {
+                    self.open_path_with(path, crate::files::OpenOptions { tenants })
+                }
                 PromptKind::SaveAs { snapshot } => {
                     out = Some(FileOutcome::SaveRequested { path, snapshot })
                 }
