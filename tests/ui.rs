@@ -45,6 +45,20 @@ fn harness(app: MegascopeApp) -> Harness<'static, MegascopeApp> {
         .build_ui_state(|ui, app: &mut MegascopeApp| app.show(ui, None), app)
 }
 
+/// Slots 20 and 21 store different values to control[161]: a race.
+fn publish_race(d: &mut Debugger) {
+    for slot in [20, 21] {
+        d.apply(Action::Publish {
+            slot,
+            tenant: 0,
+            opcode: Opcode::STORE_U32,
+            args: vec![slot, 161],
+            priority: None,
+        })
+        .unwrap();
+    }
+}
+
 fn status(h: &Harness<MegascopeApp>, s: usize) -> SlotStatus {
     SlotStatus::from_word(h.state().debugger.state().ring()[s * 16])
 }
@@ -642,17 +656,7 @@ fn a_future_dropped_by_reset_is_announced_and_undo_brings_it_back() {
 fn breakpoint_hits_and_diagnostics_follow_the_timeline_point_shown() {
     let mut a = app();
     // two stores to one word race; a breakpoint on any slot finishing
-    for slot in [20, 21] {
-        a.debugger
-            .apply(Action::Publish {
-                slot,
-                tenant: 0,
-                opcode: Opcode::STORE_U32,
-                args: vec![slot, 161],
-                priority: None,
-            })
-            .unwrap();
-    }
+    publish_race(&mut a.debugger);
     a.debugger
         .edit(megascope::debugger::settings::Edit::AddBreakpoint(
             Condition::OpcodeRuns {
@@ -783,17 +787,7 @@ fn the_diagnostics_export_writes_a_csv_where_the_user_says() {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("diagnostics.csv");
     let mut a = app();
-    for slot in [20, 21] {
-        a.debugger
-            .apply(Action::Publish {
-                slot,
-                tenant: 0,
-                opcode: Opcode::STORE_U32,
-                args: vec![slot, 161],
-                priority: None,
-            })
-            .unwrap();
-    }
+    publish_race(&mut a.debugger);
     let mut h = harness(a);
     h.run();
     h.get_by_label("Step").click();
@@ -1028,17 +1022,7 @@ fn a_cells_context_menu_asks_who_wrote_its_status() {
 fn the_inspector_timeline_and_diagnostics_show_the_state_on_both_backends() {
     for backend in [Backend::Cpu, Backend::Gpu] {
         let mut a = app();
-        for slot in [20, 21] {
-            a.debugger
-                .apply(Action::Publish {
-                    slot,
-                    tenant: 0,
-                    opcode: Opcode::STORE_U32,
-                    args: vec![slot, 161],
-                    priority: None,
-                })
-                .unwrap();
-        }
+        publish_race(&mut a.debugger);
         a.debugger.attach_gpu(
             megascope::engine::gpu::GpuEngine::new_headless()
                 .expect("a wgpu adapter (lavapipe in CI)"),

@@ -199,19 +199,14 @@ impl Debugger {
 #[cfg(test)]
 mod tests {
     use crate::abi::opcode::Opcode;
+    use crate::debugger::Debugger;
     use crate::debugger::action::Action;
     use crate::debugger::breakpoint::{Condition, SlotSelector};
     use crate::debugger::settings::Edit;
-    use crate::debugger::{Debugger, Geometry};
-    use crate::engine::{Backend, DiagnosticKind};
+    use crate::engine::DiagnosticKind;
 
     fn debugger() -> Debugger {
-        let g = Geometry {
-            slot_count: 64,
-            tenant_count: 1,
-            observable_slots: 0,
-        };
-        Debugger::new(g, Default::default(), Backend::Cpu).unwrap()
+        crate::debugger::test_debugger(64, 0)
     }
 
     /// Two slots that store to one control word race (README "Races").

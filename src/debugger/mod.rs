@@ -354,6 +354,17 @@ impl Debugger {
     }
 }
 
+/// A CPU debugger on a fresh ring, for the tests of this module's files.
+#[cfg(test)]
+pub(crate) fn test_debugger(slot_count: u32, observable_slots: u32) -> Debugger {
+    let g = Geometry {
+        slot_count,
+        tenant_count: 1,
+        observable_slots,
+    };
+    Debugger::new(g, RunConfig::default(), Backend::Cpu).expect("a valid test geometry")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

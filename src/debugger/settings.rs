@@ -171,16 +171,10 @@ impl Debugger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::debugger::Geometry;
     use crate::debugger::breakpoint::SlotSelector;
 
     fn debugger() -> Debugger {
-        let g = Geometry {
-            slot_count: 32,
-            tenant_count: 1,
-            observable_slots: 0,
-        };
-        Debugger::new(g, Default::default(), Backend::Cpu).unwrap()
+        crate::debugger::test_debugger(32, 0)
     }
 
     #[test]

@@ -230,16 +230,9 @@ pub fn writes_word(slot: &Slot, word: u32, len: usize) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::debugger::action::Action;
-    use crate::debugger::{Geometry, RunConfig};
-    use crate::engine::Backend;
 
     fn debugger() -> Debugger {
-        let g = Geometry {
-            slot_count: 64,
-            tenant_count: 1,
-            observable_slots: 4,
-        };
-        Debugger::new(g, RunConfig::default(), Backend::Cpu).unwrap()
+        crate::debugger::test_debugger(64, 4)
     }
 
     fn publish(d: &mut Debugger, slot: u32, opcode: Opcode, args: Vec<u32>) {
