@@ -39,8 +39,12 @@ pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String), EngineError> {
     let info = adapter.get_info();
     let name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
     let limits = wanted_limits(&adapter.limits());
-    // timestamps time the kernels apart from submission and readback (bench); optional
-    let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+    // timestamps time the kernels apart from submission and readback (bench), inside a pass
+    // too where the adapter can (one per kernel); all optional
+    let features = adapter.features()
+        & (wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("megascope headless device"),
         required_features: features,
