@@ -16,6 +16,10 @@
 // slower); only the priority scan needs them.
 
 override WG: u32 = 64u;
+// Whether a claim writes the dispatch's serial into `changed` (the app's grid highlights
+// those slots); off where nothing reads them (the bench, `megascope run`), which saves a
+// store per claimed slot.
+override MARK_CHANGED: bool = true;
 
 // struct Params: generated from src/engine/gpu/run_state.rs (shader_source)
 
@@ -308,7 +312,9 @@ fn direct_lane(slot: u32) -> bool {
                 if (params.checks_shutdown != 0u) {
                     race_read(slot, SHUTDOWN);
                 }
-                changed[slot] = params.serial;
+                if (MARK_CHANGED) {
+                    changed[slot] = params.serial;
+                }
                 execute(slot);
                 claimed = true;
             }
@@ -321,6 +327,12 @@ fn direct_lane(slot: u32) -> bool {
 // flag and (looping variants, or `once` with the check) SHUTDOWN itself: no barrier. On a
 // race-free workload the lanes of a workgroup agree, as SHUTDOWN only changes when nothing
 // else runs.
+//
+// `once` runs as this kernel alone (`RunPlan::fused_once`): no gate and no status histogram
+// after it. Lane i is the only writer of slot i's status, so once it is done the slot's
+// final status is known: a claimed slot ends DONE (the executed count says how many), and a
+// lane that did not claim counts its slot's status here, sharded by workgroup so a ring of
+// unclaimable slots does not send every lane to one word. The host finishes the header.
 @compute @workgroup_size(WG)
 fn pass_direct(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -329,10 +341,17 @@ fn pass_direct(
 ) {
     let g = wid.x + wid.y * nwg.x;
     if (g < params.groups) {
+        let slot = g * WG + lid;
+        var claimed = false;
         if (workgroup_live(g, params.checks_shutdown != 0u)) {
-            if (direct_lane(g * WG + lid)) {
+            claimed = direct_lane(slot);
+            if (claimed) {
                 atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
             }
+        }
+        if (params.looping == 0u && !claimed) {
+            let st = atomicLoad(&ring[slot * SLOT_WORDS + W_STATUS]);
+            atomicAdd(&run[RS_HIST_SHARDS + min(st, 8u) * SHARDS + g % SHARDS], 1u);
         }
     }
 }
@@ -362,7 +381,9 @@ fn try_claim(i: u32, lane: u32) -> Claim {
         return Claim(false, 0u, 0u, 0u);
     }
     note_if_aliased(i, tenant);
-    changed[i] = params.serial;
+    if (MARK_CHANGED) {
+        changed[i] = params.serial;
+    }
     return Claim(true, i, tenant, 0u);
 }
 

@@ -52,6 +52,17 @@ fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// Which build of the megakernel a dispatch runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PassKey {
+    pub workgroup_size: u32,
+    /// The priority scan's entry point rather than the direct variants'.
+    pub priority: bool,
+    pub race: bool,
+    /// Claims write the per-slot changed serials (the `MARK_CHANGED` override).
+    pub marks_changed: bool,
+}
+
 /// Layouts and pipelines, built once per device.
 pub struct Kernels {
     module: wgpu::ShaderModule,
@@ -68,14 +79,12 @@ pub struct Kernels {
     /// control (read), ring (read), run state, params, dense statuses.
     pub hist_bgl: wgpu::BindGroupLayout,
     pub gate: wgpu::ComputePipeline,
-    /// Notes SHUTDOWN as the dispatch found it (same layout as the gate).
-    pub start: wgpu::ComputePipeline,
     pub histogram: wgpu::ComputePipeline,
     pub finalize: wgpu::ComputePipeline,
     /// Copies every slot's status word into the dense statuses buffer.
     pub gather: wgpu::ComputePipeline,
-    /// Keyed by (workgroup size, priority scan, race analysis).
-    passes: HashMap<(u32, bool, bool), wgpu::ComputePipeline>,
+    /// Keyed by [`PassKey`].
+    passes: HashMap<PassKey, wgpu::ComputePipeline>,
 }
 
 impl Kernels {
@@ -158,12 +167,6 @@ impl Kernels {
                 ),
                 race_layout: layout("megakernel pass with race analysis", &race_bgl),
                 gate: pipeline("pass gate", &gate_layout, &gate_module, "pass_gate"),
-                start: pipeline(
-                    "dispatch start",
-                    &gate_layout,
-                    &gate_module,
-                    "dispatch_start",
-                ),
                 histogram: pipeline("status histogram", &hist_layout, &hist_module, "histogram"),
                 finalize: pipeline("histogram finalize", &hist_layout, &hist_module, "finalize"),
                 gather: pipeline(
@@ -181,16 +184,19 @@ impl Kernels {
         })
     }
 
-    /// The megakernel pipeline for workgroup size `wg` (the priority scan's or the direct
-    /// variants', with or without race analysis), built on first use.
+    /// The megakernel pipeline for `key` (workgroup size, the priority scan's or the direct
+    /// variants', with or without race analysis and changed marks), built on first use.
     pub fn pass_pipeline(
         &mut self,
         device: &wgpu::Device,
-        wg: u32,
-        priority: bool,
-        race: bool,
+        key: PassKey,
     ) -> Result<&wgpu::ComputePipeline, EngineError> {
-        let key = (wg, priority, race);
+        let PassKey {
+            workgroup_size: wg,
+            priority,
+            race,
+            marks_changed,
+        } = key;
         if !self.passes.contains_key(&key) {
             let entry = if priority {
                 "pass_priority"
@@ -216,7 +222,10 @@ impl Kernels {
                             },
                             entry_point: Some(entry),
                             compilation_options: wgpu::PipelineCompilationOptions {
-                                constants: &[("WG", wg as f64)],
+                                constants: &[
+                                    ("WG", wg as f64),
+                                    ("MARK_CHANGED", f64::from(u8::from(marks_changed))),
+                                ],
                                 zero_initialize_workgroup_memory: true,
                             },
                             cache: None,

@@ -88,6 +88,7 @@ use buffers::DeviceBuffers;
 use kernels::Kernels;
 use run::GpuRun;
 use submit::{RingReadback, Targets};
+pub use timing::KernelTiming;
 
 use super::{Backend, DispatchOptions, DispatchReport, Engine, EngineError};
 use crate::resident::ResidentBuffers;
@@ -111,8 +112,12 @@ pub struct GpuEngine {
     run: Option<GpuRun>,
     /// Timestamps around each submission's passes, where the device has them.
     timer: Option<timing::KernelTimer>,
-    /// The GPU time of the last submission that ran passes.
-    kernel_time: Option<std::time::Duration>,
+    /// What the timestamps measure (nothing, the pass, or each kernel).
+    timing: KernelTiming,
+    /// The GPU time of the last submission that ran passes, whole and per kernel.
+    kernel_times: timing::KernelTimes,
+    /// Claims write the per-slot changed serials ([`GpuEngine::changed_buffer`]).
+    marks_changed: bool,
     /// The priority partition offsets of the device's control buffer as last seen by the
     /// host (uploaded or read back): whether a dispatch must keep each slot's probers.
     offsets: [u32; 6],
@@ -128,6 +133,12 @@ impl std::fmt::Debug for GpuEngine {
             .finish()
     }
 }
+
+/// Rings up to this size are uploaded with `Queue::write_buffer`, which waits for nothing:
+/// at 4,096 slots (256 KiB) the wait for the kept staging buffer costs more than a one-thread
+/// copy into fresh staging memory. Larger rings go through [`device::upload_via`], whose copy
+/// is split across cores.
+const QUEUED_RING_UPLOAD_BYTES: u64 = 1 << 20;
 
 fn not_uploaded() -> EngineError {
     EngineError::Gpu(
@@ -171,7 +182,9 @@ impl GpuEngine {
         let timer = timing::KernelTimer::new(&device, &queue);
         Ok(GpuEngine {
             timer,
-            kernel_time: None,
+            timing: KernelTiming::default(),
+            kernel_times: timing::KernelTimes::default(),
+            marks_changed: true,
             max_workgroups_per_dim: device.limits().max_compute_workgroups_per_dimension,
             device,
             queue,
@@ -189,9 +202,32 @@ impl GpuEngine {
 
     /// The GPU's own time for the passes of the last submission that ran any (the whole
     /// dispatch when it ended in one submission, as the default budget's usual dispatch
-    /// does), from timestamps; `None` on a device without `TIMESTAMP_QUERY`.
+    /// does), from timestamps; `None` on a device without `TIMESTAMP_QUERY` or with timing
+    /// off.
     pub fn last_kernel_time(&self) -> Option<std::time::Duration> {
-        self.kernel_time
+        self.kernel_times.total
+    }
+
+    /// [`GpuEngine::last_kernel_time`] per kernel (`"megakernel"`, `"pass gate"`, `"status
+    /// histogram"`, `"finalize"`; each summed over its dispatches), with
+    /// [`KernelTiming::PerKernel`] on a device that writes timestamps inside a pass; empty
+    /// otherwise.
+    pub fn last_kernel_breakdown(&self) -> &[(&'static str, std::time::Duration)] {
+        &self.kernel_times.kernels
+    }
+
+    /// What later dispatches time (default [`KernelTiming::Total`]). Timing costs a resolve
+    /// and a readback per submission: a caller measuring latency turns it off.
+    pub fn set_kernel_timing(&mut self, timing: KernelTiming) {
+        self.timing = timing;
+        self.kernel_times = timing::KernelTimes::default();
+    }
+
+    /// Whether later dispatches write the per-slot changed serials (default on). Only the
+    /// app's grid reads them ([`GpuEngine::changed_buffer`]); a caller that never draws
+    /// (the bench, `megascope run`) turns them off and saves a store per claimed slot.
+    pub fn set_change_marks(&mut self, on: bool) {
+        self.marks_changed = on;
     }
 
     pub fn adapter_name(&self) -> &str {
@@ -237,14 +273,17 @@ impl GpuEngine {
         queue.write_buffer(&bufs.control, 0, bytemuck::cast_slice(state.control()));
         self.offsets = state.control_view().priority_offsets();
         queue.write_buffer(&bufs.debug_log, 0, bytemuck::cast_slice(state.debug_log()));
-        if n > 0 {
+        let ring: &[u8] = bytemuck::cast_slice(state.ring());
+        if n > 0 && ring.len() as u64 <= QUEUED_RING_UPLOAD_BYTES {
+            queue.write_buffer(&bufs.ring, 0, ring);
+        } else if n > 0 {
             let stage = bufs.upload_staging(&self.device).clone();
             device::upload_via(
                 &self.device,
                 queue,
                 &stage,
                 &bufs.ring,
-                bytemuck::cast_slice(state.ring()),
+                ring,
             )?;
         }
         self.io_queue.clear();
@@ -352,7 +391,7 @@ impl GpuEngine {
     }
 
     /// u32 per slot: the serial ([`GpuEngine::dispatch_serial`]-numbered, from 1) of the last
-    /// dispatch that claimed the slot.
+    /// dispatch that claimed the slot (while [`GpuEngine::set_change_marks`] is on).
     pub fn changed_buffer(&self) -> Option<&wgpu::Buffer> {
         self.bufs.as_ref().map(|b| &b.changed)
     }
