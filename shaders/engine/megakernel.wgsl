@@ -269,8 +269,10 @@ fn run_packed(slot: u32) {
     }
 }
 
-// §4.2 for a claimed slot: handlers, packed inner ops, DONE_COUNT, status DONE.
-fn execute(slot: u32) {
+// §4.2 for a claimed slot: handlers, packed inner ops, DONE_COUNT, status DONE. `counted`:
+// add it to the executed count (a fused `once` pass needs no count: the host derives it from
+// the slots it did not claim).
+fn execute(slot: u32, counted: bool) {
     let b = slot * SLOT_WORDS;
     let op = atomicLoad(&ring[b + W_OPCODE]);
     run_op(slot, op, atomicLoad(&ring[b + W_ARGS]), atomicLoad(&ring[b + W_ARGS + 1u]), atomicLoad(&ring[b + W_ARGS + 2u]));
@@ -279,7 +281,9 @@ fn execute(slot: u32) {
     }
     c_add(slot, DONE_COUNT, 1u);
     atomicStore(&ring[b + W_STATUS], ST_DONE);
-    atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
+    if (counted) {
+        atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
+    }
 }
 
 // Whether workgroup g still runs this pass: not returned earlier in the dispatch and, when
@@ -315,7 +319,7 @@ fn direct_lane(slot: u32) -> bool {
                 if (MARK_CHANGED) {
                     changed[slot] = params.serial;
                 }
-                execute(slot);
+                execute(slot, params.looping != 0u);
                 claimed = true;
             }
         }
@@ -330,9 +334,11 @@ fn direct_lane(slot: u32) -> bool {
 //
 // `once` runs as this kernel alone (`RunPlan::fused_once`): no gate and no status histogram
 // after it. Lane i is the only writer of slot i's status, so once it is done the slot's
-// final status is known: a claimed slot ends DONE (the executed count says how many), and a
-// lane that did not claim counts its slot's status here, sharded by workgroup so a ring of
-// unclaimable slots does not send every lane to one word. The host finishes the header.
+// final status is known: a lane that did not claim counts its slot's status here, sharded
+// by workgroup so a ring of unclaimable slots does not send every lane to one word, and a
+// claiming lane counts nothing at all — every other slot was claimed, executed and ended
+// DONE, which is how the host finishes the header (claims = slots - counted). So a claim
+// costs no atomic beyond the ABI's own.
 @compute @workgroup_size(WG)
 fn pass_direct(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -345,7 +351,7 @@ fn pass_direct(
         var claimed = false;
         if (workgroup_live(g, params.checks_shutdown != 0u)) {
             claimed = direct_lane(slot);
-            if (claimed) {
+            if (claimed && params.looping != 0u) {
                 atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
             }
         }
@@ -515,7 +521,7 @@ fn pass_priority(
         race_read(claim.slot, SHUTDOWN);
         // after the scan: re-read control[2] and the mask, execute only if still non-zero
         if (tenant_mask(claim.slot, claim.tenant) != 0u) {
-            execute(claim.slot);
+            execute(claim.slot, true);
         } else {
             note(DK_STUCK_CLAIMED, claim.slot, 0u, claim.tenant, 1u);
         }

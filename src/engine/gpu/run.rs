@@ -168,7 +168,7 @@ impl GpuEngine {
             run.chunks += (passes > 0) as u32;
             run.pass_ran |= passes > 0;
             if run.plan.fused_once && run.pass_ran {
-                end_fused_once(&mut run.header);
+                end_fused_once(&mut run.header, run.plan.params.n);
                 scan = !run.scanned && needs_end_scan(&run.header);
             }
         }

@@ -100,7 +100,7 @@ pub const DIAG_KINDS: usize = 13;
 
 /// A fused `once` pass's histogram of the slots it did not claim, [`SHARDS`] words per bucket
 /// (bucket-major, sharded by workgroup): the host adds the shards, and the claimed slots —
-/// all DONE — from the executed count ([`end_fused_once`]).
+/// all the others, each ended DONE ([`end_fused_once`]).
 pub const RS_HIST_SHARDS: usize = 208;
 
 /// Words of the header (everything but the per-workgroup flags); a multiple of 4.
@@ -268,32 +268,34 @@ impl RunPlan {
     }
 }
 
-/// The pass gate's rule (`shaders/engine/pass_gate.wgsl`) for a fused `once` pass, applied
-/// on the host to the header read back after the pass: one pass, its claims summed, the
-/// workgroups that ran it counted, ended as OnePass, and the status histogram completed from
-/// the pass's shards plus the claimed slots (each ends DONE; the executed count counts them).
-/// The device header is left as the pass wrote it, so applying this to every readback of it
-/// gives the same words.
-pub fn end_fused_once(h: &mut [u32]) {
+/// The pass gate's rule (`shaders/engine/pass_gate.wgsl`) for a fused `once` pass over `n`
+/// slots, applied on the host to the header read back after the pass: one pass, ended as
+/// OnePass, the workgroups that ran it counted, and the status histogram completed. The pass
+/// counted the statuses of the slots it did not claim; every other slot was claimed,
+/// executed once and ended DONE, so claims = executed = `n` minus those counted. The device
+/// header is left as the pass wrote it, so applying this to every readback of it gives the
+/// same words.
+pub fn end_fused_once(h: &mut [u32], n: u32) {
     if h.len() < HEADER_WORDS || h[RS_END] != END_RUNNING {
         return;
     }
     h[RS_PASSES] = 1;
-    let claims: u32 = (0..SHARDS).fold(0u32, |a, i| a.wrapping_add(h[RS_PASS_CLAIMS + i]));
-    h[RS_PASS_CLAIMS..RS_PASS_CLAIMS + SHARDS].fill(0);
-    h[RS_CLAIMED] = h[RS_CLAIMED].wrapping_add(claims);
     let groups = h[RS_GROUPS];
     h[RS_LIVE_GROUP_PASSES] =
         h[RS_LIVE_GROUP_PASSES].wrapping_add(groups - h[RS_RETURNED].min(groups));
     h[RS_END] = END_ONE_PASS;
-    let executed: u32 = (0..SHARDS).fold(0u32, |a, i| a.wrapping_add(h[RS_EXECUTED + i]));
+    let mut unclaimed = 0u32;
     for b in 0..HIST_BUCKETS {
         let shards = &h[RS_HIST_SHARDS + b * SHARDS..RS_HIST_SHARDS + (b + 1) * SHARDS];
         let count = shards.iter().fold(0u32, |a, &c| a.wrapping_add(c));
+        unclaimed = unclaimed.wrapping_add(count);
         h[RS_HIST + b] = h[RS_HIST + b].wrapping_add(count);
     }
+    let claims = n.saturating_sub(unclaimed);
+    h[RS_CLAIMED] = h[RS_CLAIMED].wrapping_add(claims);
+    h[RS_EXECUTED] = h[RS_EXECUTED].wrapping_add(claims);
     let done = RS_HIST + (status::DONE as usize).min(HIST_BUCKETS - 1);
-    h[done] = h[done].wrapping_add(executed);
+    h[done] = h[done].wrapping_add(claims);
 }
 
 /// Whether a fused `once` pass left a slot that the end scan reports on: PUBLISHED (stuck
@@ -610,23 +612,19 @@ mod tests {
         let plan = RunPlan::new(8, 4, &o, 1, 65535, false);
         assert!(plan.fused_once);
         let mut h = plan.initial_header();
-        h[RS_PASS_CLAIMS] = 3;
-        h[RS_PASS_CLAIMS + 1] = 2;
-        h[RS_EXECUTED + 5] = 4;
-        h[RS_EXECUTED + 9] = 1;
         h[RS_RETURNED] = 1;
         h[RS_HIST_SHARDS + status::PUBLISHED as usize * SHARDS] = 2;
         h[RS_HIST_SHARDS + status::DONE as usize * SHARDS + 1] = 1;
-        end_fused_once(&mut h);
+        end_fused_once(&mut h, 8);
         assert_eq!(decode_end(h[RS_END]), Some(DispatchEnd::OnePass));
         assert_eq!((h[RS_PASSES], h[RS_CLAIMED]), (1, 5));
+        assert_eq!((0..SHARDS).map(|i| h[RS_EXECUTED + i]).sum::<u32>(), 5);
         assert_eq!(h[RS_LIVE_GROUP_PASSES], 1);
-        assert!(h[RS_PASS_CLAIMS..RS_PASS_CLAIMS + SHARDS].iter().all(|&c| c == 0));
         assert_eq!(h[RS_HIST + status::DONE as usize], 6);
         assert_eq!(h[RS_HIST + status::PUBLISHED as usize], 2);
         assert!(needs_end_scan(&h));
         let again = h.clone();
-        end_fused_once(&mut h);
+        end_fused_once(&mut h, 8);
         assert_eq!(h, again, "an ended header is left alone");
     }
 
@@ -638,8 +636,8 @@ mod tests {
         let persistent = DispatchOptions::with_variant(Variant::Persistent);
         assert!(!RunPlan::new(8, 4, &persistent, 1, 65535, false).fused_once);
         let mut h = RunPlan::new(8, 4, &once, 1, 65535, false).initial_header();
-        h[RS_EXECUTED] = 8;
-        end_fused_once(&mut h);
+        end_fused_once(&mut h, 8);
+        assert_eq!(h[RS_HIST + status::DONE as usize], 8);
         assert!(!needs_end_scan(&h), "every slot DONE: no scan");
     }
 
