@@ -29,6 +29,10 @@ override MARK_CHANGED: bool = true;
 @group(0) @binding(3) var<storage, read_write> run: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> changed: array<u32>;
 @group(0) @binding(5) var<uniform> params: Params;
+// The same ring as `ring`, read without atomics: the kernels write nothing in the ring but
+// status words, so a slot's opcode, tenant and arguments cannot change during a dispatch. A
+// software driver (lavapipe) runs an atomic load lane by lane, a plain load as a gather.
+@group(0) @binding(8) var<storage, read_write> ring_words: array<u32>;
 
 // priority scan: claims per level in this workgroup (wgpu zeroes workgroup memory)
 var<workgroup> wg_levels: array<atomic<u32>, 5>;
@@ -244,7 +248,7 @@ fn run_op(slot: u32, op: u32, a0: u32, a1: u32, a2: u32) {
 }
 
 fn arg_byte(b: u32, k: u32) -> u32 {
-    let w = atomicLoad(&ring[b + W_ARGS + k / 4u]);
+    let w = ring_words[b + W_ARGS + k / 4u];
     return (w >> (8u * (k % 4u))) & 0xFFu;
 }
 
@@ -262,7 +266,7 @@ fn run_packed(slot: u32) {
             continue;
         }
         let w = b + W_ARGS + base;
-        run_op(slot, op, atomicLoad(&ring[w]), atomicLoad(&ring[w + 1u]), atomicLoad(&ring[w + 2u]));
+        run_op(slot, op, ring_words[w], ring_words[w + 1u], ring_words[w + 2u]);
     }
     if (raw > PACKED_MAX_OPS) {
         note(DK_PACKED_COUNT, slot, 0u, raw, 1u);
@@ -274,8 +278,8 @@ fn run_packed(slot: u32) {
 // the slots it did not claim).
 fn execute(slot: u32, counted: bool) {
     let b = slot * SLOT_WORDS;
-    let op = atomicLoad(&ring[b + W_OPCODE]);
-    run_op(slot, op, atomicLoad(&ring[b + W_ARGS]), atomicLoad(&ring[b + W_ARGS + 1u]), atomicLoad(&ring[b + W_ARGS + 2u]));
+    let op = ring_words[b + W_OPCODE];
+    run_op(slot, op, ring_words[b + W_ARGS], ring_words[b + W_ARGS + 1u], ring_words[b + W_ARGS + 2u]);
     if (op == OP_PACKED_SLOT) {
         run_packed(slot);
     }
@@ -308,7 +312,7 @@ fn direct_lane(slot: u32) -> bool {
     var claimed = false;
     let b = slot * SLOT_WORDS;
     if (atomicLoad(&ring[b + W_STATUS]) == ST_PUBLISHED) {
-        let tenant = atomicLoad(&ring[b + W_TENANT]);
+        let tenant = ring_words[b + W_TENANT];
         if (tenant_mask(slot, tenant) != 0u) {
             if (ring_cas(b + W_STATUS, ST_PUBLISHED, ST_CLAIMED) == ST_PUBLISHED) {
                 note_if_aliased(slot, tenant);
@@ -377,7 +381,7 @@ fn try_claim(i: u32, lane: u32) -> Claim {
     race_probe(i, lane);
     let b = i * SLOT_WORDS;
     let st = atomicLoad(&ring[b + W_STATUS]);
-    let tenant = atomicLoad(&ring[b + W_TENANT]);
+    let tenant = ring_words[b + W_TENANT];
     let mask = tenant_mask(i, tenant);
     let schedulable = st == ST_PUBLISHED || st == ST_YIELD || st == ST_REQUEUE;
     if (!schedulable || mask == 0u) {

@@ -4,7 +4,7 @@
 //! count or control length) changes.
 
 use super::device::scoped;
-use super::kernels::Kernels;
+use super::kernels::{Kernels, RING_WORDS_BINDING};
 use super::race_state::{LOG_RECORD_WORDS, log_capacity, race_words_len};
 use super::run_state::{HEADER_WORDS, INDIRECT_WORDS, Params};
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
@@ -64,6 +64,19 @@ fn entries<'a>(bufs: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
             resource: b.as_entire_binding(),
         })
         .collect()
+}
+
+/// [`entries`] plus the ring's non-atomic view, for the megakernel's bind groups.
+fn pass_entries<'a>(
+    bufs: &[&'a wgpu::Buffer],
+    ring: &'a wgpu::Buffer,
+) -> Vec<wgpu::BindGroupEntry<'a>> {
+    let mut e = entries(bufs);
+    e.push(wgpu::BindGroupEntry {
+        binding: RING_WORDS_BINDING,
+        resource: ring.as_entire_binding(),
+    });
+    e
 }
 
 fn bytes_of(words: u64) -> u64 {
@@ -135,7 +148,10 @@ impl DeviceBuffers {
             let pass_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("megakernel pass"),
                 layout: &kernels.pass_bgl,
-                entries: &entries(&[&control, &ring, &debug_log, &run, &changed, &params]),
+                entries: &pass_entries(
+                    &[&control, &ring, &debug_log, &run, &changed, &params],
+                    &ring,
+                ),
             });
             let gate_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("pass gate"),
@@ -220,16 +236,19 @@ impl DeviceBuffers {
                 let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("megakernel pass with race analysis"),
                     layout: &kernels.race_bgl,
-                    entries: &entries(&[
-                        &self.control,
+                    entries: &pass_entries(
+                        &[
+                            &self.control,
+                            &self.ring,
+                            &self.debug_log,
+                            &self.run,
+                            &self.changed,
+                            &self.params,
+                            &words_buf,
+                            &log,
+                        ],
                         &self.ring,
-                        &self.debug_log,
-                        &self.run,
-                        &self.changed,
-                        &self.params,
-                        &words_buf,
-                        &log,
-                    ]),
+                    ),
                 });
                 Ok(RaceBuffers {
                     stage_words: staging("race words readback", bytes_of(words)),

@@ -26,6 +26,11 @@ fn race_probe(slot: u32, lane: u32) {}
 fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {}
 ";
 
+/// The megakernel's second, non-atomic view of the ring (`ring_words`): opcode, tenant and
+/// arguments never change during a dispatch, and a plain load is a gather on a software
+/// driver where an atomic one runs lane by lane. After the race analysis' bindings 6 and 7.
+pub const RING_WORDS_BINDING: u32 = 8;
+
 fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
@@ -70,7 +75,8 @@ pub struct Kernels {
     /// The megakernel with race analysis, and its layout.
     race_module: wgpu::ShaderModule,
     race_layout: wgpu::PipelineLayout,
-    /// control, ring, debug log, run state, changed (all read-write), params (uniform).
+    /// control, ring, debug log, run state, changed (all read-write), params (uniform), and
+    /// the ring again at [`RING_WORDS_BINDING`].
     pub pass_bgl: wgpu::BindGroupLayout,
     /// `pass_bgl` plus the race words and the store log.
     pub race_bgl: wgpu::BindGroupLayout,
@@ -99,6 +105,7 @@ impl Kernels {
                     storage(3, false),
                     storage(4, false),
                     uniform(5),
+                    storage(RING_WORDS_BINDING, false),
                 ],
             });
             let race_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -112,6 +119,7 @@ impl Kernels {
                     uniform(5),
                     storage(6, false),
                     storage(7, false),
+                    storage(RING_WORDS_BINDING, false),
                 ],
             });
             let gate_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
