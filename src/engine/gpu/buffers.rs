@@ -42,9 +42,10 @@ pub struct DeviceBuffers {
     pub pass_bg: wgpu::BindGroup,
     pub gate_bg: wgpu::BindGroup,
     pub hist_bg: wgpu::BindGroup,
-    pub stage_header: wgpu::Buffer,
-    pub stage_control: wgpu::Buffer,
-    pub stage_debug: wgpu::Buffer,
+    /// The run-state header, the control buffer and the debug log come back through this
+    /// one buffer, at [`DeviceBuffers::small_readback_offsets`]: one mapping per dispatch
+    /// instead of three.
+    pub stage_small: wgpu::Buffer,
     pub stage_statuses: wgpu::Buffer,
     /// Grown on demand for ring readbacks.
     pub stage_ring: Option<wgpu::Buffer>,
@@ -81,6 +82,15 @@ fn pass_entries<'a>(
 
 fn bytes_of(words: u64) -> u64 {
     words * 4
+}
+
+/// Header, control and debug log back to back (each a whole number of words, so every copy
+/// offset is 4-byte aligned), then the total.
+fn small_readback_layout(control_words: usize) -> [u64; 4] {
+    let header = bytes_of(HEADER_WORDS as u64);
+    let control = bytes_of(control_words as u64);
+    let debug = bytes_of(DEBUG_LOG_WORDS as u64);
+    [0, header, header + control, header + control + debug]
 }
 
 impl DeviceBuffers {
@@ -166,9 +176,10 @@ impl DeviceBuffers {
             Ok(DeviceBuffers {
                 slot_count,
                 control_words,
-                stage_header: staging("header readback", bytes_of(HEADER_WORDS as u64)),
-                stage_control: staging("control readback", control_bytes),
-                stage_debug: staging("debug log readback", bytes_of(DEBUG_LOG_WORDS as u64)),
+                stage_small: staging(
+                    "header, control and debug log readback",
+                    small_readback_layout(control_words)[3],
+                ),
                 stage_statuses: staging("status readback", slot_words),
                 stage_ring: None,
                 stage_upload: None,
@@ -186,6 +197,12 @@ impl DeviceBuffers {
                 hist_bg,
             })
         })
+    }
+
+    /// Where the header, the control buffer and the debug log lie in
+    /// [`DeviceBuffers::stage_small`], and its length.
+    pub fn small_readback_offsets(&self) -> [u64; 4] {
+        small_readback_layout(self.control_words)
     }
 
     /// The race analysis' buffers and the pass bind group that includes them, made on first

@@ -198,6 +198,7 @@ impl GpuEngine {
         let control_bytes = bufs.control_words as u64 * 4;
         let debug_bytes = DEBUG_LOG_WORDS as u64 * 4;
         let header_bytes = HEADER_WORDS as u64 * 4;
+        let small = bufs.small_readback_offsets();
         let bufs = &*bufs;
         let mut stamps = timer
             .as_ref()
@@ -225,35 +226,35 @@ impl GpuEngine {
                 (
                     targets.header.is_some(),
                     &bufs.run,
-                    0,
-                    &bufs.stage_header,
+                    &bufs.stage_small,
+                    small[0],
                     header_bytes,
                 ),
                 (
                     targets.control.is_some(),
                     &bufs.control,
-                    0,
-                    &bufs.stage_control,
+                    &bufs.stage_small,
+                    small[1],
                     control_bytes,
                 ),
                 (
                     targets.debug_log.is_some(),
                     &bufs.debug_log,
-                    0,
-                    &bufs.stage_debug,
+                    &bufs.stage_small,
+                    small[2],
                     debug_bytes,
                 ),
                 (
                     statuses,
                     &bufs.statuses,
-                    0,
                     &bufs.stage_statuses,
+                    0,
                     status_bytes,
                 ),
             ];
-            for (wanted, src, offset, dst, bytes) in copies {
+            for (wanted, src, dst, offset, bytes) in copies {
                 if wanted {
-                    enc.copy_buffer_to_buffer(src, offset, dst, 0, bytes);
+                    enc.copy_buffer_to_buffer(src, 0, dst, offset, bytes);
                 }
             }
             if let (Some(r), Some(stage)) = (&slot_range, &stage_ring) {
@@ -267,22 +268,20 @@ impl GpuEngine {
             mut debug_log,
             mut ring,
         } = targets;
-        let stage_ring = stage_ring.as_ref().unwrap_or(&bufs.stage_header);
-        let bytes_if = |wanted: bool, bytes: u64| if wanted { bytes } else { 0 };
+        let stage_ring = stage_ring.as_ref().unwrap_or(&bufs.stage_small);
+        // the small readbacks share one mapping, up to the end of the last one asked for
+        let wanted = [header.is_some(), control.is_some(), debug_log.is_some()];
+        let small_end = (0..3)
+            .filter(|&k| wanted[k])
+            .map(|k| small[k + 1])
+            .max()
+            .unwrap_or(0);
         let staging = [
-            (&bufs.stage_header, bytes_if(header.is_some(), header_bytes)),
-            (
-                &bufs.stage_control,
-                bytes_if(control.is_some(), control_bytes),
-            ),
-            (
-                &bufs.stage_debug,
-                bytes_if(debug_log.is_some(), debug_bytes),
-            ),
+            (&bufs.stage_small, small_end),
             (stage_ring, ring_bytes),
             (&bufs.stage_statuses, status_bytes),
             (
-                timer.as_ref().map_or(&bufs.stage_header, |t| &t.stage),
+                timer.as_ref().map_or(&bufs.stage_small, |t| &t.stage),
                 match &stamps {
                     Some(s) if timed => s.bytes(),
                     _ => 0,
@@ -292,26 +291,30 @@ impl GpuEngine {
         let mut gathered = Vec::new();
         let mut stamps = stamps.filter(|_| timed);
         device::read_mapped(device, &staging, |i, bytes| {
-            if i == 5 {
-                if let (Some(s), false) = (stamps.take(), bytes.is_empty()) {
-                    *kernel_times = s.times(bytes);
-                }
+            if bytes.is_empty() {
                 return;
             }
-            let out = match i {
-                0 => header.as_deref_mut(),
-                1 => control.as_deref_mut(),
-                2 => debug_log.as_deref_mut(),
-                3 => match ring.as_mut() {
-                    Some(RingReadback::Slots(_, v)) => Some(&mut **v),
-                    _ => None,
-                },
-                _ => Some(&mut gathered),
-            };
-            if let Some(out) = out
-                && !bytes.is_empty()
-            {
-                device::words_into(bytes, out);
+            match i {
+                0 => {
+                    let outs = [header.as_deref_mut(), control.as_deref_mut(), debug_log.as_deref_mut()];
+                    for (k, out) in outs.into_iter().enumerate() {
+                        let range = small[k] as usize..small[k + 1] as usize;
+                        if let (Some(out), Some(b)) = (out, bytes.get(range)) {
+                            device::words_into(b, out);
+                        }
+                    }
+                }
+                1 => {
+                    if let Some(RingReadback::Slots(_, v)) = ring.as_mut() {
+                        device::words_into(bytes, v);
+                    }
+                }
+                2 => device::words_into(bytes, &mut gathered),
+                _ => {
+                    if let Some(s) = stamps.take() {
+                        *kernel_times = s.times(bytes);
+                    }
+                }
             }
         })?;
         if let Some(RingReadback::Statuses(host)) = ring
