@@ -118,6 +118,9 @@ pub struct GpuEngine {
     kernel_times: timing::KernelTimes,
     /// Claims write the per-slot changed serials ([`GpuEngine::changed_buffer`]).
     marks_changed: bool,
+    /// How readbacks wait: polling on a headless GPU; blocking on a CPU adapter and on a
+    /// device handed over (the app's, whose frames should not spend a core polling).
+    wait: device::Wait,
     /// The priority partition offsets of the device's control buffer as last seen by the
     /// host (uploaded or read back): whether a dispatch must keep each slot's probers.
     offsets: [u32; 6],
@@ -151,8 +154,10 @@ impl GpuEngine {
     /// Creates its own headless device: a real GPU if there is one, else any adapter
     /// (lavapipe). Fails with a clear message when there is none.
     pub fn new_headless() -> Result<GpuEngine, EngineError> {
-        let (device, queue, name) = device::headless()?;
-        GpuEngine::try_from_device(device, queue, name)
+        let (device, queue, name, device_type) = device::headless()?;
+        let mut engine = GpuEngine::try_from_device(device, queue, name)?;
+        engine.wait = device::Wait::for_adapter(device_type);
+        Ok(engine)
     }
 
     /// Uses a device handed over (eframe's), so the kernel, the ring grid and the UI share
@@ -185,6 +190,7 @@ impl GpuEngine {
             timing: KernelTiming::default(),
             kernel_times: timing::KernelTimes::default(),
             marks_changed: true,
+            wait: device::Wait::Block,
             max_workgroups_per_dim: device.limits().max_compute_workgroups_per_dimension,
             device,
             queue,

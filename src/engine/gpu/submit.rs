@@ -174,6 +174,7 @@ impl GpuEngine {
         };
         let max_per_dim = self.max_workgroups_per_dim;
         let timing = self.timing;
+        let wait = self.wait;
         let GpuEngine {
             device,
             queue,
@@ -290,7 +291,7 @@ impl GpuEngine {
         ];
         let mut gathered = Vec::new();
         let mut stamps = stamps.filter(|_| timed);
-        device::read_mapped(device, &staging, |i, bytes| {
+        device::read_mapped(device, &staging, wait, |i, bytes| {
             if bytes.is_empty() {
                 return;
             }
@@ -335,6 +336,7 @@ impl GpuEngine {
         probes: bool,
         oob: bool,
     ) -> Result<(Vec<u32>, Vec<u32>), EngineError> {
+        let wait = self.wait;
         let GpuEngine {
             device,
             queue,
@@ -358,7 +360,7 @@ impl GpuEngine {
             enc.copy_buffer_to_buffer(&race.words, 0, &race.stage_words, 0, words_bytes);
         })?;
         let mut words = Vec::new();
-        device::read_mapped(device, &[(&race.stage_words, words_bytes)], |_, b| {
+        device::read_mapped(device, &[(&race.stage_words, words_bytes)], wait, |_, b| {
             device::words_into(b, &mut words)
         })?;
         let cap = log_capacity(len, bufs.slot_count);
@@ -369,7 +371,7 @@ impl GpuEngine {
             scoped_submit(device, queue, |enc| {
                 enc.copy_buffer_to_buffer(&race.log, 0, &race.stage_log, 0, bytes);
             })?;
-            device::read_mapped(device, &[(&race.stage_log, bytes)], |_, b| {
+            device::read_mapped(device, &[(&race.stage_log, bytes)], wait, |_, b| {
                 device::words_into(b, &mut log)
             })?;
         }
