@@ -1326,7 +1326,10 @@ fn kernel_timing_per_kernel_and_off() {
         .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
     gpu.set_kernel_timing(megascope::engine::gpu::KernelTiming::PerKernel);
     let labels = |gpu: &GpuEngine| -> Vec<&str> {
-        gpu.last_kernel_breakdown().iter().map(|(l, _)| *l).collect()
+        gpu.last_kernel_breakdown()
+            .iter()
+            .map(|(l, _)| *l)
+            .collect()
     };
     gpu.upload(&m).expect("upload");
     gpu.dispatch_resident(&DispatchOptions::default())

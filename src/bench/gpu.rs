@@ -14,12 +14,13 @@ use crate::abi::opcode::Opcode;
 use crate::engine::gpu::{GpuEngine, KernelTiming};
 use crate::engine::{DispatchOptions, Engine};
 
-/// vyre 0.7.2's own wgpu round trip (median ms, by slot count), measured with vyre-peer on an
-/// NVIDIA H200 in the same device call as megascope, ABAB (DESIGN.md §5; README
-/// "Benchmarks"). Only for the ratios in the JSON: `../shared/tools/vs-vyre.sh` measures both
-/// side by side wherever the comparison matters.
+/// vyre 0.7.2's own wgpu round trip (ms, by slot count): the median of six vyre-peer runs on
+/// an NVIDIA H200 (driver 580.159.04), each side by side with megascope in the same device
+/// call, ABAB, 2026-12-01 (ranges 0.15–0.25, 1.09–1.19 and 48–57 ms; README "Benchmarks",
+/// DESIGN.md §5). Only for the ratios in the JSON: `../shared/tools/vs-vyre.sh` measures both
+/// on whatever machine the comparison matters.
 pub const VYRE_H200_ROUND_TRIP_MS: [(u32, f64); 3] =
-    [(4096, 0.18), (65_536, 1.15), (1 << 20, 60.0)];
+    [(4096, 0.19), (65_536, 1.13), (1 << 20, 53.0)];
 
 /// The H200's device-memory bandwidth (HBM3e, 4.8 TB/s), for the memory bound.
 const H200_BYTES_PER_S: f64 = 4.8e12;

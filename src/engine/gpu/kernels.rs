@@ -167,7 +167,10 @@ impl Kernels {
             let gate_layout = layout("pass gate", &gate_bgl);
             let hist_layout = layout("status histogram", &hist_bgl);
             Ok(Kernels {
-                module: module("engine/megakernel.wgsl", &format!("{RACE_OFF}\n{MEGAKERNEL}")),
+                module: module(
+                    "engine/megakernel.wgsl",
+                    &format!("{RACE_OFF}\n{MEGAKERNEL}"),
+                ),
                 pass_layout: layout("megakernel pass", &pass_bgl),
                 race_module: module(
                     "engine/megakernel.wgsl with engine/race_tracking.wgsl",

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use super::kernels::PassKey;
 use super::race_state::RaceReadback;
 use super::report::{self, DiagContext, Header};
-use super::kernels::PassKey;
 use super::run_state::{
     DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, HIST_COUNTS, HIST_DIAGNOSTICS_ONLY, RS_END,
     RS_HIST_MODE, RunPlan, end_fused_once, needs_end_scan, next_chunk,

@@ -301,7 +301,10 @@ pub fn end_fused_once(h: &mut [u32], n: u32) {
 /// Whether a fused `once` pass left a slot that the end scan reports on: PUBLISHED (stuck
 /// behind a zero mask, or abandoned by SHUTDOWN) or CLAIMED. Read after [`end_fused_once`].
 pub fn needs_end_scan(h: &[u32]) -> bool {
-    let count = |st: u32| h.get(RS_HIST + (st as usize).min(HIST_BUCKETS - 1)).copied();
+    let count = |st: u32| {
+        h.get(RS_HIST + (st as usize).min(HIST_BUCKETS - 1))
+            .copied()
+    };
     count(status::PUBLISHED).unwrap_or(0) > 0 || count(status::CLAIMED).unwrap_or(0) > 0
 }
 

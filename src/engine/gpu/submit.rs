@@ -7,13 +7,11 @@ use std::ops::Range;
 use super::buffers::DeviceBuffers;
 use super::device::{self, scoped};
 use super::kernels::Kernels;
+use super::kernels::PassKey;
 use super::race_state::{
     LOG_RECORD_WORDS, RW_HEADER, RW_LOG_COUNT, SUM_WORDS, log_capacity, race_words_len,
 };
-use super::kernels::PassKey;
-use super::run_state::{
-    HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, RS_SHUTDOWN_AT_START, grid,
-};
+use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, RS_SHUTDOWN_AT_START, grid};
 use super::timing::{KernelTiming, Stamps};
 use super::{GpuEngine, not_uploaded};
 use crate::abi::control::SHUTDOWN;
@@ -297,7 +295,11 @@ impl GpuEngine {
             }
             match i {
                 0 => {
-                    let outs = [header.as_deref_mut(), control.as_deref_mut(), debug_log.as_deref_mut()];
+                    let outs = [
+                        header.as_deref_mut(),
+                        control.as_deref_mut(),
+                        debug_log.as_deref_mut(),
+                    ];
                     for (k, out) in outs.into_iter().enumerate() {
                         let range = small[k] as usize..small[k + 1] as usize;
                         if let (Some(out), Some(b)) = (out, bytes.get(range)) {
