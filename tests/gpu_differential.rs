@@ -1288,6 +1288,40 @@ fn once_as_one_kernel_counts_statuses_and_scans_what_it_left() {
     }
 }
 
+/// Readbacks that poll the device (the default on a GPU) bring back the same words and
+/// report as blocking ones: round trips and resident dispatches of every variant against the
+/// CPU, on rings small enough to end while polling and large enough to fall back to a block.
+#[test]
+fn polling_readbacks_give_the_cpu_results() {
+    let mut gpu = engine();
+    gpu.poll_readbacks(true);
+    let mut cpu = CpuEngine::new();
+    for slots in [64u32, 16_384] {
+        for variant in [Variant::Once, Variant::Persistent, Variant::Priority] {
+            let mut m = ResidentBuffers::new(slots, 1, 0).expect("state");
+            for slot in 0..slots {
+                m.publish_slot(slot as u64, 0, Opcode::ATOMIC_ADD, &[1, 50 + slot % 4])
+                    .expect("publish");
+            }
+            let mut c = m.clone();
+            let opts = DispatchOptions {
+                race_analysis: false,
+                ..DispatchOptions::with_variant(variant)
+            };
+            let g = gpu.dispatch(&mut m, &opts).expect("gpu dispatch");
+            let r = cpu.dispatch(&mut c, &opts).expect("cpu dispatch");
+            let when = format!("{slots} slots, {variant:?}");
+            assert_eq!(
+                (g.passes, g.end, g.claimed, g.executed, g.status_counts),
+                (r.passes, r.end, r.claimed, r.executed, r.status_counts),
+                "{when}"
+            );
+            assert_eq!(m.ring(), c.ring(), "{when}");
+            assert_eq!(m.control(), c.control(), "{when}");
+        }
+    }
+}
+
 /// With the changed marks off a dispatch leaves the serials alone; on again, it writes them.
 #[test]
 fn changed_marks_can_be_switched_off() {

@@ -288,6 +288,19 @@ mod tests {
     }
 
     #[test]
+    fn only_a_cpu_adapter_blocks_at_once() {
+        assert_eq!(Wait::for_adapter(wgpu::DeviceType::Cpu), Wait::Block);
+        for t in [
+            wgpu::DeviceType::DiscreteGpu,
+            wgpu::DeviceType::IntegratedGpu,
+            wgpu::DeviceType::VirtualGpu,
+            wgpu::DeviceType::Other,
+        ] {
+            assert_eq!(Wait::for_adapter(t), Wait::SpinThenBlock, "{t:?}");
+        }
+    }
+
+    #[test]
     fn limits_keep_webgpu_defaults_but_allow_big_storage() {
         let adapter = wgpu::Limits {
             max_storage_buffer_binding_size: 1 << 30,

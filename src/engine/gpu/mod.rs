@@ -248,6 +248,18 @@ impl GpuEngine {
         self.kernel_times = timing::KernelTimes::default();
     }
 
+    /// Whether readbacks poll the device (for up to 0.5 ms) before they block, rather than
+    /// block at once. Default: on for a headless engine on a GPU, where a blocking wait wakes
+    /// up late (~0.035 ms a readback on an H200); off on a CPU adapter, whose kernels need the
+    /// core a polling thread would take, and on a device handed over (the app's).
+    pub fn poll_readbacks(&mut self, on: bool) {
+        self.wait = if on {
+            device::Wait::SpinThenBlock
+        } else {
+            device::Wait::Block
+        };
+    }
+
     /// Whether later dispatches write the per-slot changed serials (default on). Only the
     /// app's grid reads them ([`GpuEngine::changed_buffer`]); a caller that never draws
     /// (the bench, `megascope run`) turns them off and saves a store per claimed slot.
