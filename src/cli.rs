@@ -266,7 +266,9 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<i32, Failure> {
     debugger.set_config(config)?;
     let backend = args.backend.unwrap_or(backend);
     if backend == Backend::Gpu {
-        let engine = crate::engine::gpu::GpuEngine::new_headless().map_err(Failure::runtime)?;
+        let mut engine = crate::engine::gpu::GpuEngine::new_headless().map_err(Failure::runtime)?;
+        // `run` draws nothing: no claim needs to write its changed mark
+        engine.set_change_marks(false);
         debugger.attach_gpu(engine);
     }
     debugger.set_backend(backend)?;

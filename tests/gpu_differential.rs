@@ -1241,6 +1241,156 @@ fn kernel_time_comes_from_timestamps() {
     );
 }
 
+/// `once` runs as one kernel and the host finishes its header (no gate, no histogram pass);
+/// a ring with slots it leaves waiting (a disabled tenant), slots left CLAIMED, slots already
+/// DONE and empty ones still gives the CPU's status counts and end-scan diagnostics, and the
+/// same words.
+#[test]
+fn once_as_one_kernel_counts_statuses_and_scans_what_it_left() {
+    let mut gpu = engine();
+    let mut cpu = CpuEngine::new();
+    let mut m = ResidentBuffers::new(256, 1, 0).expect("state");
+    for slot in 0..256u32 {
+        match slot % 5 {
+            0 => m.publish_slot(slot as u64, 0, Opcode::ATOMIC_ADD, &[1, 50]),
+            1 => m.publish_slot(slot as u64, 1, Opcode::NOP, &[]),
+            2 | 3 => {
+                let mut w = [0u32; SLOT_WORDS];
+                w[0] = if slot % 5 == 2 {
+                    status::CLAIMED
+                } else {
+                    status::DONE
+                };
+                m.write_slot_raw(slot, &w)
+            }
+            _ => Ok(()),
+        }
+        .expect("slot");
+    }
+    let mut c = m.clone();
+    let opts = DispatchOptions::default();
+    let g = gpu.dispatch(&mut m, &opts).expect("gpu dispatch");
+    let r = cpu.dispatch(&mut c, &opts).expect("cpu dispatch");
+    if let Err(e) = same_report("once", &g, &r) {
+        panic!("{e}");
+    }
+    assert_eq!(m.ring(), c.ring());
+    assert_eq!(m.control(), c.control());
+    let counts = g.status_counts.0;
+    assert_eq!(counts[status::DONE as usize], 52 + 51);
+    assert_eq!(counts[status::PUBLISHED as usize], 51);
+    assert_eq!(counts[status::CLAIMED as usize], 51);
+    assert_eq!(g.claimed, 52);
+    // again: nothing left to claim, so every lane counts its own slot
+    let g = gpu.dispatch(&mut m, &opts).expect("gpu dispatch");
+    let r = cpu.dispatch(&mut c, &opts).expect("cpu dispatch");
+    if let Err(e) = same_report("once again", &g, &r) {
+        panic!("{e}");
+    }
+}
+
+/// Readbacks that poll the device (the default on a GPU) bring back the same words and
+/// report as blocking ones: round trips and resident dispatches of every variant against the
+/// CPU, on rings small enough to end while polling and large enough to fall back to a block.
+#[test]
+fn polling_readbacks_give_the_cpu_results() {
+    let mut gpu = engine();
+    gpu.poll_readbacks(true);
+    let mut cpu = CpuEngine::new();
+    for slots in [64u32, 16_384] {
+        for variant in [Variant::Once, Variant::Persistent, Variant::Priority] {
+            let mut m = ResidentBuffers::new(slots, 1, 0).expect("state");
+            for slot in 0..slots {
+                m.publish_slot(slot as u64, 0, Opcode::ATOMIC_ADD, &[1, 50 + slot % 4])
+                    .expect("publish");
+            }
+            let mut c = m.clone();
+            let opts = DispatchOptions {
+                race_analysis: false,
+                ..DispatchOptions::with_variant(variant)
+            };
+            let g = gpu.dispatch(&mut m, &opts).expect("gpu dispatch");
+            let r = cpu.dispatch(&mut c, &opts).expect("cpu dispatch");
+            let when = format!("{slots} slots, {variant:?}");
+            assert_eq!(
+                (g.passes, g.end, g.claimed, g.executed, g.status_counts),
+                (r.passes, r.end, r.claimed, r.executed, r.status_counts),
+                "{when}"
+            );
+            assert_eq!(m.ring(), c.ring(), "{when}");
+            assert_eq!(m.control(), c.control(), "{when}");
+        }
+    }
+}
+
+/// With the changed marks off a dispatch leaves the serials alone; on again, it writes them.
+#[test]
+fn changed_marks_can_be_switched_off() {
+    let mut gpu = engine();
+    let mut m = ResidentBuffers::new(64, 1, 0).expect("state");
+    m.publish_slot(5, 0, Opcode::NOP, &[]).expect("publish");
+    gpu.set_change_marks(false);
+    gpu.upload(&m).expect("upload");
+    let (r, _, _) = gpu
+        .dispatch_resident(&DispatchOptions::default())
+        .expect("dispatch");
+    assert_eq!(r.claimed, 1);
+    let changed = read_buffer(&gpu, gpu.changed_buffer().expect("changed buffer"), 64);
+    assert!(changed.iter().all(|&w| w == 0), "{changed:?}");
+    gpu.set_change_marks(true);
+    gpu.upload(&m).expect("upload");
+    gpu.dispatch_resident(&DispatchOptions::default())
+        .expect("dispatch");
+    let changed = read_buffer(&gpu, gpu.changed_buffer().expect("changed buffer"), 64);
+    assert_eq!(changed[5], gpu.dispatch_serial());
+}
+
+/// Per-kernel timing names the kernels a dispatch ran (where the device writes timestamps
+/// inside a pass): `once` is the megakernel alone, a looping variant adds the gate, the
+/// histogram and its finalize step. With timing off nothing is timed.
+#[test]
+fn kernel_timing_per_kernel_and_off() {
+    let mut gpu = engine();
+    let mut m = ResidentBuffers::new(256, 1, 0).expect("state");
+    for slot in 0..256 {
+        m.publish_slot(slot, 0, Opcode::NOP, &[]).expect("publish");
+    }
+    let inside = gpu
+        .device()
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+    gpu.set_kernel_timing(megascope::engine::gpu::KernelTiming::PerKernel);
+    let labels = |gpu: &GpuEngine| -> Vec<&str> {
+        gpu.last_kernel_breakdown()
+            .iter()
+            .map(|(l, _)| *l)
+            .collect()
+    };
+    gpu.upload(&m).expect("upload");
+    gpu.dispatch_resident(&DispatchOptions::default())
+        .expect("once");
+    if inside {
+        assert_eq!(labels(&gpu), ["megakernel"]);
+    } else {
+        assert!(labels(&gpu).is_empty());
+    }
+    gpu.upload(&m).expect("upload");
+    gpu.dispatch_resident(&DispatchOptions::with_variant(Variant::Persistent))
+        .expect("persistent");
+    if inside {
+        assert_eq!(
+            labels(&gpu),
+            ["megakernel", "pass gate", "status histogram", "finalize"]
+        );
+    }
+    gpu.set_kernel_timing(megascope::engine::gpu::KernelTiming::Off);
+    gpu.upload(&m).expect("upload");
+    gpu.dispatch_resident(&DispatchOptions::default())
+        .expect("once");
+    assert_eq!(gpu.last_kernel_time(), None);
+    assert!(labels(&gpu).is_empty());
+}
+
 fn read_buffer(gpu: &GpuEngine, buf: &wgpu::Buffer, words: u64) -> Vec<u32> {
     let device = gpu.device();
     let staging = device.create_buffer(&wgpu::BufferDescriptor {

@@ -16,6 +16,10 @@
 // slower); only the priority scan needs them.
 
 override WG: u32 = 64u;
+// Whether a claim writes the dispatch's serial into `changed` (the app's grid highlights
+// those slots); off where nothing reads them (the bench, `megascope run`), which saves a
+// store per claimed slot.
+override MARK_CHANGED: bool = true;
 
 // struct Params: generated from src/engine/gpu/run_state.rs (shader_source)
 
@@ -25,6 +29,10 @@ override WG: u32 = 64u;
 @group(0) @binding(3) var<storage, read_write> run: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> changed: array<u32>;
 @group(0) @binding(5) var<uniform> params: Params;
+// The same ring as `ring`, read without atomics: the kernels write nothing in the ring but
+// status words, so a slot's opcode, tenant and arguments cannot change during a dispatch. A
+// software driver (lavapipe) runs an atomic load lane by lane, a plain load as a gather.
+@group(0) @binding(8) var<storage, read_write> ring_words: array<u32>;
 
 // priority scan: claims per level in this workgroup (wgpu zeroes workgroup memory)
 var<workgroup> wg_levels: array<atomic<u32>, 5>;
@@ -240,7 +248,7 @@ fn run_op(slot: u32, op: u32, a0: u32, a1: u32, a2: u32) {
 }
 
 fn arg_byte(b: u32, k: u32) -> u32 {
-    let w = atomicLoad(&ring[b + W_ARGS + k / 4u]);
+    let w = ring_words[b + W_ARGS + k / 4u];
     return (w >> (8u * (k % 4u))) & 0xFFu;
 }
 
@@ -258,24 +266,28 @@ fn run_packed(slot: u32) {
             continue;
         }
         let w = b + W_ARGS + base;
-        run_op(slot, op, atomicLoad(&ring[w]), atomicLoad(&ring[w + 1u]), atomicLoad(&ring[w + 2u]));
+        run_op(slot, op, ring_words[w], ring_words[w + 1u], ring_words[w + 2u]);
     }
     if (raw > PACKED_MAX_OPS) {
         note(DK_PACKED_COUNT, slot, 0u, raw, 1u);
     }
 }
 
-// §4.2 for a claimed slot: handlers, packed inner ops, DONE_COUNT, status DONE.
-fn execute(slot: u32) {
+// §4.2 for a claimed slot: handlers, packed inner ops, DONE_COUNT, status DONE. `counted`:
+// add it to the executed count (a fused `once` pass needs no count: the host derives it from
+// the slots it did not claim).
+fn execute(slot: u32, counted: bool) {
     let b = slot * SLOT_WORDS;
-    let op = atomicLoad(&ring[b + W_OPCODE]);
-    run_op(slot, op, atomicLoad(&ring[b + W_ARGS]), atomicLoad(&ring[b + W_ARGS + 1u]), atomicLoad(&ring[b + W_ARGS + 2u]));
+    let op = ring_words[b + W_OPCODE];
+    run_op(slot, op, ring_words[b + W_ARGS], ring_words[b + W_ARGS + 1u], ring_words[b + W_ARGS + 2u]);
     if (op == OP_PACKED_SLOT) {
         run_packed(slot);
     }
     c_add(slot, DONE_COUNT, 1u);
     atomicStore(&ring[b + W_STATUS], ST_DONE);
-    atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
+    if (counted) {
+        atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
+    }
 }
 
 // Whether workgroup g still runs this pass: not returned earlier in the dispatch and, when
@@ -300,7 +312,7 @@ fn direct_lane(slot: u32) -> bool {
     var claimed = false;
     let b = slot * SLOT_WORDS;
     if (atomicLoad(&ring[b + W_STATUS]) == ST_PUBLISHED) {
-        let tenant = atomicLoad(&ring[b + W_TENANT]);
+        let tenant = ring_words[b + W_TENANT];
         if (tenant_mask(slot, tenant) != 0u) {
             if (ring_cas(b + W_STATUS, ST_PUBLISHED, ST_CLAIMED) == ST_PUBLISHED) {
                 note_if_aliased(slot, tenant);
@@ -308,8 +320,10 @@ fn direct_lane(slot: u32) -> bool {
                 if (params.checks_shutdown != 0u) {
                     race_read(slot, SHUTDOWN);
                 }
-                changed[slot] = params.serial;
-                execute(slot);
+                if (MARK_CHANGED) {
+                    changed[slot] = params.serial;
+                }
+                execute(slot, params.looping != 0u);
                 claimed = true;
             }
         }
@@ -321,6 +335,14 @@ fn direct_lane(slot: u32) -> bool {
 // flag and (looping variants, or `once` with the check) SHUTDOWN itself: no barrier. On a
 // race-free workload the lanes of a workgroup agree, as SHUTDOWN only changes when nothing
 // else runs.
+//
+// `once` runs as this kernel alone (`RunPlan::fused_once`): no gate and no status histogram
+// after it. Lane i is the only writer of slot i's status, so once it is done the slot's
+// final status is known: a lane that did not claim counts its slot's status here, sharded
+// by workgroup so a ring of unclaimable slots does not send every lane to one word, and a
+// claiming lane counts nothing at all — every other slot was claimed, executed and ended
+// DONE, which is how the host finishes the header (claims = slots - counted). So a claim
+// costs no atomic beyond the ABI's own.
 @compute @workgroup_size(WG)
 fn pass_direct(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -329,10 +351,17 @@ fn pass_direct(
 ) {
     let g = wid.x + wid.y * nwg.x;
     if (g < params.groups) {
+        let slot = g * WG + lid;
+        var claimed = false;
         if (workgroup_live(g, params.checks_shutdown != 0u)) {
-            if (direct_lane(g * WG + lid)) {
+            claimed = direct_lane(slot);
+            if (claimed && params.looping != 0u) {
                 atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
             }
+        }
+        if (params.looping == 0u && !claimed) {
+            let st = atomicLoad(&ring[slot * SLOT_WORDS + W_STATUS]);
+            atomicAdd(&run[RS_HIST_SHARDS + min(st, 8u) * SHARDS + g % SHARDS], 1u);
         }
     }
 }
@@ -352,7 +381,7 @@ fn try_claim(i: u32, lane: u32) -> Claim {
     race_probe(i, lane);
     let b = i * SLOT_WORDS;
     let st = atomicLoad(&ring[b + W_STATUS]);
-    let tenant = atomicLoad(&ring[b + W_TENANT]);
+    let tenant = ring_words[b + W_TENANT];
     let mask = tenant_mask(i, tenant);
     let schedulable = st == ST_PUBLISHED || st == ST_YIELD || st == ST_REQUEUE;
     if (!schedulable || mask == 0u) {
@@ -362,7 +391,9 @@ fn try_claim(i: u32, lane: u32) -> Claim {
         return Claim(false, 0u, 0u, 0u);
     }
     note_if_aliased(i, tenant);
-    changed[i] = params.serial;
+    if (MARK_CHANGED) {
+        changed[i] = params.serial;
+    }
     return Claim(true, i, tenant, 0u);
 }
 
@@ -494,7 +525,7 @@ fn pass_priority(
         race_read(claim.slot, SHUTDOWN);
         // after the scan: re-read control[2] and the mask, execute only if still non-zero
         if (tenant_mask(claim.slot, claim.tenant) != 0u) {
-            execute(claim.slot);
+            execute(claim.slot, true);
         } else {
             note(DK_STUCK_CLAIMED, claim.slot, 0u, claim.tenant, 1u);
         }

@@ -5,9 +5,9 @@
 // Once ended it zeroes the megakernel's indirect arguments, so the passes the host encoded
 // ahead cost an empty dispatch each, and arms the status histogram's indirect arguments.
 // After the end it changes nothing (so `passes` counts only passes that ran).
-// `dispatch_start` runs once before the first pass and notes whether SHUTDOWN was already
-// set (the `shutdown_set` diagnostic; lanes of the first pass can see a SHUTDOWN that a slot
-// of that same pass executed, so they cannot tell).
+// SHUTDOWN as the dispatch found it (the `shutdown_set` diagnostic; lanes of the first pass
+// can see a SHUTDOWN that a slot of that same pass executed, so they cannot tell) is copied
+// into the header by the host's first submission, a buffer copy rather than a kernel.
 
 @group(0) @binding(0) var<storage, read> control: array<u32>;
 @group(0) @binding(1) var<storage, read_write> run: array<u32>;
@@ -48,9 +48,4 @@ fn pass_gate() {
         indirect[IND_HIST + 1u] = run[RS_HIST_Y];
         indirect[IND_HIST + 2u] = 1u;
     }
-}
-
-@compute @workgroup_size(1)
-fn dispatch_start() {
-    run[RS_SHUTDOWN_AT_START] = control[SHUTDOWN];
 }

@@ -5,7 +5,7 @@
 // priority partition, abandoned by SHUTDOWN, starving, CLAIMED forever). Each of those keeps
 // a count and the lowest slot; `finalize` then fills in the stuck tenant and its mask word.
 // Runs through indirect arguments the pass gate arms when the dispatch ends (or directly
-// when the host ends a dispatch early). `gather_status` copies every slot's status word into
+// when the host ends a dispatch early, or finds that a fused `once` pass left slots waiting). `gather_status` copies every slot's status word into
 // a dense array: the kernels write nothing else in the ring, so a host copy that was equal
 // before the dispatches needs only those words back (a sixteenth of the ring).
 
@@ -52,9 +52,13 @@ fn histogram(
     }
     workgroupBarrier();
     let s = (wid.x + wid.y * nwg.x) * 256u + lid;
+    // a fused `once` pass counted the statuses; then only the waiting slots are scanned
+    let counts = atomicLoad(&run[RS_HIST_MODE]) == HIST_COUNTS;
     if (s < params.n) {
         let st = ring[s * SLOT_WORDS + W_STATUS];
-        atomicAdd(&hist[min(st, 8u)], 1u);
+        if (counts) {
+            atomicAdd(&hist[min(st, 8u)], 1u);
+        }
         let priority = params.variant == VARIANT_PRIORITY;
         let waiting = st == ST_PUBLISHED || (priority && (st == ST_YIELD || st == ST_REQUEUE));
         if (waiting) {

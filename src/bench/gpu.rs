@@ -1,20 +1,38 @@
 //! GPU benchmark (DESIGN.md §5): per slot count, the engine's first dispatch (pipeline build
 //! included), a resident dispatch with its control readback (the ring restored on the device
-//! before each round, so every round executes every slot), and a full round trip like
-//! vyre's (upload four buffers, dispatch, read four back). With `--race` each case runs
-//! again with race analysis on, so its cost is measured on the same device.
+//! before each round, so every round executes every slot), the GPU's own time for it per
+//! kernel (timestamps, in rounds of their own so that resolving them is not in the resident
+//! time), and a full round trip like vyre's (upload four buffers, dispatch, read four back).
+//! Nothing here draws, so the changed marks are off. With `--race` each case runs again with
+//! race analysis on, so its cost is measured on the same device.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::{BenchArgs, BenchReport, Stats, bench_state};
 use crate::abi::opcode::Opcode;
-use crate::engine::gpu::GpuEngine;
+use crate::engine::gpu::{GpuEngine, KernelTiming};
 use crate::engine::{DispatchOptions, Engine};
 
-/// vyre 0.7.2's own wgpu round trip measured with vyre-peer on an NVIDIA H200 (DESIGN.md §5),
-/// in ms, by slot count.
+/// vyre 0.7.2's own wgpu round trip (ms, by slot count): the median of six vyre-peer runs on
+/// an NVIDIA H200 (driver 580.159.04), each side by side with megascope in the same device
+/// call, ABAB, 2026-12-01 (ranges 0.15–0.25, 1.09–1.19 and 48–57 ms; README "Benchmarks",
+/// DESIGN.md §5). Only for the ratios in the JSON: `../shared/tools/vs-vyre.sh` measures both
+/// on whatever machine the comparison matters.
 pub const VYRE_H200_ROUND_TRIP_MS: [(u32, f64); 3] =
-    [(4096, 0.19), (65_536, 1.05), (1 << 20, 51.0)];
+    [(4096, 0.19), (65_536, 1.13), (1 << 20, 53.0)];
+
+/// The H200's device-memory bandwidth (HBM3e, 4.8 TB/s), for the memory bound.
+const H200_BYTES_PER_S: f64 = 4.8e12;
+
+/// Bytes per slot a dispatch that claims every slot must move: each claim reads the slot's
+/// status, opcode, tenant and arguments (words 0–6, one 32-byte sector) and writes its status
+/// (a second sector). The changed marks, when on, add 4.
+const MUST_MOVE_BYTES_PER_SLOT: f64 = 64.0;
+
+/// Bytes per slot to read and write the whole 64-byte slot: the looser bound DESIGN.md §5's
+/// "within 2×" was first stated against (0.028 ms at 1M slots on an H200).
+const WHOLE_SLOT_BYTES_PER_SLOT: f64 = 128.0;
 
 pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String> {
     for op_name in &args.opcodes {
@@ -43,6 +61,7 @@ fn case(
     let t = Instant::now();
     let mut engine = GpuEngine::new_headless().map_err(|e| e.to_string())?;
     let init = t.elapsed();
+    engine.set_change_marks(false);
     let adapter = engine.adapter_name().to_string();
     let opts = DispatchOptions {
         race_analysis,
@@ -66,23 +85,36 @@ fn case(
         .ok_or("no ring on the device")?;
     let mut resident = Vec::new();
     let mut kernel = Vec::new();
-    for round in 0..args.rounds + 2 {
-        engine.restore_ring_on_device(&copy);
-        engine.wait_idle();
-        let t = Instant::now();
-        let (r, control, _) = engine.dispatch_resident(&opts).map_err(|e| e.to_string())?;
-        let d = t.elapsed();
-        if r.executed != slots as u64 || control.len() < 160 {
-            return Err(format!(
-                "a resident round executed {} of {slots} slots",
-                r.executed
-            ));
-        }
-        if round >= 2 {
-            resident.push(d);
+    let mut kernels: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
+    // latency first, without timestamps; then the same rounds timed per kernel
+    for timing in [KernelTiming::Off, KernelTiming::PerKernel] {
+        engine.set_kernel_timing(timing);
+        for round in 0..args.rounds + 2 {
+            engine.restore_ring_on_device(&copy);
+            engine.wait_idle();
+            let t = Instant::now();
+            let (r, control, _) = engine.dispatch_resident(&opts).map_err(|e| e.to_string())?;
+            let d = t.elapsed();
+            if r.executed != slots as u64 || control.len() < 160 {
+                return Err(format!(
+                    "a resident round executed {} of {slots} slots",
+                    r.executed
+                ));
+            }
+            if round < 2 {
+                continue;
+            }
+            if timing == KernelTiming::Off {
+                resident.push(d);
+                continue;
+            }
             kernel.extend(engine.last_kernel_time());
+            for &(label, t) in engine.last_kernel_breakdown() {
+                kernels.entry(label).or_default().push(t);
+            }
         }
     }
+    engine.set_kernel_timing(KernelTiming::Off);
     // round trip: upload everything, dispatch, read everything back
     let mut m = pristine.clone();
     let mut trip = Vec::new();
@@ -122,6 +154,13 @@ fn case(
     }
     let [up, disp, down] = parts.map(|mut p| Stats::of(&mut p).median_ms);
     let (res, rt) = (Stats::of(&mut resident), Stats::of(&mut trip));
+    let kernel = (!kernel.is_empty()).then(|| Stats::of(&mut kernel));
+    let kernels: BTreeMap<&str, Stats> = kernels
+        .into_iter()
+        .map(|(label, mut t)| (label, Stats::of(&mut t)))
+        .collect();
+    let bound_ms = |bytes_per_slot: f64| slots as f64 * bytes_per_slot / H200_BYTES_PER_S * 1e3;
+    let bound = bound_ms(MUST_MOVE_BYTES_PER_SLOT);
     let vyre = VYRE_H200_ROUND_TRIP_MS
         .iter()
         .find(|(n, _)| *n == slots)
@@ -134,8 +173,17 @@ fn case(
         "engine_init_ms": ms(init),
         "first_dispatch_ms": ms(first_ms),
         "resident_dispatch_with_control_readback": res,
-        // the GPU's own time for the passes (timestamps; null without them)
-        "kernel": (!kernel.is_empty()).then(|| Stats::of(&mut kernel)),
+        // the GPU's own time for the passes (timestamps; null without them), and per kernel
+        // (empty where the device cannot write timestamps inside a pass)
+        "kernel": kernel,
+        "kernels": kernels,
+        "memory_bound_h200": {
+            "bytes_per_slot": MUST_MOVE_BYTES_PER_SLOT,
+            "bandwidth_tb_s": H200_BYTES_PER_S / 1e12,
+            "ms": bound,
+            "whole_slot_read_and_write_ms": bound_ms(WHOLE_SLOT_BYTES_PER_SLOT),
+            "kernel_over_bound": kernel.map(|k| k.median_ms / bound),
+        },
         "round_trip": rt,
         "round_trip_parts_median_ms": { "upload": up, "dispatch": disp, "download": down },
         "vyre_h200_round_trip_ms": vyre,

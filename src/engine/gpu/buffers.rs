@@ -4,7 +4,7 @@
 //! count or control length) changes.
 
 use super::device::scoped;
-use super::kernels::Kernels;
+use super::kernels::{Kernels, RING_WORDS_BINDING};
 use super::race_state::{LOG_RECORD_WORDS, log_capacity, race_words_len};
 use super::run_state::{HEADER_WORDS, INDIRECT_WORDS, Params};
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
@@ -42,9 +42,10 @@ pub struct DeviceBuffers {
     pub pass_bg: wgpu::BindGroup,
     pub gate_bg: wgpu::BindGroup,
     pub hist_bg: wgpu::BindGroup,
-    pub stage_header: wgpu::Buffer,
-    pub stage_control: wgpu::Buffer,
-    pub stage_debug: wgpu::Buffer,
+    /// The run-state header, the control buffer and the debug log come back through this
+    /// one buffer, at [`DeviceBuffers::small_readback_offsets`]: one mapping per dispatch
+    /// instead of three.
+    pub stage_small: wgpu::Buffer,
     pub stage_statuses: wgpu::Buffer,
     /// Grown on demand for ring readbacks.
     pub stage_ring: Option<wgpu::Buffer>,
@@ -66,8 +67,30 @@ fn entries<'a>(bufs: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
         .collect()
 }
 
+/// [`entries`] plus the ring's non-atomic view, for the megakernel's bind groups.
+fn pass_entries<'a>(
+    bufs: &[&'a wgpu::Buffer],
+    ring: &'a wgpu::Buffer,
+) -> Vec<wgpu::BindGroupEntry<'a>> {
+    let mut e = entries(bufs);
+    e.push(wgpu::BindGroupEntry {
+        binding: RING_WORDS_BINDING,
+        resource: ring.as_entire_binding(),
+    });
+    e
+}
+
 fn bytes_of(words: u64) -> u64 {
     words * 4
+}
+
+/// Header, control and debug log back to back (each a whole number of words, so every copy
+/// offset is 4-byte aligned), then the total.
+fn small_readback_layout(control_words: usize) -> [u64; 4] {
+    let header = bytes_of(HEADER_WORDS as u64);
+    let control = bytes_of(control_words as u64);
+    let debug = bytes_of(DEBUG_LOG_WORDS as u64);
+    [0, header, header + control, header + control + debug]
 }
 
 impl DeviceBuffers {
@@ -135,7 +158,10 @@ impl DeviceBuffers {
             let pass_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("megakernel pass"),
                 layout: &kernels.pass_bgl,
-                entries: &entries(&[&control, &ring, &debug_log, &run, &changed, &params]),
+                entries: &pass_entries(
+                    &[&control, &ring, &debug_log, &run, &changed, &params],
+                    &ring,
+                ),
             });
             let gate_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("pass gate"),
@@ -150,9 +176,10 @@ impl DeviceBuffers {
             Ok(DeviceBuffers {
                 slot_count,
                 control_words,
-                stage_header: staging("header readback", bytes_of(HEADER_WORDS as u64)),
-                stage_control: staging("control readback", control_bytes),
-                stage_debug: staging("debug log readback", bytes_of(DEBUG_LOG_WORDS as u64)),
+                stage_small: staging(
+                    "header, control and debug log readback",
+                    small_readback_layout(control_words)[3],
+                ),
                 stage_statuses: staging("status readback", slot_words),
                 stage_ring: None,
                 stage_upload: None,
@@ -170,6 +197,12 @@ impl DeviceBuffers {
                 hist_bg,
             })
         })
+    }
+
+    /// Where the header, the control buffer and the debug log lie in
+    /// [`DeviceBuffers::stage_small`], and its length.
+    pub fn small_readback_offsets(&self) -> [u64; 4] {
+        small_readback_layout(self.control_words)
     }
 
     /// The race analysis' buffers and the pass bind group that includes them, made on first
@@ -220,16 +253,19 @@ impl DeviceBuffers {
                 let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some("megakernel pass with race analysis"),
                     layout: &kernels.race_bgl,
-                    entries: &entries(&[
-                        &self.control,
+                    entries: &pass_entries(
+                        &[
+                            &self.control,
+                            &self.ring,
+                            &self.debug_log,
+                            &self.run,
+                            &self.changed,
+                            &self.params,
+                            &words_buf,
+                            &log,
+                        ],
                         &self.ring,
-                        &self.debug_log,
-                        &self.run,
-                        &self.changed,
-                        &self.params,
-                        &words_buf,
-                        &log,
-                    ]),
+                    ),
                 });
                 Ok(RaceBuffers {
                     stage_words: staging("race words readback", bytes_of(words)),

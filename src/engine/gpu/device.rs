@@ -8,7 +8,7 @@ use crate::engine::EngineError;
 
 /// Creates a device with no window: the first hardware adapter, else any adapter (lavapipe,
 /// the Vulkan software driver, on a machine without a GPU).
-pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String), EngineError> {
+pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String, wgpu::DeviceType), EngineError> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     // Our indirect arguments are written by our own kernels and always within the limits,
     // so wgpu's extra validation dispatch per indirect call buys nothing.
@@ -39,8 +39,12 @@ pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String), EngineError> {
     let info = adapter.get_info();
     let name = format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type);
     let limits = wanted_limits(&adapter.limits());
-    // timestamps time the kernels apart from submission and readback (bench); optional
-    let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+    // timestamps time the kernels apart from submission and readback (bench), inside a pass
+    // too where the adapter can (one per kernel); all optional
+    let features = adapter.features()
+        & (wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("megascope headless device"),
         required_features: features,
@@ -54,7 +58,7 @@ pub fn headless() -> Result<(wgpu::Device, wgpu::Queue, String), EngineError> {
             "the adapter {name} refused a device ({e}); update the graphics driver or use the CPU backend"
         ))
     })?;
-    Ok((device, queue, name))
+    Ok((device, queue, name, info.device_type))
 }
 
 /// WebGPU's default limits, with storage buffers as large as the adapter allows (a
@@ -155,11 +159,39 @@ pub fn upload_via(
     Ok(())
 }
 
+/// How long a readback polls the device before it blocks: a blocking wait sleeps in the
+/// driver and wakes up late (on an H200 a submit-and-read of a few words took about 0.1 ms
+/// blocking), while polling sees the fence the moment it signals. Past this the work is long
+/// enough that a late wake-up does not matter, and the thread sleeps.
+const SPIN_LIMIT: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// How a readback waits for the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Sleep until the device is done (a software adapter: polling would take a core from
+    /// the threads that run the kernels).
+    Block,
+    /// Poll for up to [`SPIN_LIMIT`], then sleep.
+    SpinThenBlock,
+}
+
+impl Wait {
+    /// Polling on a GPU, blocking on a CPU adapter (lavapipe), whose kernels run on the
+    /// same cores as the polling thread.
+    pub fn for_adapter(device_type: wgpu::DeviceType) -> Wait {
+        match device_type {
+            wgpu::DeviceType::Cpu => Wait::Block,
+            _ => Wait::SpinThenBlock,
+        }
+    }
+}
+
 /// Maps the first `bytes` of each staging buffer (all were copied into by work already
-/// submitted), waits, and hands each mapped range to `read` in order.
+/// submitted), waits as `wait` says, and hands each mapped range to `read` in order.
 pub fn read_mapped(
     device: &wgpu::Device,
     staging: &[(&wgpu::Buffer, u64)],
+    wait: Wait,
     mut read: impl FnMut(usize, &[u8]),
 ) -> Result<(), EngineError> {
     let (tx, rx) = mpsc::channel();
@@ -176,10 +208,27 @@ pub fn read_mapped(
         pending += 1;
     }
     drop(tx);
-    wait_all(device)?;
+    let mut results = std::collections::VecDeque::with_capacity(pending);
+    if wait == Wait::SpinThenBlock {
+        let t0 = std::time::Instant::now();
+        while results.len() < pending && t0.elapsed() < SPIN_LIMIT {
+            device
+                .poll(wgpu::PollType::Poll)
+                .map_err(|e| EngineError::Gpu(format!("polling the GPU failed: {e}")))?;
+            results.extend(rx.try_iter());
+            std::hint::spin_loop();
+        }
+    }
+    if results.len() < pending {
+        wait_all(device)?;
+    }
     let mut failed = None;
     for _ in 0..pending {
-        match rx.recv() {
+        let got = match results.pop_front() {
+            Some(r) => Ok(r),
+            None => rx.recv(),
+        };
+        match got {
             Ok((_, Ok(()))) => {}
             Ok((i, Err(e))) => failed = Some(format!("mapping readback buffer {i} failed: {e}")),
             Err(_) => failed = Some("a readback never completed".to_string()),
@@ -236,6 +285,19 @@ mod tests {
         shifted[1..].copy_from_slice(aligned);
         words_into(&shifted[1..], &mut v);
         assert_eq!(v, vec![1, 256, u32::MAX]);
+    }
+
+    #[test]
+    fn only_a_cpu_adapter_blocks_at_once() {
+        assert_eq!(Wait::for_adapter(wgpu::DeviceType::Cpu), Wait::Block);
+        for t in [
+            wgpu::DeviceType::DiscreteGpu,
+            wgpu::DeviceType::IntegratedGpu,
+            wgpu::DeviceType::VirtualGpu,
+            wgpu::DeviceType::Other,
+        ] {
+            assert_eq!(Wait::for_adapter(t), Wait::SpinThenBlock, "{t:?}");
+        }
     }
 
     #[test]

@@ -26,6 +26,11 @@ fn race_probe(slot: u32, lane: u32) {}
 fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {}
 ";
 
+/// The megakernel's second, non-atomic view of the ring (`ring_words`): opcode, tenant and
+/// arguments never change during a dispatch, and a plain load is a gather on a software
+/// driver where an atomic one runs lane by lane. After the race analysis' bindings 6 and 7.
+pub const RING_WORDS_BINDING: u32 = 8;
+
 fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
@@ -52,6 +57,17 @@ fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// Which build of the megakernel a dispatch runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PassKey {
+    pub workgroup_size: u32,
+    /// The priority scan's entry point rather than the direct variants'.
+    pub priority: bool,
+    pub race: bool,
+    /// Claims write the per-slot changed serials (the `MARK_CHANGED` override).
+    pub marks_changed: bool,
+}
+
 /// Layouts and pipelines, built once per device.
 pub struct Kernels {
     module: wgpu::ShaderModule,
@@ -59,7 +75,8 @@ pub struct Kernels {
     /// The megakernel with race analysis, and its layout.
     race_module: wgpu::ShaderModule,
     race_layout: wgpu::PipelineLayout,
-    /// control, ring, debug log, run state, changed (all read-write), params (uniform).
+    /// control, ring, debug log, run state, changed (all read-write), params (uniform), and
+    /// the ring again at [`RING_WORDS_BINDING`].
     pub pass_bgl: wgpu::BindGroupLayout,
     /// `pass_bgl` plus the race words and the store log.
     pub race_bgl: wgpu::BindGroupLayout,
@@ -68,14 +85,12 @@ pub struct Kernels {
     /// control (read), ring (read), run state, params, dense statuses.
     pub hist_bgl: wgpu::BindGroupLayout,
     pub gate: wgpu::ComputePipeline,
-    /// Notes SHUTDOWN as the dispatch found it (same layout as the gate).
-    pub start: wgpu::ComputePipeline,
     pub histogram: wgpu::ComputePipeline,
     pub finalize: wgpu::ComputePipeline,
     /// Copies every slot's status word into the dense statuses buffer.
     pub gather: wgpu::ComputePipeline,
-    /// Keyed by (workgroup size, priority scan, race analysis).
-    passes: HashMap<(u32, bool, bool), wgpu::ComputePipeline>,
+    /// Keyed by [`PassKey`].
+    passes: HashMap<PassKey, wgpu::ComputePipeline>,
 }
 
 impl Kernels {
@@ -90,6 +105,7 @@ impl Kernels {
                     storage(3, false),
                     storage(4, false),
                     uniform(5),
+                    storage(RING_WORDS_BINDING, false),
                 ],
             });
             let race_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -103,6 +119,7 @@ impl Kernels {
                     uniform(5),
                     storage(6, false),
                     storage(7, false),
+                    storage(RING_WORDS_BINDING, false),
                 ],
             });
             let gate_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -161,12 +178,6 @@ impl Kernels {
                 ),
                 race_layout: layout("megakernel pass with race analysis", &race_bgl),
                 gate: pipeline("pass gate", &gate_layout, &gate_module, "pass_gate"),
-                start: pipeline(
-                    "dispatch start",
-                    &gate_layout,
-                    &gate_module,
-                    "dispatch_start",
-                ),
                 histogram: pipeline("status histogram", &hist_layout, &hist_module, "histogram"),
                 finalize: pipeline("histogram finalize", &hist_layout, &hist_module, "finalize"),
                 gather: pipeline(
@@ -184,16 +195,19 @@ impl Kernels {
         })
     }
 
-    /// The megakernel pipeline for workgroup size `wg` (the priority scan's or the direct
-    /// variants', with or without race analysis), built on first use.
+    /// The megakernel pipeline for `key` (workgroup size, the priority scan's or the direct
+    /// variants', with or without race analysis and changed marks), built on first use.
     pub fn pass_pipeline(
         &mut self,
         device: &wgpu::Device,
-        wg: u32,
-        priority: bool,
-        race: bool,
+        key: PassKey,
     ) -> Result<&wgpu::ComputePipeline, EngineError> {
-        let key = (wg, priority, race);
+        let PassKey {
+            workgroup_size: wg,
+            priority,
+            race,
+            marks_changed,
+        } = key;
         if !self.passes.contains_key(&key) {
             let entry = if priority {
                 "pass_priority"
@@ -219,7 +233,10 @@ impl Kernels {
                             },
                             entry_point: Some(entry),
                             compilation_options: wgpu::PipelineCompilationOptions {
-                                constants: &[("WG", wg as f64)],
+                                constants: &[
+                                    ("WG", wg as f64),
+                                    ("MARK_CHANGED", f64::from(u8::from(marks_changed))),
+                                ],
                                 zero_initialize_workgroup_memory: true,
                             },
                             cache: None,

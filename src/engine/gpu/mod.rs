@@ -23,10 +23,29 @@
 //! [`run_state::FIRST_CHUNK_PASSES`] passes, which ends the usual dispatch (`once` after 1
 //! pass, a looping variant typically after 2, the priority scan after at most 6) in **one
 //! round trip**; while the end flag reads "running", chunks double up to
-//! [`run_state::CHUNK_PASSES`]. Per-workgroup "returned" flags live in the run-state buffer,
+//! [`run_state::CHUNK_PASSES`].
+//!
+//! `once` (over whole workgroups) is **one kernel**: its single pass needs no gate, and since
+//! lane i is the only writer of slot i's status, the pass counts the statuses of the slots it
+//! does not claim (every other slot ends DONE) and the host applies the gate's rule to the
+//! header it reads back ([`run_state::end_fused_once`]). The histogram's scan for the
+//! end-of-dispatch diagnostics then runs only when a slot was left waiting or CLAIMED — a
+//! second round trip in that rare case instead of four kernels in every dispatch (at 4,096
+//! slots on an H200 the five kernels took 0.023 ms, the one takes 0.012 ms). SHUTDOWN as the
+//! dispatch found it is copied into the header by a buffer copy, not a kernel.
+//!
+//! Per-workgroup "returned" flags live in the run-state buffer,
 //! so a workgroup that saw SHUTDOWN stays returned for the rest of the dispatch, as in the
 //! CPU engine. The layout of that buffer is defined once, in [`run_state`], and prepended to
 //! every shader as WGSL constants.
+//!
+//! # Fixed costs
+//!
+//! At small rings a dispatch costs its submission and its readback, not its kernel, so each
+//! submission maps one staging buffer for the header, control and debug log, resolves
+//! timestamps only when asked ([`GpuEngine::set_kernel_timing`]), writes the changed marks only
+//! when something draws them ([`GpuEngine::set_change_marks`]), and — headless on a GPU —
+//! polls for its readback instead of sleeping in the driver (`device::Wait`).
 //!
 //! # Resident state
 //!
@@ -88,6 +107,7 @@ use buffers::DeviceBuffers;
 use kernels::Kernels;
 use run::GpuRun;
 use submit::{RingReadback, Targets};
+pub use timing::KernelTiming;
 
 use super::{Backend, DispatchOptions, DispatchReport, Engine, EngineError};
 use crate::resident::ResidentBuffers;
@@ -111,8 +131,15 @@ pub struct GpuEngine {
     run: Option<GpuRun>,
     /// Timestamps around each submission's passes, where the device has them.
     timer: Option<timing::KernelTimer>,
-    /// The GPU time of the last submission that ran passes.
-    kernel_time: Option<std::time::Duration>,
+    /// What the timestamps measure (nothing, the pass, or each kernel).
+    timing: KernelTiming,
+    /// The GPU time of the last submission that ran passes, whole and per kernel.
+    kernel_times: timing::KernelTimes,
+    /// Claims write the per-slot changed serials ([`GpuEngine::changed_buffer`]).
+    marks_changed: bool,
+    /// How readbacks wait: polling on a headless GPU; blocking on a CPU adapter and on a
+    /// device handed over (the app's, whose frames should not spend a core polling).
+    wait: device::Wait,
     /// The priority partition offsets of the device's control buffer as last seen by the
     /// host (uploaded or read back): whether a dispatch must keep each slot's probers.
     offsets: [u32; 6],
@@ -129,6 +156,12 @@ impl std::fmt::Debug for GpuEngine {
     }
 }
 
+/// Rings up to this size are uploaded with `Queue::write_buffer`, which waits for nothing:
+/// at 4,096 slots (256 KiB) the wait for the kept staging buffer costs more than a one-thread
+/// copy into fresh staging memory. Larger rings go through [`device::upload_via`], whose copy
+/// is split across cores.
+const QUEUED_RING_UPLOAD_BYTES: u64 = 1 << 20;
+
 fn not_uploaded() -> EngineError {
     EngineError::Gpu(
         "no state is on the device yet; call upload (or dispatch through the Engine trait) first"
@@ -140,8 +173,10 @@ impl GpuEngine {
     /// Creates its own headless device: a real GPU if there is one, else any adapter
     /// (lavapipe). Fails with a clear message when there is none.
     pub fn new_headless() -> Result<GpuEngine, EngineError> {
-        let (device, queue, name) = device::headless()?;
-        GpuEngine::try_from_device(device, queue, name)
+        let (device, queue, name, device_type) = device::headless()?;
+        let mut engine = GpuEngine::try_from_device(device, queue, name)?;
+        engine.wait = device::Wait::for_adapter(device_type);
+        Ok(engine)
     }
 
     /// Uses a device handed over (eframe's), so the kernel, the ring grid and the UI share
@@ -171,7 +206,10 @@ impl GpuEngine {
         let timer = timing::KernelTimer::new(&device, &queue);
         Ok(GpuEngine {
             timer,
-            kernel_time: None,
+            timing: KernelTiming::default(),
+            kernel_times: timing::KernelTimes::default(),
+            marks_changed: true,
+            wait: device::Wait::Block,
             max_workgroups_per_dim: device.limits().max_compute_workgroups_per_dimension,
             device,
             queue,
@@ -189,9 +227,44 @@ impl GpuEngine {
 
     /// The GPU's own time for the passes of the last submission that ran any (the whole
     /// dispatch when it ended in one submission, as the default budget's usual dispatch
-    /// does), from timestamps; `None` on a device without `TIMESTAMP_QUERY`.
+    /// does), from timestamps; `None` on a device without `TIMESTAMP_QUERY` or with timing
+    /// off.
     pub fn last_kernel_time(&self) -> Option<std::time::Duration> {
-        self.kernel_time
+        self.kernel_times.total
+    }
+
+    /// [`GpuEngine::last_kernel_time`] per kernel (`"megakernel"`, `"pass gate"`, `"status
+    /// histogram"`, `"finalize"`; each summed over its dispatches), with
+    /// [`KernelTiming::PerKernel`] on a device that writes timestamps inside a pass; empty
+    /// otherwise.
+    pub fn last_kernel_breakdown(&self) -> &[(&'static str, std::time::Duration)] {
+        &self.kernel_times.kernels
+    }
+
+    /// What later dispatches time (default [`KernelTiming::Total`]). Timing costs a resolve
+    /// and a readback per submission: a caller measuring latency turns it off.
+    pub fn set_kernel_timing(&mut self, timing: KernelTiming) {
+        self.timing = timing;
+        self.kernel_times = timing::KernelTimes::default();
+    }
+
+    /// Whether readbacks poll the device (for up to 0.5 ms) before they block, rather than
+    /// block at once. Default: on for a headless engine on a GPU, where a blocking wait wakes
+    /// up late (~0.035 ms a readback on an H200); off on a CPU adapter, whose kernels need the
+    /// core a polling thread would take, and on a device handed over (the app's).
+    pub fn poll_readbacks(&mut self, on: bool) {
+        self.wait = if on {
+            device::Wait::SpinThenBlock
+        } else {
+            device::Wait::Block
+        };
+    }
+
+    /// Whether later dispatches write the per-slot changed serials (default on). Only the
+    /// app's grid reads them ([`GpuEngine::changed_buffer`]); a caller that never draws
+    /// (the bench, `megascope run`) turns them off and saves a store per claimed slot.
+    pub fn set_change_marks(&mut self, on: bool) {
+        self.marks_changed = on;
     }
 
     pub fn adapter_name(&self) -> &str {
@@ -237,15 +310,12 @@ impl GpuEngine {
         queue.write_buffer(&bufs.control, 0, bytemuck::cast_slice(state.control()));
         self.offsets = state.control_view().priority_offsets();
         queue.write_buffer(&bufs.debug_log, 0, bytemuck::cast_slice(state.debug_log()));
-        if n > 0 {
+        let ring: &[u8] = bytemuck::cast_slice(state.ring());
+        if n > 0 && ring.len() as u64 <= QUEUED_RING_UPLOAD_BYTES {
+            queue.write_buffer(&bufs.ring, 0, ring);
+        } else if n > 0 {
             let stage = bufs.upload_staging(&self.device).clone();
-            device::upload_via(
-                &self.device,
-                queue,
-                &stage,
-                &bufs.ring,
-                bytemuck::cast_slice(state.ring()),
-            )?;
+            device::upload_via(&self.device, queue, &stage, &bufs.ring, ring)?;
         }
         self.io_queue.clear();
         self.io_queue.extend_from_slice(state.io_queue());
@@ -352,7 +422,7 @@ impl GpuEngine {
     }
 
     /// u32 per slot: the serial ([`GpuEngine::dispatch_serial`]-numbered, from 1) of the last
-    /// dispatch that claimed the slot.
+    /// dispatch that claimed the slot (while [`GpuEngine::set_change_marks`] is on).
     pub fn changed_buffer(&self) -> Option<&wgpu::Buffer> {
         self.bufs.as_ref().map(|b| &b.changed)
     }

@@ -4,9 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use super::kernels::PassKey;
 use super::race_state::RaceReadback;
 use super::report::{self, DiagContext, Header};
-use super::run_state::{DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, RS_END, RunPlan, next_chunk};
+use super::run_state::{
+    DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, HIST_COUNTS, HIST_DIAGNOSTICS_ONLY, RS_END,
+    RS_HIST_MODE, RunPlan, end_fused_once, needs_end_scan, next_chunk,
+};
 use super::submit::{Passes, RingReadback, Targets, scoped_submit};
 use super::{GpuEngine, not_uploaded};
 use crate::abi::control::{ControlView, PRIORITY_OFFSETS};
@@ -17,7 +21,13 @@ use crate::engine::{Backend, DispatchEnd, DispatchOptions, DispatchReport, Engin
 pub(super) struct GpuRun {
     pub options: DispatchOptions,
     pub workgroup_size: u32,
+    /// The megakernel build the passes run.
+    pub key: PassKey,
     pub plan: RunPlan,
+    /// A submission with passes has run.
+    pub pass_ran: bool,
+    /// The end scan of a fused `once` pass has run.
+    pub scanned: bool,
     /// The run-state header, control buffer and debug log as last read back.
     pub header: Vec<u32>,
     pub control: Vec<u32>,
@@ -46,8 +56,13 @@ impl GpuEngine {
         let wg = options.resolve_workgroup_size(n)?;
         let priority = options.variant == Variant::Priority;
         let race = options.race_analysis;
-        self.kernels
-            .pass_pipeline(&self.device, wg, priority, race)?;
+        let key = PassKey {
+            workgroup_size: wg,
+            priority,
+            race,
+            marks_changed: self.marks_changed,
+        };
+        self.kernels.pass_pipeline(&self.device, key)?;
         if race {
             let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
             bufs.race_buffers(&self.device, &self.kernels)?;
@@ -72,8 +87,11 @@ impl GpuEngine {
         self.run = Some(GpuRun {
             options: *options,
             workgroup_size: wg,
+            key,
             first: plan.params.groups > 0,
             plan,
+            pass_ran: false,
+            scanned: false,
             header,
             control: Vec::new(),
             debug_log: Vec::new(),
@@ -127,10 +145,9 @@ impl GpuEngine {
         let mut run = self.run.take().ok_or(EngineError::NoDispatch)?;
         let work = Passes {
             passes,
-            workgroup_size: run.workgroup_size,
-            priority: run.options.variant == Variant::Priority,
-            race: run.options.race_analysis,
+            key: run.key,
             first: run.first.then_some(run.plan.params.groups),
+            fused_once: run.plan.fused_once,
         };
         let out = self.submit(
             Some(work),
@@ -141,6 +158,7 @@ impl GpuEngine {
                 ring,
             },
         );
+        let mut scan = false;
         if out.is_ok() {
             if run.control.len() > PRIORITY_OFFSETS + 5 {
                 self.offsets = ControlView(&run.control).priority_offsets();
@@ -148,10 +166,20 @@ impl GpuEngine {
             run.fresh = true;
             run.first = false;
             run.chunks += (passes > 0) as u32;
+            run.pass_ran |= passes > 0;
+            if run.plan.fused_once && run.pass_ran {
+                end_fused_once(&mut run.header, run.plan.params.n);
+                scan = !run.scanned && needs_end_scan(&run.header);
+            }
         }
         run.elapsed += t0.elapsed();
         self.run = Some(run);
-        out
+        out?;
+        if scan {
+            // slots left waiting or CLAIMED: the end scan names them (rare: a second round trip)
+            self.end_scan(None, HIST_DIAGNOSTICS_ONLY)?;
+        }
+        Ok(())
     }
 
     /// Ends the dispatch in progress — if the gate has not, as PassBudget (as the CPU engine
@@ -162,7 +190,8 @@ impl GpuEngine {
     ) -> Result<(DispatchReport, Vec<u32>, Vec<u32>), EngineError> {
         let run = self.run.as_ref().ok_or(EngineError::NoDispatch)?;
         if run.header().end().is_none() {
-            self.force_end()?;
+            // the gate has not ended it: the pass budget has, as on the CPU
+            self.end_scan(Some(END_PASS_BUDGET), HIST_COUNTS)?;
         } else if !run.fresh {
             self.submit_run(0, None)?;
         }
@@ -229,17 +258,24 @@ impl GpuEngine {
         Ok((report, run.control, run.debug_log))
     }
 
-    /// Marks the dispatch in progress ended by its pass budget, runs the histogram and
-    /// reads the header back.
-    fn force_end(&mut self) -> Result<(), EngineError> {
+    /// Runs the status histogram (in `mode`) and its finalize step directly, after marking
+    /// the dispatch in progress ended with `end` if given, and reads the header back: the
+    /// end of a dispatch the gate did not end, or the waiting-slot scan after a fused
+    /// `once` pass.
+    fn end_scan(&mut self, end: Option<u32>, mode: u32) -> Result<(), EngineError> {
         let t0 = Instant::now();
         let mut run = self.run.take().ok_or(EngineError::NoDispatch)?;
+        run.scanned = true;
         let out = (|| {
             let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
-            let end = END_PASS_BUDGET;
-            let offset = RS_END as u64 * 4;
+            if let Some(end) = end {
+                let offset = RS_END as u64 * 4;
+                self.queue
+                    .write_buffer(&bufs.run, offset, bytemuck::bytes_of(&end));
+            }
+            let offset = RS_HIST_MODE as u64 * 4;
             self.queue
-                .write_buffer(&bufs.run, offset, bytemuck::bytes_of(&end));
+                .write_buffer(&bufs.run, offset, bytemuck::bytes_of(&mode));
             let (hx, hy) = run.plan.hist_grid;
             let kernels = &self.kernels;
             scoped_submit(&self.device, &self.queue, |enc| {

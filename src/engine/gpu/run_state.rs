@@ -50,8 +50,16 @@ pub const RS_HIST_Y: usize = 17;
 /// Workgroup-passes that ran (a pass of every workgroup not yet returned): the priority
 /// kernel's IO loop runs once in each, which is what `io_unserviced` counts on the CPU too.
 pub const RS_LIVE_GROUP_PASSES: usize = 18;
+/// How the status-histogram kernel runs: [`HIST_COUNTS`] counts every slot's status and
+/// scans the waiting slots; [`HIST_DIAGNOSTICS_ONLY`] only scans (a fused `once` pass has
+/// counted the statuses itself, see [`RS_HIST_SHARDS`]).
+pub const RS_HIST_MODE: usize = 19;
+pub const HIST_COUNTS: u32 = 0;
+pub const HIST_DIAGNOSTICS_ONLY: u32 = 1;
 /// The status histogram: 8 named statuses, then every other value.
 pub const RS_HIST: usize = 20;
+/// Buckets of the status histogram.
+pub const HIST_BUCKETS: usize = 9;
 /// Counters every claiming lane bumps are split over [`SHARDS`] words (by workgroup or
 /// slot), so a million lanes do not all hit one address; the gate and the host sum them.
 pub const SHARDS: usize = 32;
@@ -90,14 +98,20 @@ pub const DK_STARVATION: usize = 11;
 pub const DK_CLAIMED_AT_END: usize = 12;
 pub const DIAG_KINDS: usize = 13;
 
+/// A fused `once` pass's histogram of the slots it did not claim, [`SHARDS`] words per bucket
+/// (bucket-major, sharded by workgroup): the host adds the shards, and the claimed slots —
+/// all the others, each ended DONE ([`end_fused_once`]).
+pub const RS_HIST_SHARDS: usize = 208;
+
 /// Words of the header (everything but the per-workgroup flags); a multiple of 4.
-pub const HEADER_WORDS: usize = 208;
+pub const HEADER_WORDS: usize = RS_HIST_SHARDS + HIST_BUCKETS * SHARDS;
 /// One flag per workgroup follows the header.
 pub const RS_RETURNED_FLAGS: usize = HEADER_WORDS;
 
 const _: () = assert!(RS_LEVELS + 5 <= RS_DEBUG_RECORDS);
 const _: () = assert!(RS_LIVE_GROUP_PASSES < RS_HIST && RS_HIST + 9 <= RS_PASS_CLAIMS);
-const _: () = assert!(RS_DIAG + DIAG_KINDS * DIAG_WORDS <= HEADER_WORDS);
+const _: () = assert!(RS_DIAG + DIAG_KINDS * DIAG_WORDS <= RS_HIST_SHARDS);
+const _: () = assert!(RS_HIST_MODE < RS_HIST && RS_HIST_MODE != RS_LIVE_GROUP_PASSES);
 const _: () = assert!(HEADER_WORDS.is_multiple_of(4));
 
 pub const END_RUNNING: u32 = 0;
@@ -179,6 +193,13 @@ pub struct RunPlan {
     pub allowed: u32,
     pub pass_grid: (u32, u32),
     pub hist_grid: (u32, u32),
+    /// `once` as a single kernel: the megakernel pass counts the statuses of the slots it
+    /// does not claim, and the host applies the gate's rule ([`end_fused_once`]), so the
+    /// gate and the status histogram do not run; the histogram's scan of waiting slots runs
+    /// only when a slot was left waiting or CLAIMED ([`needs_end_scan`]). Needs every slot in
+    /// a workgroup (the slot count a multiple of the workgroup size), as the histogram counts
+    /// every slot.
+    pub fused_once: bool,
 }
 
 impl RunPlan {
@@ -209,6 +230,7 @@ impl RunPlan {
             allowed: options.passes_allowed(),
             pass_grid: grid(groups, max_per_dim),
             hist_grid: grid(n.div_ceil(256), max_per_dim),
+            fused_once: !looping && groups > 0 && u64::from(groups) * u64::from(wg) == u64::from(n),
         }
     }
 
@@ -244,6 +266,46 @@ impl RunPlan {
         }
         a
     }
+}
+
+/// The pass gate's rule (`shaders/engine/pass_gate.wgsl`) for a fused `once` pass over `n`
+/// slots, applied on the host to the header read back after the pass: one pass, ended as
+/// OnePass, the workgroups that ran it counted, and the status histogram completed. The pass
+/// counted the statuses of the slots it did not claim; every other slot was claimed,
+/// executed once and ended DONE, so claims = executed = `n` minus those counted. The device
+/// header is left as the pass wrote it, so applying this to every readback of it gives the
+/// same words.
+pub fn end_fused_once(h: &mut [u32], n: u32) {
+    if h.len() < HEADER_WORDS || h[RS_END] != END_RUNNING {
+        return;
+    }
+    h[RS_PASSES] = 1;
+    let groups = h[RS_GROUPS];
+    h[RS_LIVE_GROUP_PASSES] =
+        h[RS_LIVE_GROUP_PASSES].wrapping_add(groups - h[RS_RETURNED].min(groups));
+    h[RS_END] = END_ONE_PASS;
+    let mut unclaimed = 0u32;
+    for b in 0..HIST_BUCKETS {
+        let shards = &h[RS_HIST_SHARDS + b * SHARDS..RS_HIST_SHARDS + (b + 1) * SHARDS];
+        let count = shards.iter().fold(0u32, |a, &c| a.wrapping_add(c));
+        unclaimed = unclaimed.wrapping_add(count);
+        h[RS_HIST + b] = h[RS_HIST + b].wrapping_add(count);
+    }
+    let claims = n.saturating_sub(unclaimed);
+    h[RS_CLAIMED] = h[RS_CLAIMED].wrapping_add(claims);
+    h[RS_EXECUTED] = h[RS_EXECUTED].wrapping_add(claims);
+    let done = RS_HIST + (status::DONE as usize).min(HIST_BUCKETS - 1);
+    h[done] = h[done].wrapping_add(claims);
+}
+
+/// Whether a fused `once` pass left a slot that the end scan reports on: PUBLISHED (stuck
+/// behind a zero mask, or abandoned by SHUTDOWN) or CLAIMED. Read after [`end_fused_once`].
+pub fn needs_end_scan(h: &[u32]) -> bool {
+    let count = |st: u32| {
+        h.get(RS_HIST + (st as usize).min(HIST_BUCKETS - 1))
+            .copied()
+    };
+    count(status::PUBLISHED).unwrap_or(0) > 0 || count(status::CLAIMED).unwrap_or(0) > 0
 }
 
 /// Passes the first submission of a dispatch encodes: enough for the usual dispatch (a
@@ -301,6 +363,8 @@ pub fn wgsl_constants() -> String {
         ("RS_HIST_Y", RS_HIST_Y),
         ("RS_LIVE_GROUP_PASSES", RS_LIVE_GROUP_PASSES),
         ("RS_HIST", RS_HIST),
+        ("RS_HIST_MODE", RS_HIST_MODE),
+        ("RS_HIST_SHARDS", RS_HIST_SHARDS),
         ("RS_DIAG", RS_DIAG),
         ("RS_RETURNED_FLAGS", RS_RETURNED_FLAGS),
         ("DIAG_WORDS", DIAG_WORDS),
@@ -357,6 +421,7 @@ pub fn wgsl_constants() -> String {
         ("END_SHUTDOWN", END_SHUTDOWN),
         ("END_SETTLED", END_SETTLED),
         ("END_PASS_BUDGET", END_PASS_BUDGET),
+        ("HIST_COUNTS", HIST_COUNTS),
         ("VARIANT_PRIORITY", VARIANT_PRIORITY),
         ("STARVATION_THRESHOLD", STARVATION_THRESHOLD),
         ("MAX_ENCODED_TENANT_MASKS", MAX_ENCODED_TENANT_MASKS),
@@ -518,13 +583,20 @@ mod tests {
                 .map(|l| l.split("//").next().unwrap_or(""))
                 .collect::<Vec<_>>()
                 .join("\n");
+            // pipeline-overridable constants are set when the pipeline is built
+            let overrides: Vec<&str> = code
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("override "))
+                .filter_map(|l| l.split(':').next())
+                .map(str::trim)
+                .collect();
             for word in code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 let looks_const = word.len() > 2
                     && word
                         .chars()
                         .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                     && word.contains('_');
-                if looks_const && word != "WG" {
+                if looks_const && !overrides.contains(&word) {
                     assert!(
                         consts.contains(&format!("const {word}: u32")),
                         "{word} is used by a shader but not generated"
@@ -532,6 +604,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The host's gate for a fused `once` pass gives the words the gate and the histogram
+    /// kernels would: 8 slots in 2 workgroups of 4, 5 claimed (all DONE), 2 left PUBLISHED
+    /// behind a zero mask, 1 DONE from before; one workgroup returned.
+    #[test]
+    fn fused_once_end_is_the_gate_and_histogram_on_the_host() {
+        let o = DispatchOptions::default();
+        let plan = RunPlan::new(8, 4, &o, 1, 65535, false);
+        assert!(plan.fused_once);
+        let mut h = plan.initial_header();
+        h[RS_RETURNED] = 1;
+        h[RS_HIST_SHARDS + status::PUBLISHED as usize * SHARDS] = 2;
+        h[RS_HIST_SHARDS + status::DONE as usize * SHARDS + 1] = 1;
+        end_fused_once(&mut h, 8);
+        assert_eq!(decode_end(h[RS_END]), Some(DispatchEnd::OnePass));
+        assert_eq!((h[RS_PASSES], h[RS_CLAIMED]), (1, 5));
+        assert_eq!((0..SHARDS).map(|i| h[RS_EXECUTED + i]).sum::<u32>(), 5);
+        assert_eq!(h[RS_LIVE_GROUP_PASSES], 1);
+        assert_eq!(h[RS_HIST + status::DONE as usize], 6);
+        assert_eq!(h[RS_HIST + status::PUBLISHED as usize], 2);
+        assert!(needs_end_scan(&h));
+        let again = h.clone();
+        end_fused_once(&mut h, 8);
+        assert_eq!(h, again, "an ended header is left alone");
+    }
+
+    #[test]
+    fn only_once_over_whole_workgroups_is_fused() {
+        let once = DispatchOptions::default();
+        assert!(!RunPlan::new(10, 4, &once, 1, 65535, false).fused_once);
+        assert!(!RunPlan::new(0, 4, &once, 1, 65535, false).fused_once);
+        let persistent = DispatchOptions::with_variant(Variant::Persistent);
+        assert!(!RunPlan::new(8, 4, &persistent, 1, 65535, false).fused_once);
+        let mut h = RunPlan::new(8, 4, &once, 1, 65535, false).initial_header();
+        end_fused_once(&mut h, 8);
+        assert_eq!(h[RS_HIST + status::DONE as usize], 8);
+        assert!(!needs_end_scan(&h), "every slot DONE: no scan");
     }
 
     #[test]

@@ -7,12 +7,14 @@ use std::ops::Range;
 use super::buffers::DeviceBuffers;
 use super::device::{self, scoped};
 use super::kernels::Kernels;
+use super::kernels::PassKey;
 use super::race_state::{
     LOG_RECORD_WORDS, RW_HEADER, RW_LOG_COUNT, SUM_WORDS, log_capacity, race_words_len,
 };
-use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, grid};
-use super::timing::{KernelTimer, TIMER_BYTES};
+use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, RS_SHUTDOWN_AT_START, grid};
+use super::timing::{KernelTiming, Stamps};
 use super::{GpuEngine, not_uploaded};
+use crate::abi::control::SHUTDOWN;
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
 use crate::engine::EngineError;
 
@@ -22,14 +24,14 @@ const SLOT_BYTES: u64 = SLOT_WORDS as u64 * 4;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Passes {
     pub passes: u32,
-    pub workgroup_size: u32,
-    /// The priority scan's kernel rather than the direct variants'.
-    pub priority: bool,
-    /// The kernel with race analysis (its buffers exist: `begin_device` made them).
-    pub race: bool,
+    /// The megakernel build (its race buffers exist when `key.race`: `begin_device` made them).
+    pub key: PassKey,
     /// The dispatch's first submission: clear this many per-workgroup returned flags and
     /// note SHUTDOWN as found, before the first pass.
     pub first: Option<u32>,
+    /// `once` as its one kernel ([`super::run_state::RunPlan::fused_once`]): no gate and no
+    /// histogram after the pass.
+    pub fused_once: bool,
 }
 
 /// How a submission brings the ring back.
@@ -67,23 +69,40 @@ pub(super) fn scoped_submit(
     })
 }
 
-/// Encodes `passes` passes, then the histogram through its indirect arguments (it runs only
-/// once the gate has ended the dispatch) and the finalize step.
+/// Encodes `passes` passes, each the megakernel then the gate, then the histogram through
+/// its indirect arguments (it runs only once the gate has ended the dispatch) and the
+/// finalize step; a fused `once` pass alone. Returns whether a compute pass was encoded
+/// (and so whether `stamps` has timestamps to resolve).
 fn encode_passes(
     enc: &mut wgpu::CommandEncoder,
     kernels: &Kernels,
     bufs: &DeviceBuffers,
     pipeline: Option<&wgpu::ComputePipeline>,
     work: Passes,
-    timer: Option<&KernelTimer>,
+    mut stamps: Option<&mut Stamps<'_>>,
 ) -> bool {
-    let race = if work.race { bufs.race.as_ref() } else { None };
+    let race = if work.key.race {
+        bufs.race.as_ref()
+    } else {
+        None
+    };
     if let Some(groups) = work.first {
         enc.clear_buffer(
             &bufs.run,
             RS_RETURNED_FLAGS as u64 * 4,
             Some(groups as u64 * 4),
         );
+        // SHUTDOWN as the dispatch finds it (uploads queued before this submission
+        // included): a copy, where a one-thread kernel would cost a dispatch and a barrier
+        if bufs.control_words > SHUTDOWN {
+            enc.copy_buffer_to_buffer(
+                &bufs.control,
+                SHUTDOWN as u64 * 4,
+                &bufs.run,
+                RS_SHUTDOWN_AT_START as u64 * 4,
+                4,
+            );
+        }
         if let Some(r) = race {
             // every summary starts at "none"; the control buffer as the dispatch finds it
             // (uploads queued before this submission included) is what a store changes
@@ -97,36 +116,44 @@ fn encode_passes(
             );
         }
     }
-    if work.first.is_none() && pipeline.is_none() {
+    let Some(pipeline) = pipeline else {
         return false;
-    }
+    };
     let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
         label: Some("megakernel passes"),
-        timestamp_writes: timer.map(KernelTimer::writes),
+        timestamp_writes: stamps.as_ref().map(|s| s.writes()),
     });
-    if work.first.is_some() {
-        cp.set_pipeline(&kernels.start);
-        cp.set_bind_group(0, &bufs.gate_bg, &[]);
-        cp.dispatch_workgroups(1, 1, 1);
-    }
-    let Some(pipeline) = pipeline else {
-        return true;
+    let mut stamp = |cp: &mut wgpu::ComputePass<'_>, label| {
+        if let Some(s) = stamps.as_deref_mut() {
+            s.after(cp, label);
+        }
     };
     let pass_bg = race.map_or(&bufs.pass_bg, |r| &r.bind_group);
+    if work.fused_once {
+        cp.set_pipeline(pipeline);
+        cp.set_bind_group(0, pass_bg, &[]);
+        cp.dispatch_workgroups_indirect(&bufs.indirect, 0);
+        stamp(&mut cp, "megakernel");
+        return true;
+    }
     for _ in 0..work.passes {
         cp.set_pipeline(pipeline);
         cp.set_bind_group(0, pass_bg, &[]);
         cp.dispatch_workgroups_indirect(&bufs.indirect, 0);
+        stamp(&mut cp, "megakernel");
         cp.set_pipeline(&kernels.gate);
         cp.set_bind_group(0, &bufs.gate_bg, &[]);
         cp.dispatch_workgroups(1, 1, 1);
+        stamp(&mut cp, "pass gate");
     }
     cp.set_pipeline(&kernels.histogram);
     cp.set_bind_group(0, &bufs.hist_bg, &[]);
     cp.dispatch_workgroups_indirect(&bufs.indirect, IND_HIST as u64 * 4);
+    stamp(&mut cp, "status histogram");
     cp.set_pipeline(&kernels.finalize);
     cp.set_bind_group(0, &bufs.hist_bg, &[]);
     cp.dispatch_workgroups(1, 1, 1);
+    stamp(&mut cp, "finalize");
     true
 }
 
@@ -138,21 +165,21 @@ impl GpuEngine {
         targets: Targets<'_>,
     ) -> Result<(), EngineError> {
         let pipeline = match work {
-            Some(w) if w.passes > 0 => Some(
-                self.kernels
-                    .pass_pipeline(&self.device, w.workgroup_size, w.priority, w.race)?
-                    .clone(),
-            ),
+            Some(w) if w.passes > 0 => {
+                Some(self.kernels.pass_pipeline(&self.device, w.key)?.clone())
+            }
             _ => None,
         };
         let max_per_dim = self.max_workgroups_per_dim;
+        let timing = self.timing;
+        let wait = self.wait;
         let GpuEngine {
             device,
             queue,
             kernels,
             bufs,
             timer,
-            kernel_time,
+            kernel_times,
             ..
         } = self;
         let bufs = bufs.as_mut().ok_or_else(not_uploaded)?;
@@ -170,13 +197,18 @@ impl GpuEngine {
         let control_bytes = bufs.control_words as u64 * 4;
         let debug_bytes = DEBUG_LOG_WORDS as u64 * 4;
         let header_bytes = HEADER_WORDS as u64 * 4;
+        let small = bufs.small_readback_offsets();
         let bufs = &*bufs;
+        let mut stamps = timer
+            .as_ref()
+            .filter(|_| timing != KernelTiming::Off)
+            .map(|t| t.stamps(timing));
         let mut timed = false;
         scoped_submit(device, queue, |enc| {
             if let Some(w) = work {
-                timed = encode_passes(enc, kernels, bufs, pipeline.as_ref(), w, timer.as_ref());
-                if timed && let Some(t) = timer {
-                    t.resolve(enc);
+                timed = encode_passes(enc, kernels, bufs, pipeline.as_ref(), w, stamps.as_mut());
+                if timed && let Some(s) = &stamps {
+                    s.resolve(enc);
                 }
             }
             if statuses {
@@ -193,35 +225,35 @@ impl GpuEngine {
                 (
                     targets.header.is_some(),
                     &bufs.run,
-                    0,
-                    &bufs.stage_header,
+                    &bufs.stage_small,
+                    small[0],
                     header_bytes,
                 ),
                 (
                     targets.control.is_some(),
                     &bufs.control,
-                    0,
-                    &bufs.stage_control,
+                    &bufs.stage_small,
+                    small[1],
                     control_bytes,
                 ),
                 (
                     targets.debug_log.is_some(),
                     &bufs.debug_log,
-                    0,
-                    &bufs.stage_debug,
+                    &bufs.stage_small,
+                    small[2],
                     debug_bytes,
                 ),
                 (
                     statuses,
                     &bufs.statuses,
-                    0,
                     &bufs.stage_statuses,
+                    0,
                     status_bytes,
                 ),
             ];
-            for (wanted, src, offset, dst, bytes) in copies {
+            for (wanted, src, dst, offset, bytes) in copies {
                 if wanted {
-                    enc.copy_buffer_to_buffer(src, offset, dst, 0, bytes);
+                    enc.copy_buffer_to_buffer(src, 0, dst, offset, bytes);
                 }
             }
             if let (Some(r), Some(stage)) = (&slot_range, &stage_ring) {
@@ -235,47 +267,57 @@ impl GpuEngine {
             mut debug_log,
             mut ring,
         } = targets;
-        let stage_ring = stage_ring.as_ref().unwrap_or(&bufs.stage_header);
-        let bytes_if = |wanted: bool, bytes: u64| if wanted { bytes } else { 0 };
+        let stage_ring = stage_ring.as_ref().unwrap_or(&bufs.stage_small);
+        // the small readbacks share one mapping, up to the end of the last one asked for
+        let wanted = [header.is_some(), control.is_some(), debug_log.is_some()];
+        let small_end = (0..3)
+            .filter(|&k| wanted[k])
+            .map(|k| small[k + 1])
+            .max()
+            .unwrap_or(0);
         let staging = [
-            (&bufs.stage_header, bytes_if(header.is_some(), header_bytes)),
-            (
-                &bufs.stage_control,
-                bytes_if(control.is_some(), control_bytes),
-            ),
-            (
-                &bufs.stage_debug,
-                bytes_if(debug_log.is_some(), debug_bytes),
-            ),
+            (&bufs.stage_small, small_end),
             (stage_ring, ring_bytes),
             (&bufs.stage_statuses, status_bytes),
             (
-                timer.as_ref().map_or(&bufs.stage_header, |t| &t.stage),
-                bytes_if(timed && timer.is_some(), TIMER_BYTES),
+                timer.as_ref().map_or(&bufs.stage_small, |t| &t.stage),
+                match &stamps {
+                    Some(s) if timed => s.bytes(),
+                    _ => 0,
+                },
             ),
         ];
         let mut gathered = Vec::new();
-        device::read_mapped(device, &staging, |i, bytes| {
-            if i == 5 {
-                if let (Some(t), false) = (timer.as_ref(), bytes.is_empty()) {
-                    *kernel_time = t.elapsed(bytes);
-                }
+        let mut stamps = stamps.filter(|_| timed);
+        device::read_mapped(device, &staging, wait, |i, bytes| {
+            if bytes.is_empty() {
                 return;
             }
-            let out = match i {
-                0 => header.as_deref_mut(),
-                1 => control.as_deref_mut(),
-                2 => debug_log.as_deref_mut(),
-                3 => match ring.as_mut() {
-                    Some(RingReadback::Slots(_, v)) => Some(&mut **v),
-                    _ => None,
-                },
-                _ => Some(&mut gathered),
-            };
-            if let Some(out) = out
-                && !bytes.is_empty()
-            {
-                device::words_into(bytes, out);
+            match i {
+                0 => {
+                    let outs = [
+                        header.as_deref_mut(),
+                        control.as_deref_mut(),
+                        debug_log.as_deref_mut(),
+                    ];
+                    for (k, out) in outs.into_iter().enumerate() {
+                        let range = small[k] as usize..small[k + 1] as usize;
+                        if let (Some(out), Some(b)) = (out, bytes.get(range)) {
+                            device::words_into(b, out);
+                        }
+                    }
+                }
+                1 => {
+                    if let Some(RingReadback::Slots(_, v)) = ring.as_mut() {
+                        device::words_into(bytes, v);
+                    }
+                }
+                2 => device::words_into(bytes, &mut gathered),
+                _ => {
+                    if let Some(s) = stamps.take() {
+                        *kernel_times = s.times(bytes);
+                    }
+                }
             }
         })?;
         if let Some(RingReadback::Statuses(host)) = ring
@@ -296,6 +338,7 @@ impl GpuEngine {
         probes: bool,
         oob: bool,
     ) -> Result<(Vec<u32>, Vec<u32>), EngineError> {
+        let wait = self.wait;
         let GpuEngine {
             device,
             queue,
@@ -319,7 +362,7 @@ impl GpuEngine {
             enc.copy_buffer_to_buffer(&race.words, 0, &race.stage_words, 0, words_bytes);
         })?;
         let mut words = Vec::new();
-        device::read_mapped(device, &[(&race.stage_words, words_bytes)], |_, b| {
+        device::read_mapped(device, &[(&race.stage_words, words_bytes)], wait, |_, b| {
             device::words_into(b, &mut words)
         })?;
         let cap = log_capacity(len, bufs.slot_count);
@@ -330,7 +373,7 @@ impl GpuEngine {
             scoped_submit(device, queue, |enc| {
                 enc.copy_buffer_to_buffer(&race.log, 0, &race.stage_log, 0, bytes);
             })?;
-            device::read_mapped(device, &[(&race.stage_log, bytes)], |_, b| {
+            device::read_mapped(device, &[(&race.stage_log, bytes)], wait, |_, b| {
                 device::words_into(b, &mut log)
             })?;
         }
