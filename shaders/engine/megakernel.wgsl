@@ -20,6 +20,11 @@ override WG: u32 = 64u;
 // those slots); off where nothing reads them (the bench, `megascope run`), which saves a
 // store per claimed slot.
 override MARK_CHANGED: bool = true;
+// Whether the ring may hold a PACKED_SLOT (the host scans the opcodes it uploads; the
+// kernels never write one). Off, the inner-op loop and its second copy of the handlers are
+// compiled out: a software driver (lavapipe) runs every branch, masked, for every lane, and
+// that copy was about half the kernel's time there.
+override PACKED: bool = true;
 
 // struct Params: generated from src/engine/gpu/run_state.rs (shader_source)
 
@@ -322,7 +327,7 @@ fn execute(slot: u32, counted: bool) {
     let b = slot * SLOT_WORDS;
     let op = ring_words[b + W_OPCODE];
     run_op(slot, op, ring_words[b + W_ARGS], ring_words[b + W_ARGS + 1u], ring_words[b + W_ARGS + 2u]);
-    if (op == OP_PACKED_SLOT) {
+    if (PACKED && op == OP_PACKED_SLOT) {
         run_packed(slot);
     }
     c_add(slot, DONE_COUNT, 1u);
