@@ -70,6 +70,14 @@
 //! both. Across workgroups the GPU runs concurrently where the CPU runs them in order: the
 //! two agree whenever the work is race-free (ABI.md §9).
 //!
+//! # On a software driver
+//!
+//! lavapipe (Mesa 22.3's llvmpipe) never branches on an `if`: it runs every branch, masked,
+//! for every lane, so the megakernel costs its whole inlined code there, taken or not. Hence
+//! diagnostics are tallied per lane and flushed once (`note` / `flush_notes`), and a ring
+//! uploaded without a PACKED_SLOT runs a build without the inner-op handlers (the `PACKED`
+//! override; the upload scans the opcodes, which no kernel writes).
+//!
 //! # Guarded memory
 //!
 //! Every control, debug-log and ring index the kernels compute is checked before use:
