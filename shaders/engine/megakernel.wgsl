@@ -20,6 +20,11 @@ override WG: u32 = 64u;
 // those slots); off where nothing reads them (the bench, `megascope run`), which saves a
 // store per claimed slot.
 override MARK_CHANGED: bool = true;
+// Whether the ring may hold a PACKED_SLOT (the host scans the opcodes it uploads; the
+// kernels never write one). Off, the inner-op loop and its second copy of the handlers are
+// compiled out: a software driver (lavapipe) runs every branch, masked, for every lane, and
+// that copy was about half the kernel's time there.
+override PACKED: bool = true;
 
 // struct Params: generated from src/engine/gpu/run_state.rs (shader_source)
 
@@ -39,22 +44,64 @@ var<workgroup> wg_levels: array<atomic<u32>, 5>;
 
 // ---- diagnostics ---------------------------------------------------------------------
 
-// Counts `count` occurrences of diagnostic `kind` (a 64-bit count in two words); the first
-// lane to get here records its slot, word, extra value and pass.
+// Diagnostics are counted in two steps. `note` (called wherever something is odd) only adds
+// to this lane's private tally of the kind, keeping the first slot, word and extra value the
+// lane saw for it; `flush_notes`, once at the end of the lane, adds each non-zero tally to
+// the run-state record. So the atomics of a record are inlined once, not at each of the
+// dozens of call sites: on a software driver (lavapipe) every inlined copy runs, masked, for
+// every lane, and the copies cost several times the rest of the kernel.
+var<private> pend_lo: array<u32, DIAG_KINDS>;
+var<private> pend_hi: array<u32, DIAG_KINDS>;
+var<private> pend_slot: array<u32, DIAG_KINDS>;
+var<private> pend_word: array<u32, DIAG_KINDS>;
+var<private> pend_extra: array<u32, DIAG_KINDS>;
+// bit k: kind k has a non-zero tally
+var<private> pend_kinds: u32;
+
+// Counts `count` occurrences of diagnostic `kind` (a 64-bit count); the lane's first
+// occurrence of the kind keeps its slot, word and extra value.
 fn note(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
     if (kind <= DK_OOB_STORE && count != 0u) {
         race_oob(kind, slot, word, count);
     }
-    let b = RS_DIAG + kind * DIAG_WORDS;
-    let old = atomicAdd(&run[b + D_COUNT_LO], count);
-    if (old > 0xFFFFFFFFu - count) {
-        atomicAdd(&run[b + D_COUNT_HI], 1u);
+    if (count != 0u) {
+        if ((pend_kinds & (1u << kind)) == 0u) {
+            pend_kinds |= 1u << kind;
+            pend_slot[kind] = slot;
+            pend_word[kind] = word;
+            pend_extra[kind] = extra;
+        }
+        let lo = pend_lo[kind] + count;
+        if (lo < count) {
+            pend_hi[kind] += 1u;
+        }
+        pend_lo[kind] = lo;
     }
-    if (count != 0u && atomicExchange(&run[b + D_TAKEN], 1u) == 0u) {
-        atomicStore(&run[b + D_SLOT], slot);
-        atomicStore(&run[b + D_WORD], word);
-        atomicStore(&run[b + D_EXTRA], extra);
-        atomicStore(&run[b + D_PASS], atomicLoad(&run[RS_PASSES]));
+}
+
+// Adds the lane's tallies to the diagnostic records; the first lane to record a kind stores
+// its slot, word, extra value and the pass.
+fn flush_notes() {
+    var m = pend_kinds;
+    loop {
+        if (m == 0u) {
+            break;
+        }
+        let kind = firstTrailingBit(m);
+        m &= m - 1u;
+        let b = RS_DIAG + kind * DIAG_WORDS;
+        let count = pend_lo[kind];
+        let old = atomicAdd(&run[b + D_COUNT_LO], count);
+        let carry = select(0u, 1u, old > 0xFFFFFFFFu - count);
+        if (pend_hi[kind] + carry != 0u) {
+            atomicAdd(&run[b + D_COUNT_HI], pend_hi[kind] + carry);
+        }
+        if (atomicExchange(&run[b + D_TAKEN], 1u) == 0u) {
+            atomicStore(&run[b + D_SLOT], pend_slot[kind]);
+            atomicStore(&run[b + D_WORD], pend_word[kind]);
+            atomicStore(&run[b + D_EXTRA], pend_extra[kind]);
+            atomicStore(&run[b + D_PASS], atomicLoad(&run[RS_PASSES]));
+        }
     }
 }
 
@@ -280,7 +327,7 @@ fn execute(slot: u32, counted: bool) {
     let b = slot * SLOT_WORDS;
     let op = ring_words[b + W_OPCODE];
     run_op(slot, op, ring_words[b + W_ARGS], ring_words[b + W_ARGS + 1u], ring_words[b + W_ARGS + 2u]);
-    if (op == OP_PACKED_SLOT) {
+    if (PACKED && op == OP_PACKED_SLOT) {
         run_packed(slot);
     }
     c_add(slot, DONE_COUNT, 1u);
@@ -363,6 +410,7 @@ fn pass_direct(
             let st = atomicLoad(&ring[slot * SLOT_WORDS + W_STATUS]);
             atomicAdd(&run[RS_HIST_SHARDS + min(st, 8u) * SHARDS + g % SHARDS], 1u);
         }
+        flush_notes();
     }
 }
 
@@ -530,4 +578,5 @@ fn pass_priority(
             note(DK_STUCK_CLAIMED, claim.slot, 0u, claim.tenant, 1u);
         }
     }
+    flush_notes();
 }

@@ -66,6 +66,9 @@ pub struct PassKey {
     pub race: bool,
     /// Claims write the per-slot changed serials (the `MARK_CHANGED` override).
     pub marks_changed: bool,
+    /// The ring may hold a PACKED_SLOT (the `PACKED` override): without one the inner-op
+    /// handlers are compiled out.
+    pub packed: bool,
 }
 
 /// Layouts and pipelines, built once per device.
@@ -207,6 +210,7 @@ impl Kernels {
             priority,
             race,
             marks_changed,
+            packed,
         } = key;
         if !self.passes.contains_key(&key) {
             let entry = if priority {
@@ -236,6 +240,7 @@ impl Kernels {
                                 constants: &[
                                     ("WG", wg as f64),
                                     ("MARK_CHANGED", f64::from(u8::from(marks_changed))),
+                                    ("PACKED", f64::from(u8::from(packed))),
                                 ],
                                 zero_initialize_workgroup_memory: true,
                             },

@@ -70,6 +70,14 @@
 //! both. Across workgroups the GPU runs concurrently where the CPU runs them in order: the
 //! two agree whenever the work is race-free (ABI.md §9).
 //!
+//! # On a software driver
+//!
+//! lavapipe (Mesa 22.3's llvmpipe) never branches on an `if`: it runs every branch, masked,
+//! for every lane, so the megakernel costs its whole inlined code there, taken or not. Hence
+//! diagnostics are tallied per lane and flushed once (`note` / `flush_notes`), and a ring
+//! uploaded without a PACKED_SLOT runs a build without the inner-op handlers (the `PACKED`
+//! override; the upload scans the opcodes, which no kernel writes).
+//!
 //! # Guarded memory
 //!
 //! Every control, debug-log and ring index the kernels compute is checked before use:
@@ -137,6 +145,10 @@ pub struct GpuEngine {
     kernel_times: timing::KernelTimes,
     /// Claims write the per-slot changed serials ([`GpuEngine::changed_buffer`]).
     marks_changed: bool,
+    /// The device ring may hold a PACKED_SLOT: set by every upload from the opcodes it
+    /// uploads (the kernels never write an opcode), so rings without one run the megakernel
+    /// built without the inner-op handlers.
+    ring_packed: bool,
     /// How readbacks wait: polling on a headless GPU; blocking on a CPU adapter and on a
     /// device handed over (the app's, whose frames should not spend a core polling).
     wait: device::Wait,
@@ -167,6 +179,13 @@ fn not_uploaded() -> EngineError {
         "no state is on the device yet; call upload (or dispatch through the Engine trait) first"
             .into(),
     )
+}
+
+/// Whether any slot of `ring` has the PACKED_SLOT opcode (whatever its status).
+fn ring_has_packed(ring: &[u32]) -> bool {
+    use crate::abi::layout::{SLOT_WORDS, W_OPCODE};
+    ring.chunks_exact(SLOT_WORDS)
+        .any(|s| s[W_OPCODE] == crate::abi::opcode::Opcode::PACKED_SLOT.0)
 }
 
 impl GpuEngine {
@@ -209,6 +228,7 @@ impl GpuEngine {
             timing: KernelTiming::default(),
             kernel_times: timing::KernelTimes::default(),
             marks_changed: true,
+            ring_packed: true,
             wait: device::Wait::Block,
             max_workgroups_per_dim: device.limits().max_compute_workgroups_per_dimension,
             device,
@@ -316,6 +336,11 @@ impl GpuEngine {
         } else if n > 0 {
             let stage = bufs.upload_staging(&self.device).clone();
             device::upload_via(&self.device, queue, &stage, &bufs.ring, ring)?;
+        }
+        self.ring_packed = ring_has_packed(state.ring());
+        if let Some(run) = self.run.as_mut() {
+            // a dispatch in progress keeps the handlers it may need from now on
+            run.key.packed |= self.ring_packed;
         }
         self.io_queue.clear();
         self.io_queue.extend_from_slice(state.io_queue());
@@ -495,5 +520,22 @@ impl Engine for GpuEngine {
         let out = self.finish_device();
         self.run = None;
         out.map(|(report, _, _)| report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ring_has_packed;
+    use crate::abi::layout::{SLOT_WORDS, W_OPCODE};
+    use crate::abi::opcode::Opcode;
+
+    #[test]
+    fn packed_is_found_in_any_slot_and_only_in_the_opcode_word() {
+        let mut ring = vec![0u32; 4 * SLOT_WORDS];
+        assert!(!ring_has_packed(&ring));
+        ring[W_OPCODE + 1] = Opcode::PACKED_SLOT.0; // an argument word, not an opcode
+        assert!(!ring_has_packed(&ring));
+        ring[3 * SLOT_WORDS + W_OPCODE] = Opcode::PACKED_SLOT.0;
+        assert!(ring_has_packed(&ring));
     }
 }

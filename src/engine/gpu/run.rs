@@ -61,6 +61,7 @@ impl GpuEngine {
             priority,
             race,
             marks_changed: self.marks_changed,
+            packed: self.ring_packed,
         };
         self.kernels.pass_pipeline(&self.device, key)?;
         if race {

@@ -368,6 +368,7 @@ pub fn wgsl_constants() -> String {
         ("RS_DIAG", RS_DIAG),
         ("RS_RETURNED_FLAGS", RS_RETURNED_FLAGS),
         ("DIAG_WORDS", DIAG_WORDS),
+        ("DIAG_KINDS", DIAG_KINDS),
         ("D_COUNT_LO", D_COUNT_LO),
         ("D_COUNT_HI", D_COUNT_HI),
         ("D_TAKEN", D_TAKEN),
