@@ -3,13 +3,24 @@
 
 use std::time::{Duration, Instant};
 
-/// Prints a progress line at most once a second once a run has taken more than a second.
+/// Prints a progress line at most once an interval once a run has taken longer than it: a
+/// second, or `MEGASCOPE_PROGRESS_MS` milliseconds (0 prints from the first step; tests use
+/// it so they do not depend on how fast the machine is).
 pub struct Progress {
     start: Instant,
     last: Instant,
     total: u64,
     what: &'static str,
     shown: bool,
+    every: Duration,
+}
+
+/// The interval `MEGASCOPE_PROGRESS_MS` asks for, or a second.
+fn interval() -> Duration {
+    std::env::var("MEGASCOPE_PROGRESS_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_millis)
 }
 
 impl Progress {
@@ -21,6 +32,7 @@ impl Progress {
             total,
             what,
             shown: false,
+            every: interval(),
         }
     }
 
@@ -31,8 +43,8 @@ impl Progress {
 
     pub fn tick(&mut self, done: u64) {
         let now = Instant::now();
-        if now.duration_since(self.start) >= Duration::from_secs(1)
-            && now.duration_since(self.last) >= Duration::from_secs(1)
+        if now.duration_since(self.start) >= self.every
+            && (now.duration_since(self.last) >= self.every || !self.shown)
         {
             self.last = now;
             self.shown = true;
