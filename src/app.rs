@@ -104,7 +104,10 @@ impl App {
             crate::ui::shell::tune_for_adapter(&cc.egui_ctx, info.device_type);
             let name = format!("{} ({:?})", info.name, info.backend);
             match GpuEngine::try_from_device(rs.device.clone(), rs.queue.clone(), name) {
-                Ok(engine) => app.debugger.attach_gpu(engine),
+                Ok(mut engine) => {
+                    engine.set_software_adapter(info.device_type == eframe::wgpu::DeviceType::Cpu);
+                    app.debugger.attach_gpu(engine)
+                }
                 Err(e) => app
                     .toasts
                     .error(format!("the GPU engine is unavailable: {e}")),

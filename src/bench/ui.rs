@@ -199,9 +199,12 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 slots,
                 crate::engine::Variant::Once,
             )?);
-            let engine =
+            let mut engine =
                 GpuEngine::try_from_device(rs.device.clone(), rs.queue.clone(), adapter.clone())
                     .map_err(|e| e.to_string())?;
+            engine.set_software_adapter(
+                rs.adapter.get_info().device_type == eframe::wgpu::DeviceType::Cpu,
+            );
             app.debugger.attach_gpu(engine);
             app.debugger
                 .set_backend(backend)
