@@ -45,6 +45,21 @@ fn harness(app: MegascopeApp) -> Harness<'static, MegascopeApp> {
         .build_ui_state(|ui, app: &mut MegascopeApp| app.show(ui, None), app)
 }
 
+/// Slots 5 and 9 store 1 and 2 to control[160], and a dispatch runs them: a race.
+fn store_race_on_160(d: &mut Debugger) {
+    for (slot, value) in [(5u32, 1u32), (9, 2)] {
+        d.apply(Action::Publish {
+            slot,
+            tenant: 0,
+            opcode: Opcode::STORE_U32,
+            args: vec![value, 160],
+            priority: None,
+        })
+        .unwrap();
+    }
+    d.dispatch().unwrap();
+}
+
 /// Slots 20 and 21 store different values to control[161]: a race.
 fn publish_race(d: &mut Debugger) {
     for slot in [20, 21] {
@@ -503,17 +518,7 @@ fn clicking_a_race_selects_one_slot_and_marks_the_other() {
         Backend::Cpu,
     )
     .unwrap();
-    for (slot, value) in [(5u32, 1u32), (9, 2)] {
-        d.apply(Action::Publish {
-            slot,
-            tenant: 0,
-            opcode: Opcode::STORE_U32,
-            args: vec![value, 160],
-            priority: None,
-        })
-        .unwrap();
-    }
-    d.dispatch().unwrap();
+    store_race_on_160(&mut d);
     let mut h = harness(MegascopeApp::new(d));
     h.run();
     h.get_by_label_contains("Diagnostics (").click();
@@ -955,17 +960,7 @@ fn the_diagnostics_tab_says_whether_races_were_looked_for() {
             .unwrap_or_else(|e| panic!("this test needs a wgpu adapter (lavapipe will do): {e}"));
         d.attach_gpu(gpu);
         d.set_backend(Backend::Gpu).unwrap();
-        for (slot, value) in [(5u32, 1u32), (9, 2)] {
-            d.apply(Action::Publish {
-                slot,
-                tenant: 0,
-                opcode: Opcode::STORE_U32,
-                args: vec![value, 160],
-                priority: None,
-            })
-            .unwrap();
-        }
-        d.dispatch().unwrap();
+        store_race_on_160(&mut d);
         let mut h = harness(MegascopeApp::new(d));
         h.run();
         h.get_by_label_contains("Diagnostics (").click();
