@@ -1087,12 +1087,14 @@ fn a_dump_imported_in_the_app_takes_the_tenant_count_given_as_the_cli_does() {
     h.run();
     h.get_by_label("Open").click();
     for _ in 0..300 {
-        h.run();
+        // the status line's spinner repaints while the dump loads: step, not run to rest
+        h.step();
         if !h.state().files.is_loading() && h.state().debugger.geometry().tenant_count == 3 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    h.run_steps(3);
     assert_eq!(h.state().debugger.geometry().tenant_count, 3);
     assert_eq!(h.state().debugger.state(), &state);
     assert!(
