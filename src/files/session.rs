@@ -242,6 +242,8 @@ pub struct LoadedSession {
     pub debugger: Debugger,
     pub file: SessionFile,
     pub path: PathBuf,
+    /// The comment lines the file opens with ([`header_of`]), kept for a save.
+    pub header: String,
 }
 
 impl std::fmt::Debug for LoadedSession {
@@ -507,6 +509,7 @@ pub fn load(path: &Path) -> Result<LoadedSession, SessionError> {
         debugger,
         file,
         path: path.into(),
+        header: header_of(text),
     })
 }
 

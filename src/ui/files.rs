@@ -59,7 +59,17 @@ struct PathPrompt {
     browse: Option<mpsc::Receiver<Option<PathBuf>>>,
 }
 
-type LoadResult = Result<(Debugger, Option<ViewState>, PathBuf), String>;
+/// What a background load hands back.
+pub struct LoadedFile {
+    pub debugger: Debugger,
+    pub view: Option<ViewState>,
+    pub path: PathBuf,
+    pub kind: crate::files::FileKind,
+    /// A session's opening comment lines, kept above the RON when it is saved.
+    pub header: Option<String>,
+}
+
+type LoadResult = Result<LoadedFile, String>;
 
 /// File state of the app.
 #[derive(Default)]
@@ -127,20 +137,34 @@ pub fn load_path_with(
     progress: &LoadProgress,
     options: crate::files::OpenOptions,
 ) -> LoadResult {
-    use crate::files::{Opened, open};
-    match open(path, options).map_err(|e| e.to_string())? {
-        Opened::Dump { state, tenants } => Ok((
+    use crate::files::{FileKind, Opened, open};
+    let loaded = |debugger, view, kind, header| LoadedFile {
+        debugger,
+        view,
+        path: path.to_path_buf(),
+        kind,
+        header,
+    };
+    Ok(match open(path, options).map_err(|e| e.to_string())? {
+        Opened::Dump { state, tenants } => loaded(
             Debugger::from_state(state, tenants, RunConfig::default(), Backend::Cpu),
             None,
-            path.to_path_buf(),
-        )),
-        Opened::Session(l) => Ok((l.debugger, Some(l.file.view.clone()), path.to_path_buf())),
-        Opened::Recording(rec) => Ok((
+            FileKind::Dump,
+            None,
+        ),
+        Opened::Session(l) => loaded(
+            l.debugger,
+            Some(l.file.view),
+            FileKind::Session,
+            Some(l.header).filter(|h| !h.is_empty()),
+        ),
+        Opened::Recording(rec) => loaded(
             Debugger::from_recording(rec, &mut |done, total| progress.set(done, total))?,
             None,
-            path.to_path_buf(),
-        )),
-    }
+            FileKind::Recording,
+            None,
+        ),
+    })
 }
 
 impl FileOps {
@@ -316,17 +340,18 @@ impl FileOps {
     pub fn poll(&mut self, _debugger: &mut Debugger, ctx: &egui::Context) -> Vec<FileOutcome> {
         if let Some((path, rx)) = &self.loading {
             match rx.try_recv() {
-                Ok(Ok((debugger, view, p))) => {
+                Ok(Ok(LoadedFile {
+                    debugger,
+                    view,
+                    path: p,
+                    kind,
+                    header,
+                })) => {
                     // Only a session is saved back to where it came from: a dump or a
                     // recording opens as an untitled state, so Save never overwrites it.
-                    let kind = crate::files::FileKind::of(&p);
                     self.path = (kind == crate::files::FileKind::Session).then(|| p.clone());
                     self.mark_clean(kind != crate::files::FileKind::Dump);
-                    self.header = (kind == crate::files::FileKind::Session)
-                        .then(|| std::fs::read_to_string(&p).ok())
-                        .flatten()
-                        .map(|t| crate::files::session::header_of(&t))
-                        .filter(|h| !h.is_empty());
+                    self.header = header;
                     self.remember(&p);
                     self.queued.push(FileOutcome::Loaded {
                         debugger: Box::new(debugger),

@@ -678,6 +678,7 @@ fn a_save_keeps_the_comment_lines_the_session_opened_with() {
     );
     assert!(!header.contains("version"), "only the comments: {header}");
     let l = load(src).unwrap();
+    assert_eq!(l.header, header, "loading keeps the header it read");
     let out = t.path().join("copy.ron");
     save(
         &out,
