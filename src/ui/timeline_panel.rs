@@ -23,6 +23,8 @@ pub enum TimelineRequest {
 pub struct DiffView {
     pub key: (usize, usize, usize, (u64, u64)),
     pub slots: Vec<u32>,
+    /// Each of `slots`' status word at `a` and at `b`.
+    pub slot_statuses: Vec<(u32, u32)>,
     pub control: Vec<(u32, u32, u32)>,
     pub new_records: Vec<DebugRecord>,
     pub counts: (StatusCounts, StatusCounts),
@@ -32,13 +34,12 @@ pub struct DiffView {
 pub fn diff(d: &Debugger, a: usize, b: usize) -> DiffView {
     let t = d.timeline();
     let (sa, sb) = t.diff(d.state(), a, b);
-    let slots: Vec<u32> = sa
-        .ring()
-        .chunks_exact(16)
-        .zip(sb.ring().chunks_exact(16))
-        .enumerate()
-        .filter(|(_, (x, y))| x != y)
-        .map(|(s, _)| s as u32)
+    let slots: Vec<u32> = (0..sa.slot_count().min(sb.slot_count()))
+        .filter(|&s| sa.slot_words(s) != sb.slot_words(s))
+        .collect();
+    let slot_statuses = slots
+        .iter()
+        .map(|&s| (sa.slot_status(s).word(), sb.slot_status(s).word()))
         .collect();
     let n = sa.control().len().max(sb.control().len());
     let control = (0..n)
@@ -62,6 +63,7 @@ pub fn diff(d: &Debugger, a: usize, b: usize) -> DiffView {
     DiffView {
         key: (a, b, t.len(), d.state().version()),
         slots,
+        slot_statuses,
         control,
         new_records: lb.records.get(from..).unwrap_or(&[]).to_vec(),
         counts: (
@@ -210,5 +212,31 @@ impl TimelinePanel {
                 });
         });
         req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::opcode::Opcode;
+    use crate::debugger::action::Action;
+
+    #[test]
+    fn a_diff_lists_each_changed_slot_with_its_statuses_and_the_control_words() {
+        let mut d = crate::debugger::test_debugger(32, 0);
+        d.apply(Action::Publish {
+            slot: 5,
+            tenant: 0,
+            opcode: Opcode::ATOMIC_ADD,
+            args: vec![2, 150],
+            priority: None,
+        })
+        .unwrap();
+        d.dispatch().unwrap();
+        let end = d.timeline().len() - 1;
+        let v = diff(&d, 0, end);
+        assert_eq!(v.slots, [5]);
+        assert_eq!(v.slot_statuses, [(0, crate::abi::status::DONE)]);
+        assert!(v.control.contains(&(150, 0, 2)), "{:?}", v.control);
     }
 }

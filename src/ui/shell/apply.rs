@@ -559,22 +559,19 @@ impl MegascopeApp {
             }
             Export::Diagnostics => csv::diagnostics(self.debugger.diagnostics_shown()),
             Export::Diff => {
-                let (a, b) = (self.timeline.a, self.timeline.b);
-                let t = self.debugger.timeline();
-                let (sa, sb) = t.diff(self.debugger.state(), a, b);
-                let slots: Vec<(u32, u32, u32)> = (0..sa.slot_count())
-                    .filter(|&i| sa.slot_words(i) != sb.slot_words(i))
-                    .map(|i| (i, sa.slot_status(i).word(), sb.slot_status(i).word()))
-                    .collect();
-                let control: Vec<(u32, u32, u32)> = sa
-                    .control()
+                // the diff the timeline panel shows, between its two points
+                let v = crate::ui::timeline_panel::diff(
+                    &self.debugger,
+                    self.timeline.a,
+                    self.timeline.b,
+                );
+                let slots: Vec<(u32, u32, u32)> = v
+                    .slots
                     .iter()
-                    .zip(sb.control())
-                    .enumerate()
-                    .filter(|(_, (x, y))| x != y)
-                    .map(|(i, (x, y))| (i as u32, *x, *y))
+                    .zip(&v.slot_statuses)
+                    .map(|(&s, &(old, new))| (s, old, new))
                     .collect();
-                csv::diff(&slots, &control)
+                csv::diff(&slots, &v.control)
             }
             Export::WordHistory(w) => match self.debugger.who_wrote(w) {
                 Some(answer) => csv::word_history(&answer),
