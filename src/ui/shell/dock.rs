@@ -7,7 +7,7 @@
 use egui_tiles::{Linear, LinearDir, Tile, TileId, Tiles, Tree, UiResponse};
 
 use super::MegascopeApp;
-use crate::ui::command::{Pane, UiCommand};
+use crate::ui::command::Pane;
 
 /// Where the layout is stored. The version goes up when [`Pane`] changes in a way an old
 /// layout cannot describe; an old key is then ignored and the default layout used.
@@ -136,13 +136,6 @@ fn children(tree: &Tree<Pane>, id: TileId) -> Vec<TileId> {
         Some(Tile::Container(Container::Linear(l))) => l.children.clone(),
         Some(Tile::Container(Container::Tabs(t))) => t.children.clone(),
         _ => Vec::new(),
-    }
-}
-
-impl MegascopeApp {
-    /// Keeps a command from a pane for the end of the frame.
-    pub(super) fn queue(&mut self, c: UiCommand) {
-        self.queue.push(c);
     }
 }
 

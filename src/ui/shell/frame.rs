@@ -66,7 +66,7 @@ impl MegascopeApp {
                 .frame(bare_panel(ui))
                 .show(ui, |ui| {
                     if let Some(r) = crate::ui::replay_bar::ui(ui, &self.debugger, self.follow) {
-                        self.queue(UiCommand::Replay(r));
+                        self.queue.push(UiCommand::Replay(r));
                     }
                 });
         }
@@ -109,7 +109,7 @@ impl MegascopeApp {
         self.take_screenshot(&ctx);
         let catalogue = UiCommand::catalogue(&self.files.recent);
         if let Some(c) = self.palette.ui(&ctx, &catalogue) {
-            self.queue(c);
+            self.queue.push(c);
         }
         self.apply_queue(&ctx);
         self.toasts.show(&ctx);
@@ -229,7 +229,7 @@ impl MegascopeApp {
                 });
             });
         if undo {
-            self.queue(UiCommand::RestoreFuture);
+            self.queue.push(UiCommand::RestoreFuture);
         }
     }
 
@@ -262,7 +262,7 @@ impl MegascopeApp {
                     &mut self.bp_form,
                     &geometry,
                 ) {
-                    self.queue(UiCommand::Edit(e));
+                    self.queue.push(UiCommand::Edit(e));
                 }
             }
             Pane::Inspector => {
@@ -276,8 +276,8 @@ impl MegascopeApp {
                     .inspector
                     .ui(ui, self.debugger.state(), self.selection, true)
                 {
-                    Some(InspectorRequest::GoToSlot(s)) => self.queue(UiCommand::GoToSlot(s)),
-                    Some(InspectorRequest::WhoWrote(w)) => self.queue(UiCommand::WhoWrote(w)),
+                    Some(InspectorRequest::GoToSlot(s)) => self.queue.push(UiCommand::GoToSlot(s)),
+                    Some(InspectorRequest::WhoWrote(w)) => self.queue.push(UiCommand::WhoWrote(w)),
                     None => {}
                 }
             }
@@ -288,7 +288,7 @@ impl MegascopeApp {
                     self.debugger.state().debug_log(),
                     self.debugger.history(),
                 ) {
-                    self.queue(UiCommand::Select(Some(s)));
+                    self.queue.push(UiCommand::Select(Some(s)));
                 }
             }
             Pane::Diagnostics => {
@@ -302,14 +302,14 @@ impl MegascopeApp {
                     self.debugger.diagnostics_dropped(),
                     races,
                 ) {
-                    self.queue(UiCommand::Select(Some(s)));
+                    self.queue.push(UiCommand::Select(Some(s)));
                 }
             }
             Pane::Timeline => {
                 self.bookmarks_ui(ui);
                 ui.separator();
                 if let Some(req) = self.timeline.ui(ui, &self.debugger) {
-                    self.queue(UiCommand::Timeline(req));
+                    self.queue.push(UiCommand::Timeline(req));
                 }
             }
             Pane::Grid => {}
