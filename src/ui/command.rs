@@ -106,6 +106,18 @@ pub enum UiCommand {
 
 pub use crate::debugger::who_wrote::WordRef;
 
+/// Every shortcut with its command, more modifiers first; built once, read every frame.
+static SHORTCUTS: std::sync::LazyLock<Vec<(KeyboardShortcut, UiCommand)>> =
+    std::sync::LazyLock::new(|| {
+        let mut table: Vec<(KeyboardShortcut, UiCommand)> = UiCommand::catalogue(&[])
+            .into_iter()
+            .flat_map(|c| c.shortcuts().iter().map(move |s| (*s, c.clone())))
+            .collect();
+        let weight = |m: Modifiers| m.shift as u8 + m.alt as u8 + m.command as u8 + m.ctrl as u8;
+        table.sort_by_key(|(s, _)| std::cmp::Reverse(weight(s.modifiers)));
+        table
+    });
+
 const fn key(k: Key) -> KeyboardShortcut {
     KeyboardShortcut::new(Modifiers::NONE, k)
 }
@@ -286,17 +298,11 @@ impl UiCommand {
         if ctx.egui_wants_keyboard_input() {
             return Vec::new();
         }
-        let mut table: Vec<(KeyboardShortcut, UiCommand)> = UiCommand::catalogue(&[])
-            .into_iter()
-            .flat_map(|c| c.shortcuts().iter().map(move |s| (*s, c.clone())))
-            .collect();
-        let weight = |m: Modifiers| m.shift as u8 + m.alt as u8 + m.command as u8 + m.ctrl as u8;
-        table.sort_by_key(|(s, _)| std::cmp::Reverse(weight(s.modifiers)));
         let mut out = Vec::new();
         ctx.input_mut(|i| {
-            for (s, c) in table {
-                if i.consume_shortcut(&s) && !out.contains(&c) {
-                    out.push(c);
+            for (s, c) in SHORTCUTS.iter() {
+                if i.consume_shortcut(s) && !out.contains(c) {
+                    out.push(c.clone());
                 }
             }
         });

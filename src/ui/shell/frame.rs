@@ -107,9 +107,11 @@ impl MegascopeApp {
         let who = self.who_wrote.ui(&ctx);
         self.queue.extend(who);
         self.take_screenshot(&ctx);
-        let catalogue = UiCommand::catalogue(&self.files.recent);
-        if let Some(c) = self.palette.ui(&ctx, &catalogue) {
-            self.queue.push(c);
+        if self.palette.open {
+            let catalogue = UiCommand::catalogue(&self.files.recent);
+            if let Some(c) = self.palette.ui(&ctx, &catalogue) {
+                self.queue.push(c);
+            }
         }
         self.apply_queue(&ctx);
         self.toasts.show(&ctx);
@@ -467,10 +469,18 @@ impl MegascopeApp {
         if let (Some(rs), None) = (render, &device_buffers) {
             self.upload_host_grid(rs, content);
         }
-        let marked = crate::ui::grid::marked_slots(self.debugger.diagnostics_shown(), MARKED_MAX);
+        // recomputed only when the state or the point shown moved, not every frame
+        let key = self.debugger.revision();
+        if self.diagnostic_marks.0 != Some(key) {
+            self.diagnostic_marks = (
+                Some(key),
+                crate::ui::grid::marked_slots(self.debugger.diagnostics_shown(), MARKED_MAX),
+            );
+        }
+        let marked = &self.diagnostic_marks.1;
         let state = self.debugger.state();
         let src = GridSource {
-            marked: &marked,
+            marked,
             slot_count: state.slot_count(),
             ring: state.ring(),
             control: state.control(),

@@ -100,6 +100,8 @@ pub struct MegascopeApp {
     /// The slots marked with `changed_serial` (only they go up to the grid when the serial
     /// moves; see `grid::host_upload`).
     marked: Vec<u32>,
+    /// The slots the shown diagnostics name, and the debugger revision they were taken at.
+    diagnostic_marks: (Option<u64>, Vec<u32>),
     last_point_seen: (usize, usize),
     last_frame: Option<Instant>,
     pub fps: f32,
@@ -150,6 +152,7 @@ impl MegascopeApp {
             changed: vec![0; n],
             changed_serial: 0,
             marked: Vec::new(),
+            diagnostic_marks: (None, Vec::new()),
             last_point_seen: (0, 1),
             last_frame: None,
             fps: 0.0,
@@ -235,6 +238,7 @@ impl MegascopeApp {
         self.changed = vec![0; self.debugger.state().slot_count() as usize];
         self.changed_serial = 0;
         self.marked.clear();
+        self.diagnostic_marks = (None, Vec::new());
         self.last_point_seen = (usize::MAX, 0);
         self.selection = None;
         self.transport.running = false;
