@@ -349,7 +349,8 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
-fn split_parent(path: &Path) -> (&Path, String) {
+/// A path's directory (`.` for a bare name) and file name.
+pub(crate) fn split_parent(path: &Path) -> (&Path, String) {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -691,10 +691,7 @@ pub fn save_with(
         path: path.into(),
         message,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let (dir, _) = dump::split_parent(path);
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
