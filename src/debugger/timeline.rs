@@ -124,9 +124,7 @@ impl Timeline {
         dispatches: u64,
         label: String,
     ) {
-        for p in self.points.drain(self.cursor + 1..) {
-            self.bytes -= p.cost();
-        }
+        self.split_future();
         self.add(Point {
             kind,
             action,
