@@ -662,6 +662,18 @@ mod tests {
                 .unwrap()
                 .contains("directory")
         );
+        let export = PromptKind::Export(crate::ui::export::Export::DebugLog);
+        assert!(
+            check_prompt_path(export, t.path())
+                .unwrap()
+                .contains("give a file name such as debug_log.csv")
+        );
+        assert!(
+            check_prompt_path(export, &t.path().join("x/log.csv"))
+                .unwrap()
+                .contains("does not exist")
+        );
+        assert!(check_prompt_path(export, &t.path().join("log.csv")).is_none());
         assert!(
             check_prompt_path(
                 PromptKind::SaveAs { snapshot: false },
