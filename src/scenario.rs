@@ -210,6 +210,16 @@ impl Scenario {
 
     /// Runs the whole scenario through `engine`.
     pub fn replay(&self, engine: &mut dyn Engine) -> Result<Replay, String> {
+        self.replay_with(engine, |_| {})
+    }
+
+    /// [`Scenario::replay`] with each dispatch's options adjusted by `adjust` (race analysis
+    /// off, say, which runs another build of the GPU kernel).
+    pub fn replay_with(
+        &self,
+        engine: &mut dyn Engine,
+        adjust: impl Fn(&mut DispatchOptions),
+    ) -> Result<Replay, String> {
         let mut state = self.initial_state()?;
         let initial = state.snapshot_readback();
         let mut reports = Vec::new();
@@ -218,6 +228,7 @@ impl Scenario {
             self.publish_for(&mut state, d)?;
             let mut opts = self.dispatch_options();
             opts.dispatch_index = d as u64;
+            adjust(&mut opts);
             let r = state.dispatch(engine, &opts).map_err(|e| e.to_string())?;
             done_counts.push(state.read_done_count());
             reports.push(r);

@@ -106,10 +106,17 @@ fn differences(name: &str, v: &Vector, r: &Replay) -> Vec<String> {
 }
 
 /// Replays each vector on the GPU; returns the failures.
-fn replay_all(gpu: &mut GpuEngine, vectors: &[(String, Vector)]) -> Vec<String> {
+fn replay_all(
+    gpu: &mut GpuEngine,
+    vectors: &[(String, Vector)],
+    race_analysis: bool,
+) -> Vec<String> {
     let mut failures = Vec::new();
     for (name, v) in vectors {
-        match v.scenario.replay(gpu) {
+        match v
+            .scenario
+            .replay_with(gpu, |o| o.race_analysis = race_analysis)
+        {
             Ok(r) => {
                 let diffs = differences(name, v, &r);
                 if !diffs.is_empty() {
@@ -141,15 +148,22 @@ fn gpu_engine_reproduces_every_race_free_vector() {
         "only {} race-free vectors",
         compared.len()
     );
-    let failures = replay_all(&mut gpu, &compared);
-    assert!(
-        failures.is_empty(),
-        "{} of {} vectors failed on {}:\n{}",
-        failures.len(),
-        compared.len(),
-        gpu.adapter_name(),
-        failures.join("\n")
-    );
+    // every build of the direct passes: with race analysis, and without it both with the
+    // workgroup tallies of control adds (a hardware GPU's default) and without them (a
+    // software driver's)
+    for (race_analysis, tallies) in [(true, false), (false, true), (false, false)] {
+        gpu.set_workgroup_tallies(tallies);
+        let failures = replay_all(&mut gpu, &compared, race_analysis);
+        assert!(
+            failures.is_empty(),
+            "{} of {} vectors failed on {} (race analysis {race_analysis}, workgroup tallies \
+             {tallies}):\n{}",
+            failures.len(),
+            compared.len(),
+            gpu.adapter_name(),
+            failures.join("\n")
+        );
+    }
 }
 
 /// The `prio-*` vectors are racy by the CPU's rules (the starvation counter takes adds and a
@@ -174,7 +188,7 @@ fn single_workgroup_priority_vectors_match_too() {
         "expected the 9 prio vectors, found {}",
         prio.len()
     );
-    let failures = replay_all(&mut gpu, &prio);
+    let failures = replay_all(&mut gpu, &prio, true);
     assert!(
         failures.is_empty(),
         "{} of {} vectors failed on {}:\n{}",
@@ -311,15 +325,19 @@ fn persistent_vectors_match_too() {
             .all(|(_, v)| v.scenario.variant() == Variant::Persistent),
         "pers vectors run the persistent variant"
     );
-    let failures = replay_all(&mut gpu, &pers);
-    assert!(
-        failures.is_empty(),
-        "{} of {} vectors failed on {}:\n{}",
-        failures.len(),
-        pers.len(),
-        gpu.adapter_name(),
-        failures.join("\n")
-    );
+    for (race_analysis, tallies) in [(true, false), (false, true), (false, false)] {
+        gpu.set_workgroup_tallies(tallies);
+        let failures = replay_all(&mut gpu, &pers, race_analysis);
+        assert!(
+            failures.is_empty(),
+            "{} of {} vectors failed on {} (race analysis {race_analysis}, workgroup tallies \
+             {tallies}):\n{}",
+            failures.len(),
+            pers.len(),
+            gpu.adapter_name(),
+            failures.join("\n")
+        );
+    }
 }
 
 /// `special-unknown_opcode` publishes user opcode 0x1234, opcode 0x20 (32: no metric word)

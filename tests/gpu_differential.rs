@@ -902,6 +902,34 @@ fn same_report(when: &str, g: &DispatchReport, c: &DispatchReport) -> Result<(),
     same_diagnostics(when, g, c)
 }
 
+/// [`same_report`] for a GPU dispatch without race analysis: the counts, and every
+/// diagnostic kind by its total.
+fn same_report_totals(
+    when: &str,
+    g: &DispatchReport,
+    c: &DispatchReport,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        &g.race_analysis,
+        &RaceCoverage::Off,
+        "{}: gpu coverage",
+        when
+    );
+    prop_assert_eq!(
+        (g.passes, g.end, g.claimed, g.executed, g.status_counts),
+        (c.passes, c.end, c.claimed, c.executed, c.status_counts),
+        "{}: report (gpu, cpu)",
+        when
+    );
+    prop_assert_eq!(
+        diag_totals(g),
+        diag_totals(c),
+        "{}: diagnostic totals (gpu, cpu)",
+        when
+    );
+    Ok(())
+}
+
 fn no_race(when: &str, c: &DispatchReport) -> Result<(), TestCaseError> {
     let found: Vec<&Diagnostic> = c
         .diagnostics
@@ -924,6 +952,26 @@ fn run_case(
     w: &Workload,
     seen: &mut std::collections::BTreeSet<DiagnosticKind>,
 ) -> Result<(), TestCaseError> {
+    run_case_as(gpu, w, seen, true)
+}
+
+/// [`run_case`] with the GPU's race analysis on or off. Off, the GPU runs the build without
+/// analysis (the one with workgroup tallies, where the engine has them on), whose
+/// out-of-range accesses come back one entry per kind: diagnostics are compared by their
+/// total count per kind, everything else as with the analysis on.
+fn run_case_as(
+    gpu: &mut GpuEngine,
+    w: &Workload,
+    seen: &mut std::collections::BTreeSet<DiagnosticKind>,
+    gpu_analysis: bool,
+) -> Result<(), TestCaseError> {
+    let same_report = |when: &str, g: &DispatchReport, c: &DispatchReport| {
+        if gpu_analysis {
+            same_report(when, g, c)
+        } else {
+            same_report_totals(when, g, c)
+        }
+    };
     let mut cpu_state = initial_state(w);
     let mut gpu_state = initial_state(w);
     let mut cpu = CpuEngine::new();
@@ -931,11 +979,15 @@ fn run_case(
         let when = format!("dispatch {d}");
         publish(&mut cpu_state, items);
         let opts = options(w, d);
+        let gopts = DispatchOptions {
+            race_analysis: gpu_analysis,
+            ..opts
+        };
         match w.mode {
             Mode::Trait => {
                 publish(&mut gpu_state, items);
                 let c = cpu_state.dispatch(&mut cpu, &opts).map_err(fail)?;
-                let g = gpu_state.dispatch(gpu, &opts).map_err(fail)?;
+                let g = gpu_state.dispatch(gpu, &gopts).map_err(fail)?;
                 no_race(&when, &c)?;
                 same_mirror(&when, &gpu_state, &cpu_state)?;
                 same_report(&when, &g, &c)?;
@@ -947,7 +999,7 @@ fn run_case(
                 prop_assert!(!gpu.is_synced_with(&gpu_state) || items.is_empty());
                 gpu.upload(&gpu_state).map_err(fail)?;
                 let c = cpu_state.dispatch(&mut cpu, &opts).map_err(fail)?;
-                let (g, control, debug) = gpu.dispatch_resident(&opts).map_err(fail)?;
+                let (g, control, debug) = gpu.dispatch_resident(&gopts).map_err(fail)?;
                 no_race(&when, &c)?;
                 same_state(&when, &control, None, &debug, &cpu_state)?;
                 same_report(&when, &g, &c)?;
@@ -966,7 +1018,7 @@ fn run_case(
             Mode::Stepped => {
                 publish(&mut gpu_state, items);
                 cpu.begin_dispatch(&mut cpu_state, &opts).map_err(fail)?;
-                gpu.begin_dispatch(&mut gpu_state, &opts).map_err(fail)?;
+                gpu.begin_dispatch(&mut gpu_state, &gopts).map_err(fail)?;
                 for pass in 0..=opts.passes_allowed() {
                     let c_end = cpu.run_passes(&mut cpu_state, 1).map_err(fail)?;
                     let g_end = gpu.run_passes(&mut gpu_state, 1).map_err(fail)?;
@@ -1049,6 +1101,38 @@ fn gpu_matches_cpu_on_random_race_free_workloads() {
     );
 }
 
+/// The build without race analysis, with the workgroup tallies of control adds (a hardware
+/// GPU's default; forced on here, as a software adapter has them off) and without, ends every
+/// random race-free workload as the CPU does.
+#[test]
+fn the_build_without_analysis_matches_cpu_with_and_without_tallies() {
+    let gpu = RefCell::new(engine());
+    let mut runner = runner(
+        24,
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/regressions/gpu_differential_tallies.txt"
+        ),
+        0x7a,
+    );
+    let case = std::cell::Cell::new(0u32);
+    let result = runner.run(&raw_case(), |raw| {
+        let w = build(&raw);
+        let tallies = case.get() % 3 != 2;
+        case.set(case.get() + 1);
+        let mut gpu = gpu.borrow_mut();
+        gpu.set_workgroup_tallies(tallies);
+        run_case_as(&mut gpu, &w, &mut Default::default(), false).map_err(|e| {
+            TestCaseError::fail(format!(
+                "{e}\nworkgroup tallies {tallies}\nworkload: {w:#?}"
+            ))
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
 /// A hand-written workload that uses every kind of op in each variant, so coverage does not
 /// hang on the random draw; the same checks as the random cases.
 #[test]
@@ -1129,6 +1213,50 @@ fn changed_buffer_marks_the_slots_each_dispatch_claimed() {
         (32, status::DONE, status::PUBLISHED)
     );
     assert!(gpu.read_ring_slots(60..65).is_err(), "past the ring");
+}
+
+/// Workgroups that returned on SHUTDOWN in one dispatch run again in the next: a returned
+/// flag holds the serial of the dispatch it was set in, and nothing clears it between
+/// dispatches, so a flag that only said "returned" would keep them out for good.
+#[test]
+fn workgroups_returned_in_one_dispatch_run_in_the_next() {
+    use megascope::abi::control::SHUTDOWN;
+    let mut gpu = engine();
+    let mut cpu = CpuEngine::new();
+    let opts = DispatchOptions {
+        variant: Variant::Persistent,
+        workgroup_size: Some(64),
+        ..DispatchOptions::default()
+    };
+    let mut g = ResidentBuffers::new(256, 1, 0).expect("state");
+    let mut c = g.clone();
+    for round in 0..4 {
+        // even rounds: one SHUTDOWN slot, after which every workgroup returns; odd rounds:
+        // SHUTDOWN cleared and every slot published
+        let stop = round % 2 == 0;
+        for m in [&mut g, &mut c] {
+            m.write_control(SHUTDOWN, 0).expect("SHUTDOWN");
+            for s in 0..256 {
+                if stop && s == 0 {
+                    m.publish_slot(s, 0, Opcode::SHUTDOWN, &[])
+                        .expect("publish");
+                } else if !stop {
+                    m.publish_slot(s, 0, Opcode::NOP, &[]).expect("publish");
+                }
+            }
+        }
+        let rg = g.dispatch(&mut gpu, &opts).expect("gpu dispatch");
+        let rc = c.dispatch(&mut cpu, &opts).expect("cpu dispatch");
+        let want = if stop { 1 } else { 256 };
+        assert_eq!(rc.executed, want, "round {round}: the CPU's count");
+        assert_eq!(
+            (rg.executed, rg.end),
+            (rc.executed, rc.end),
+            "round {round}: (executed, end) on the GPU"
+        );
+        assert_eq!(g.ring(), c.ring(), "round {round}: ring");
+        assert_eq!(g.control(), c.control(), "round {round}: control");
+    }
 }
 
 /// The starvation rule (ABI.md §5.4): with control[135] ≥ 16 the scan skips levels 0 and 1,

@@ -12,8 +12,9 @@
 // Style: hot paths nest `if`s instead of returning early. A software driver (lavapipe)
 // runs lanes in SIMD groups with masks and lowers an early return into a predicate on every
 // later statement; nesting lets a group skip a whole body with one test. `pass_direct` has no
-// barrier at all (barriers make lavapipe run each workgroup as coroutines, several times
-// slower); only the priority scan needs them.
+// barrier on a software driver (barriers make lavapipe run each workgroup as coroutines,
+// several times slower); on a GPU its one barrier is the workgroup tallies' (`agg_flush`,
+// prepended by the host from src/engine/gpu/kernels.rs). The priority scan needs three.
 
 override WG: u32 = 64u;
 // Whether a claim writes the dispatch's serial into `changed` (the app's grid highlights
@@ -132,7 +133,9 @@ fn c_store(slot: u32, i: u32, v: u32) {
 
 fn c_add(slot: u32, i: u32, v: u32) {
     if (i < arrayLength(&control)) {
-        atomicAdd(&control[i], v);
+        if (!agg_add(i, v)) {
+            atomicAdd(&control[i], v);
+        }
         race_add(slot, i, v);
     } else {
         note(DK_OOB_STORE, slot, i, 0u, 1u);
@@ -322,16 +325,30 @@ fn run_packed(slot: u32) {
 
 // §4.2 for a claimed slot: handlers, packed inner ops, DONE_COUNT, status DONE. `counted`:
 // add it to the executed count (a fused `once` pass needs no count: the host derives it from
-// the slots it did not claim).
-fn execute(slot: u32, counted: bool) {
+// the slots it did not claim). `direct`: the lane owns the slot (no other lane touches its
+// status this pass, so a plain store ends it), and its commutative adds may be tallied per
+// workgroup (`agg_begin`, from the aggregation snippet) — DONE_COUNT always, as it is the
+// slot's last control access.
+fn execute(slot: u32, counted: bool, direct: bool) {
     let b = slot * SLOT_WORDS;
     let op = ring_words[b + W_OPCODE];
-    run_op(slot, op, ring_words[b + W_ARGS], ring_words[b + W_ARGS + 1u], ring_words[b + W_ARGS + 2u]);
+    let a1 = ring_words[b + W_ARGS + 1u];
+    if (direct) {
+        agg_begin(op, a1);
+    }
+    run_op(slot, op, ring_words[b + W_ARGS], a1, ring_words[b + W_ARGS + 2u]);
     if (PACKED && op == OP_PACKED_SLOT) {
         run_packed(slot);
     }
+    if (direct) {
+        agg_begin(OP_NOP, 0u);
+    }
     c_add(slot, DONE_COUNT, 1u);
-    atomicStore(&ring[b + W_STATUS], ST_DONE);
+    if (direct) {
+        ring_words[b + W_STATUS] = ST_DONE;
+    } else {
+        atomicStore(&ring[b + W_STATUS], ST_DONE);
+    }
     if (counted) {
         atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
     }
@@ -339,13 +356,15 @@ fn execute(slot: u32, counted: bool) {
 
 // Whether workgroup g still runs this pass: not returned earlier in the dispatch and, when
 // `checks_shutdown`, SHUTDOWN clear. Seeing SHUTDOWN set returns the workgroup for the rest
-// of the dispatch (the first lane to see it counts the return).
+// of the dispatch (the first lane to see it counts the return). A returned flag holds the
+// serial of the dispatch it returned in, so flags left by earlier dispatches need no clearing
+// (the host clears them only when the serial wraps).
 fn workgroup_live(g: u32, checks_shutdown: bool) -> bool {
-    if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) != 0u) {
+    if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) == params.serial) {
         return false;
     }
     if (checks_shutdown && atomicLoad(&control[SHUTDOWN]) != 0u) {
-        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], 1u) == 0u) {
+        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], params.serial) != params.serial) {
             atomicAdd(&run[RS_RETURNED], 1u);
         }
         return false;
@@ -355,24 +374,26 @@ fn workgroup_live(g: u32, checks_shutdown: bool) -> bool {
 
 // ---- direct variants (ABI.md §5.2): lane i owns slot i ------------------------------------
 
+// Lane i is the only lane that reads or writes slot i's status in a direct pass, so the
+// claim needs no compare-and-swap: PUBLISHED with a non-zero mask is claimed, and the status
+// goes straight to DONE (CLAIMED is never observable in between — the kernels write nothing
+// else in the ring and nothing reads it during the pass).
 fn direct_lane(slot: u32) -> bool {
     var claimed = false;
     let b = slot * SLOT_WORDS;
-    if (atomicLoad(&ring[b + W_STATUS]) == ST_PUBLISHED) {
+    if (ring_words[b + W_STATUS] == ST_PUBLISHED) {
         let tenant = ring_words[b + W_TENANT];
         if (tenant_mask(slot, tenant) != 0u) {
-            if (ring_cas(b + W_STATUS, ST_PUBLISHED, ST_CLAIMED) == ST_PUBLISHED) {
-                note_if_aliased(slot, tenant);
-                // a lane that claims has read SHUTDOWN first (when its variant checks it)
-                if (params.checks_shutdown != 0u) {
-                    race_read(slot, SHUTDOWN);
-                }
-                if (MARK_CHANGED) {
-                    changed[slot] = params.serial;
-                }
-                execute(slot, params.looping != 0u);
-                claimed = true;
+            note_if_aliased(slot, tenant);
+            // a lane that claims has read SHUTDOWN first (when its variant checks it)
+            if (params.checks_shutdown != 0u) {
+                race_read(slot, SHUTDOWN);
             }
+            if (MARK_CHANGED) {
+                changed[slot] = params.serial;
+            }
+            execute(slot, params.looping != 0u, true);
+            claimed = true;
         }
     }
     return claimed;
@@ -407,10 +428,12 @@ fn pass_direct(
             }
         }
         if (params.looping == 0u && !claimed) {
-            let st = atomicLoad(&ring[slot * SLOT_WORDS + W_STATUS]);
+            let st = ring_words[slot * SLOT_WORDS + W_STATUS];
             atomicAdd(&run[RS_HIST_SHARDS + min(st, 8u) * SHARDS + g % SHARDS], 1u);
         }
         flush_notes();
+        // every lane of the workgroup (g is uniform): the tallied adds reach control
+        agg_flush(lid);
     }
 }
 
@@ -573,7 +596,7 @@ fn pass_priority(
         race_read(claim.slot, SHUTDOWN);
         // after the scan: re-read control[2] and the mask, execute only if still non-zero
         if (tenant_mask(claim.slot, claim.tenant) != 0u) {
-            execute(claim.slot, true);
+            execute(claim.slot, true, false);
         } else {
             note(DK_STUCK_CLAIMED, claim.slot, 0u, claim.tenant, 1u);
         }

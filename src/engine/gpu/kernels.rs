@@ -26,6 +26,71 @@ fn race_probe(slot: u32, lane: u32) {}
 fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {}
 ";
 
+/// The direct passes' workgroup tallies on a hardware GPU: a lane whose slot only adds to the
+/// control words it touches (NOP, ATOMIC_ADD, most STORE_U32s — and DONE_COUNT for every
+/// slot, its last control access) adds into a small table in workgroup memory, and after one
+/// barrier the table goes to `control` as one atomic per word. A million lanes then send a
+/// few thousand atomics to METRICS, DONE_COUNT and the workload's counters instead of a
+/// million, which the device serializes per address. The adds commute, and a slot that reads
+/// or stores a word it added to never tallies, so every end state is one the lanes could
+/// reach in some order. Off on a software driver, where the barrier makes every workgroup a
+/// set of coroutines.
+const AGG_ON: &str = "const AGG_WORDS: u32 = 64u;
+const AGG_PROBES: u32 = 8u;
+var<workgroup> agg_keys: array<atomic<u32>, AGG_WORDS>;
+var<workgroup> agg_vals: array<atomic<u32>, AGG_WORDS>;
+var<private> agg_lane: bool;
+fn agg_begin(op: u32, a1: u32) {
+    agg_lane = op == OP_NOP || op == OP_ATOMIC_ADD
+        || (op == OP_STORE_U32 && a1 != METRICS + OP_STORE_U32);
+}
+fn agg_add(i: u32, v: u32) -> bool {
+    if (!agg_lane) {
+        return false;
+    }
+    let key = i + 1u;
+    var k = i % AGG_WORDS;
+    var probes = 0u;
+    var tallied = false;
+    loop {
+        var cur = atomicLoad(&agg_keys[k]);
+        if (cur == 0u) {
+            let r = atomicCompareExchangeWeak(&agg_keys[k], 0u, key);
+            cur = select(r.old_value, key, r.exchanged);
+        }
+        if (cur == key) {
+            atomicAdd(&agg_vals[k], v);
+            tallied = true;
+            break;
+        }
+        if (cur != 0u) {
+            probes += 1u;
+            if (probes >= AGG_PROBES) {
+                break;
+            }
+            k = (k + 1u) % AGG_WORDS;
+        }
+    }
+    return tallied;
+}
+fn agg_flush(lid: u32) {
+    workgroupBarrier();
+    for (var k = lid; k < AGG_WORDS; k += WG) {
+        let key = atomicLoad(&agg_keys[k]);
+        let v = atomicLoad(&agg_vals[k]);
+        if (key != 0u && v != 0u) {
+            atomicAdd(&control[key - 1u], v);
+        }
+    }
+}
+";
+/// The tally hooks with aggregation off: every add goes straight to `control`, and the direct
+/// pass has no barrier.
+const AGG_OFF: &str = "fn agg_begin(op: u32, a1: u32) {}
+fn agg_add(i: u32, v: u32) -> bool { return false; }
+fn agg_flush(lid: u32) {}
+";
+
 /// The megakernel's second, non-atomic view of the ring (`ring_words`): opcode, tenant and
 /// arguments never change during a dispatch, and a plain load is a gather on a software
 /// driver where an atomic one runs lane by lane. After the race analysis' bindings 6 and 7.
@@ -69,11 +134,16 @@ pub struct PassKey {
     /// The ring may hold a PACKED_SLOT (the `PACKED` override): without one the inner-op
     /// handlers are compiled out.
     pub packed: bool,
+    /// The direct pass tallies commutative adds per workgroup ([`AGG_ON`]); only ever set
+    /// for the direct entry point without race analysis.
+    pub aggregate: bool,
 }
 
 /// Layouts and pipelines, built once per device.
 pub struct Kernels {
     module: wgpu::ShaderModule,
+    /// The megakernel with workgroup tallies ([`AGG_ON`]).
+    agg_module: wgpu::ShaderModule,
     pass_layout: wgpu::PipelineLayout,
     /// The megakernel with race analysis, and its layout.
     race_module: wgpu::ShaderModule,
@@ -172,12 +242,16 @@ impl Kernels {
             Ok(Kernels {
                 module: module(
                     "engine/megakernel.wgsl",
-                    &format!("{RACE_OFF}\n{MEGAKERNEL}"),
+                    &format!("{RACE_OFF}\n{AGG_OFF}\n{MEGAKERNEL}"),
+                ),
+                agg_module: module(
+                    "engine/megakernel.wgsl with workgroup tallies",
+                    &format!("{RACE_OFF}\n{AGG_ON}\n{MEGAKERNEL}"),
                 ),
                 pass_layout: layout("megakernel pass", &pass_bgl),
                 race_module: module(
                     "engine/megakernel.wgsl with engine/race_tracking.wgsl",
-                    &format!("{RACE_TRACKING}\n{MEGAKERNEL}"),
+                    &format!("{RACE_TRACKING}\n{AGG_OFF}\n{MEGAKERNEL}"),
                 ),
                 race_layout: layout("megakernel pass with race analysis", &race_bgl),
                 gate: pipeline("pass gate", &gate_layout, &gate_module, "pass_gate"),
@@ -211,6 +285,7 @@ impl Kernels {
             race,
             marks_changed,
             packed,
+            aggregate,
         } = key;
         if !self.passes.contains_key(&key) {
             let entry = if priority {
@@ -232,6 +307,8 @@ impl Kernels {
                             }),
                             module: if race {
                                 &self.race_module
+                            } else if aggregate {
+                                &self.agg_module
                             } else {
                                 &self.module
                             },

@@ -61,14 +61,20 @@
 //!
 //! # Lanes and workgroups
 //!
-//! `once` and `persistent` run `pass_direct`, which has no barrier: each lane checks its
-//! workgroup's returned flag and SHUTDOWN itself (on race-free work the lanes agree). The
+//! `once` and `persistent` run `pass_direct`: each lane checks its workgroup's returned flag
+//! and SHUTDOWN itself (on race-free work the lanes agree), and owns its slot, so it claims
+//! without a compare-and-swap. The
 //! priority scan runs `pass_priority`, whose three barriers keep the CPU engine's lockstep
 //! order inside a workgroup (all reads of the starvation counter before any write; level-0/1
 //! increments before the reset of a level-2..4 claim; execution after the updates), so a
 //! single-workgroup dispatch gives the CPU's bytes even where the starvation counter takes
 //! both. Across workgroups the GPU runs concurrently where the CPU runs them in order: the
 //! two agree whenever the work is race-free (ABI.md §9).
+//!
+//! On a hardware GPU the direct passes also tally their commutative control adds (METRICS,
+//! DONE_COUNT, ATOMIC_ADD targets) per workgroup and send each word one atomic after a
+//! barrier (`AGG_ON` in `kernels.rs`): the device serializes atomics to one address, and a
+//! million of them onto a few words cost more than the rest of the pass.
 //!
 //! # On a software driver
 //!
@@ -115,7 +121,7 @@ use buffers::DeviceBuffers;
 use kernels::Kernels;
 use run::GpuRun;
 use submit::{RingReadback, Targets};
-pub use timing::KernelTiming;
+pub use timing::{HostPhases, KernelTiming};
 
 use super::{Backend, DispatchOptions, DispatchReport, Engine, EngineError};
 use crate::resident::ResidentBuffers;
@@ -143,6 +149,8 @@ pub struct GpuEngine {
     timing: KernelTiming,
     /// The GPU time of the last submission that ran passes, whole and per kernel.
     kernel_times: timing::KernelTimes,
+    /// The host's side of the last dispatch, phase by phase.
+    phases: HostPhases,
     /// Claims write the per-slot changed serials ([`GpuEngine::changed_buffer`]).
     marks_changed: bool,
     /// The device ring may hold a PACKED_SLOT: set by every upload from the opcodes it
@@ -154,6 +162,10 @@ pub struct GpuEngine {
     /// branch, taken or not); on a GPU the scan of every slot's opcode is a pass over the
     /// host mirror for nothing (+8 ms an upload at 1M on the H200).
     specialize_packed: bool,
+    /// Direct passes tally commutative control adds per workgroup before they reach the
+    /// device's atomics (on by default; off on a software adapter, where the barrier it needs
+    /// costs more than the atomics it saves).
+    aggregate: bool,
     /// How readbacks wait: polling on a headless GPU; blocking on a CPU adapter and on a
     /// device handed over (the app's, whose frames should not spend a core polling).
     wait: device::Wait,
@@ -198,6 +210,19 @@ impl GpuEngine {
     /// without PACKED_SLOT runs the megakernel built without the inner-op handlers.
     pub fn set_software_adapter(&mut self, software: bool) {
         self.specialize_packed = software;
+        self.aggregate = !software;
+    }
+
+    /// Turns the direct passes' workgroup tallies of control adds on or off (the default
+    /// follows the adapter, [`GpuEngine::set_software_adapter`]); both builds end every
+    /// race-free dispatch in the same state, which the tests check on lavapipe.
+    pub fn set_workgroup_tallies(&mut self, on: bool) {
+        self.aggregate = on;
+    }
+
+    /// Whether direct passes without race analysis tally their control adds per workgroup.
+    pub fn workgroup_tallies(&self) -> bool {
+        self.aggregate
     }
 
     /// Creates its own headless device: a real GPU if there is one, else any adapter
@@ -239,9 +264,11 @@ impl GpuEngine {
             timer,
             timing: KernelTiming::default(),
             kernel_times: timing::KernelTimes::default(),
+            phases: HostPhases::default(),
             marks_changed: true,
             ring_packed: true,
             specialize_packed: false,
+            aggregate: true,
             wait: device::Wait::Block,
             max_workgroups_per_dim: device.limits().max_compute_workgroups_per_dimension,
             device,
@@ -264,6 +291,12 @@ impl GpuEngine {
     /// off.
     pub fn last_kernel_time(&self) -> Option<std::time::Duration> {
         self.kernel_times.total
+    }
+
+    /// Where the host's time in the last dispatch went (parameters, submission, wait and
+    /// readback), for the bench's account of the fixed cost of a dispatch.
+    pub fn last_host_phases(&self) -> HostPhases {
+        self.phases
     }
 
     /// [`GpuEngine::last_kernel_time`] per kernel (`"megakernel"`, `"pass gate"`, `"status

@@ -9,7 +9,8 @@ use super::race_state::RaceReadback;
 use super::report::{self, DiagContext, Header};
 use super::run_state::{
     DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, HIST_COUNTS, HIST_DIAGNOSTICS_ONLY, RS_END,
-    RS_HIST_MODE, RunPlan, end_fused_once, needs_end_scan, next_chunk,
+    RS_HIST_MODE, RunPlan, end_fused_once, needs_end_scan, next_chunk, next_serial,
+    returned_flags_need_clearing,
 };
 use super::submit::{Passes, RingReadback, Targets, scoped_submit};
 use super::{GpuEngine, not_uploaded};
@@ -51,6 +52,7 @@ impl GpuEngine {
     /// Starts a dispatch on the device copy: parameters, run-state header and indirect
     /// arguments are written (they reach the device with the next submission).
     pub(super) fn begin_device(&mut self, options: &DispatchOptions) -> Result<(), EngineError> {
+        let t0 = Instant::now();
         self.run = None;
         let n = self.resident_slot_count().ok_or_else(not_uploaded)?;
         let wg = options.resolve_workgroup_size(n)?;
@@ -62,6 +64,7 @@ impl GpuEngine {
             race,
             marks_changed: self.marks_changed,
             packed: self.ring_packed,
+            aggregate: self.aggregate && !priority && !race,
         };
         self.kernels.pass_pipeline(&self.device, key)?;
         if race {
@@ -69,7 +72,7 @@ impl GpuEngine {
             bufs.race_buffers(&self.device, &self.kernels)?;
         }
         let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
-        self.serial = self.serial.wrapping_add(1).max(1);
+        self.serial = next_serial(self.serial);
         let probes_overlap = priority && offsets_overlap(&self.offsets);
         let plan = RunPlan::new(
             n,
@@ -100,6 +103,10 @@ impl GpuEngine {
             chunks: 0,
             elapsed: Duration::ZERO,
         });
+        self.phases = super::HostPhases {
+            begin: t0.elapsed(),
+            ..Default::default()
+        };
         Ok(())
     }
 
@@ -147,7 +154,10 @@ impl GpuEngine {
         let work = Passes {
             passes,
             key: run.key,
-            first: run.first.then_some(run.plan.params.groups),
+            first: run.first.then_some(
+                returned_flags_need_clearing(run.plan.params.serial)
+                    .then_some(run.plan.params.groups),
+            ),
             fused_once: run.plan.fused_once,
         };
         let out = self.submit(

@@ -459,8 +459,43 @@ pub fn shader_source(body: &str) -> String {
     s
 }
 
+/// The serial of the dispatch after one of serial `s`: never 0, which is what a fresh run-state
+/// buffer's returned flags hold.
+pub fn next_serial(s: u32) -> u32 {
+    s.wrapping_add(1).max(1)
+}
+
+/// Whether a dispatch of serial `s` must clear the per-workgroup returned flags before its
+/// first pass: each flag holds the serial of the dispatch its workgroup returned in, so only
+/// once the serials wrap could an old flag read as this dispatch's.
+pub fn returned_flags_need_clearing(s: u32) -> bool {
+    s == 1
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn returned_flags_are_cleared_exactly_when_the_serial_wraps() {
+        use super::{next_serial, returned_flags_need_clearing};
+        let mut s = u32::MAX - 2;
+        let mut seen = std::collections::HashSet::new();
+        let mut cleared = Vec::new();
+        for k in 0..6 {
+            s = next_serial(s);
+            assert_ne!(s, 0, "a serial of 0 would match a fresh buffer's flags");
+            assert!(seen.insert(s) || returned_flags_need_clearing(s));
+            if returned_flags_need_clearing(s) {
+                cleared.push(k);
+            }
+        }
+        // MAX-1, MAX, then 1 (cleared), 2, 3, 4
+        assert_eq!(cleared, vec![2]);
+        assert!(
+            returned_flags_need_clearing(next_serial(0)),
+            "an engine's first dispatch"
+        );
+    }
+
     use super::*;
 
     /// The WGSL block declares one u32 per word of the Rust struct, in the same order.

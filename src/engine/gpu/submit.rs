@@ -26,9 +26,10 @@ pub(super) struct Passes {
     pub passes: u32,
     /// The megakernel build (its race buffers exist when `key.race`: `begin_device` made them).
     pub key: PassKey,
-    /// The dispatch's first submission: clear this many per-workgroup returned flags and
-    /// note SHUTDOWN as found, before the first pass.
-    pub first: Option<u32>,
+    /// The dispatch's first submission: note SHUTDOWN as found before the first pass, and
+    /// clear this many per-workgroup returned flags if given (only when the serial has
+    /// wrapped: a flag holds the serial of the dispatch its workgroup returned in).
+    pub first: Option<Option<u32>>,
     /// `once` as its one kernel ([`super::run_state::RunPlan::fused_once`]): no gate and no
     /// histogram after the pass.
     pub fused_once: bool,
@@ -86,12 +87,14 @@ fn encode_passes(
     } else {
         None
     };
-    if let Some(groups) = work.first {
-        enc.clear_buffer(
-            &bufs.run,
-            RS_RETURNED_FLAGS as u64 * 4,
-            Some(groups as u64 * 4),
-        );
+    if let Some(clear) = work.first {
+        if let Some(groups) = clear {
+            enc.clear_buffer(
+                &bufs.run,
+                RS_RETURNED_FLAGS as u64 * 4,
+                Some(groups as u64 * 4),
+            );
+        }
         // SHUTDOWN as the dispatch finds it (uploads queued before this submission
         // included): a copy, where a one-thread kernel would cost a dispatch and a barrier
         if bufs.control_words > SHUTDOWN {
@@ -164,6 +167,7 @@ impl GpuEngine {
         work: Option<Passes>,
         targets: Targets<'_>,
     ) -> Result<(), EngineError> {
+        let t0 = std::time::Instant::now();
         let pipeline = match work {
             Some(w) if w.passes > 0 => {
                 Some(self.kernels.pass_pipeline(&self.device, w.key)?.clone())
@@ -180,6 +184,7 @@ impl GpuEngine {
             bufs,
             timer,
             kernel_times,
+            phases,
             ..
         } = self;
         let bufs = bufs.as_mut().ok_or_else(not_uploaded)?;
@@ -261,6 +266,8 @@ impl GpuEngine {
                 enc.copy_buffer_to_buffer(&bufs.ring, offset, stage, 0, ring_bytes);
             }
         })?;
+        let t1 = std::time::Instant::now();
+        phases.submit += t1 - t0;
         let Targets {
             mut header,
             mut control,
@@ -325,6 +332,7 @@ impl GpuEngine {
         {
             super::par::patch_statuses(host, &gathered);
         }
+        phases.wait_and_read += t1.elapsed();
         Ok(())
     }
 }

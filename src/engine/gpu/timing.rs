@@ -26,6 +26,18 @@ pub enum KernelTiming {
     PerKernel,
 }
 
+/// Where the host's wall time of the last dispatch went, outside the device: a resident
+/// dispatch at 4,096 slots is mostly this, so the bench reports it beside the kernel time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostPhases {
+    /// Writing the dispatch's parameters, run-state header and indirect arguments.
+    pub begin: Duration,
+    /// Encoding and submitting its command buffers (wgpu validation and the driver's submit).
+    pub submit: Duration,
+    /// Waiting for the device and copying the mapped readbacks out.
+    pub wait_and_read: Duration,
+}
+
 /// Timestamps one submission can hold: the pass's start and end, then one after each
 /// kernel (every pass of a chunk is a megakernel and a gate, plus the end kernels).
 const MAX_STAMPS: u32 = 2 + 2 * CHUNK_PASSES + 8;
