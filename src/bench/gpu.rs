@@ -42,26 +42,34 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                 if race_analysis && !args.race {
                     continue;
                 }
-                case(args, report, op, slots, race_analysis)?;
+                case(args, report, op, slots, race_analysis, true)?;
+                if args.compare_tallies && !race_analysis {
+                    case(args, report, op, slots, race_analysis, false)?;
+                }
             }
         }
     }
     Ok(())
 }
 
-/// One measured case: `slots` slots of `op`, with race analysis on or off.
+/// One measured case: `slots` slots of `op`, with race analysis on or off, and with the
+/// workgroup tallies as the adapter has them (`adapter_tallies`) or off.
 fn case(
     args: &BenchArgs,
     report: &mut BenchReport,
     op: Opcode,
     slots: u32,
     race_analysis: bool,
+    adapter_tallies: bool,
 ) -> Result<(), String> {
     let pristine = bench_state(slots, op, 16)?;
     let t = Instant::now();
     let mut engine = GpuEngine::new_headless().map_err(|e| e.to_string())?;
     let init = t.elapsed();
     engine.set_change_marks(false);
+    if !adapter_tallies {
+        engine.set_workgroup_tallies(false);
+    }
     let adapter = engine.adapter_name().to_string();
     let opts = DispatchOptions {
         race_analysis,
@@ -84,6 +92,7 @@ fn case(
         .copy_ring_on_device()
         .ok_or("no ring on the device")?;
     let mut resident = Vec::new();
+    let mut phases: [Vec<Duration>; 3] = Default::default();
     let mut kernel = Vec::new();
     let mut kernels: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
     // latency first, without timestamps; then the same rounds timed per kernel
@@ -106,6 +115,10 @@ fn case(
             }
             if timing == KernelTiming::Off {
                 resident.push(d);
+                let p = engine.last_host_phases();
+                for (v, t) in phases.iter_mut().zip([p.begin, p.submit, p.wait_and_read]) {
+                    v.push(t);
+                }
                 continue;
             }
             kernel.extend(engine.last_kernel_time());
@@ -153,6 +166,7 @@ fn case(
         }
     }
     let [up, disp, down] = parts.map(|mut p| Stats::of(&mut p).median_ms);
+    let [begin, submit, wait_read] = phases.map(|mut p| Stats::of(&mut p).median_ms);
     let (res, rt) = (Stats::of(&mut resident), Stats::of(&mut trip));
     let kernel = (!kernel.is_empty()).then(|| Stats::of(&mut kernel));
     let kernels: BTreeMap<&str, Stats> = kernels
@@ -169,10 +183,16 @@ fn case(
         "slots": slots,
         "opcode": op.label(),
         "race_analysis": race_analysis,
+        "workgroup_tallies": engine.workgroup_tallies() && !race_analysis,
         "adapter": adapter,
         "engine_init_ms": ms(init),
         "first_dispatch_ms": ms(first_ms),
         "resident_dispatch_with_control_readback": res,
+        // the host's side of those rounds (medians): parameters written, encoding and
+        // submission, waiting for the device and copying the readbacks out
+        "resident_host_phases_median_ms": {
+            "begin": begin, "submit": submit, "wait_and_read": wait_read,
+        },
         // the GPU's own time for the passes (timestamps; null without them), and per kernel
         // (empty where the device cannot write timestamps inside a pass)
         "kernel": kernel,

@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// analysis: kernel time and resident dispatch, both in the JSON).
     #[arg(long)]
     pub race: bool,
+    /// GPU section: measure each case also with the direct passes' workgroup tallies of
+    /// control adds off (their gain on this device; a software adapter has them off anyway).
+    #[arg(long)]
+    pub compare_tallies: bool,
 }
 
 /// Median, p95, min and max of a set of durations in milliseconds.
