@@ -350,7 +350,11 @@ fn execute(slot: u32, counted: bool, direct: bool) {
         atomicStore(&ring[b + W_STATUS], ST_DONE);
     }
     if (counted) {
-        atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
+        if (direct && AGG_TALLIES) {
+            agg_claim();
+        } else {
+            atomicAdd(&run[RS_EXECUTED + slot % SHARDS], 1u);
+        }
     }
 }
 
@@ -423,7 +427,9 @@ fn pass_direct(
         var claimed = false;
         if (workgroup_live(g, params.checks_shutdown != 0u)) {
             claimed = direct_lane(slot);
-            if (claimed && params.looping != 0u) {
+            // (with the workgroup tallies, the claims of a looping pass are counted in
+            // `execute` and added once for the workgroup by `agg_flush`)
+            if (claimed && params.looping != 0u && !AGG_TALLIES) {
                 atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
             }
         }
@@ -433,7 +439,7 @@ fn pass_direct(
         }
         flush_notes();
         // every lane of the workgroup (g is uniform): the tallied adds reach control
-        agg_flush(lid);
+        agg_flush(lid, g);
     }
 }
 

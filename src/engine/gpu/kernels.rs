@@ -29,17 +29,23 @@ fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {}
 /// The direct passes' workgroup tallies on a hardware GPU: a lane whose slot only adds to the
 /// control words it touches (NOP, ATOMIC_ADD, most STORE_U32s — and DONE_COUNT for every
 /// slot, its last control access) adds into a small table in workgroup memory, and after one
-/// barrier the table goes to `control` as one atomic per word. A million lanes then send a
+/// barrier the table goes to `control` as one atomic per word (and a looping pass's claim
+/// and execute counters to the run state as one atomic each). A million lanes then send a
 /// few thousand atomics to METRICS, DONE_COUNT and the workload's counters instead of a
 /// million, which the device serializes per address. The adds commute, and a slot that reads
 /// or stores a word it added to never tallies, so every end state is one the lanes could
 /// reach in some order. Off on a software driver, where the barrier makes every workgroup a
 /// set of coroutines.
-const AGG_ON: &str = "const AGG_WORDS: u32 = 64u;
+const AGG_ON: &str = "const AGG_TALLIES: bool = true;
+const AGG_WORDS: u32 = 64u;
 const AGG_PROBES: u32 = 8u;
 var<workgroup> agg_keys: array<atomic<u32>, AGG_WORDS>;
 var<workgroup> agg_vals: array<atomic<u32>, AGG_WORDS>;
+var<workgroup> agg_claims: atomic<u32>;
 var<private> agg_lane: bool;
+fn agg_claim() {
+    atomicAdd(&agg_claims, 1u);
+}
 fn agg_begin(op: u32, a1: u32) {
     agg_lane = op == OP_NOP || op == OP_ATOMIC_ADD
         || (op == OP_STORE_U32 && a1 != METRICS + OP_STORE_U32);
@@ -73,7 +79,7 @@ fn agg_add(i: u32, v: u32) -> bool {
     }
     return tallied;
 }
-fn agg_flush(lid: u32) {
+fn agg_flush(lid: u32, g: u32) {
     workgroupBarrier();
     for (var k = lid; k < AGG_WORDS; k += WG) {
         let key = atomicLoad(&agg_keys[k]);
@@ -82,13 +88,20 @@ fn agg_flush(lid: u32) {
             atomicAdd(&control[key - 1u], v);
         }
     }
+    let claims = atomicLoad(&agg_claims);
+    if (lid == 0u && claims != 0u) {
+        atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], claims);
+        atomicAdd(&run[RS_EXECUTED + g % SHARDS], claims);
+    }
 }
 ";
 /// The tally hooks with aggregation off: every add goes straight to `control`, and the direct
 /// pass has no barrier.
-const AGG_OFF: &str = "fn agg_begin(op: u32, a1: u32) {}
+const AGG_OFF: &str = "const AGG_TALLIES: bool = false;
+fn agg_claim() {}
+fn agg_begin(op: u32, a1: u32) {}
 fn agg_add(i: u32, v: u32) -> bool { return false; }
-fn agg_flush(lid: u32) {}
+fn agg_flush(lid: u32, g: u32) {}
 ";
 
 /// The megakernel's second, non-atomic view of the ring (`ring_words`): opcode, tenant and
