@@ -21,11 +21,17 @@ override WG: u32 = 64u;
 // those slots); off where nothing reads them (the bench, `megascope run`), which saves a
 // store per claimed slot.
 override MARK_CHANGED: bool = true;
-// Whether the ring may hold a PACKED_SLOT (the host scans the opcodes it uploads; the
-// kernels never write one). Off, the inner-op loop and its second copy of the handlers are
-// compiled out: a software driver (lavapipe) runs every branch, masked, for every lane, and
-// that copy was about half the kernel's time there.
-override PACKED: bool = true;
+// The handlers this build has, one HB_* bit each (`HANDLED` in run_state.rs): on a software
+// driver the host scans the opcodes it uploads (the kernels never write one) and builds only
+// the handlers they need, since lavapipe runs every branch, masked, for every lane — the
+// inner-op loop's second copy of the handlers alone was about half the kernel's time there.
+// A ring with a PACKED_SLOT gets them all (its inner opcodes are in its arguments). A GPU
+// keeps every handler.
+override OPS: u32 = 0xFFFFFFFFu;
+
+fn has(handler: u32) -> bool {
+    return (OPS & handler) != 0u;
+}
 
 // struct Params: generated from src/engine/gpu/run_state.rs (shader_source)
 
@@ -269,24 +275,24 @@ fn run_op(slot: u32, op: u32, a0: u32, a1: u32, a2: u32) {
     if (op < 32u) {
         c_add(slot, METRICS + op, 1u);
     }
-    if (op == OP_STORE_U32) {
+    if (has(HB_STORE_U32) && op == OP_STORE_U32) {
         c_store(slot, a1, a0);
-    } else if (op == OP_ATOMIC_ADD) {
+    } else if (has(HB_ATOMIC_ADD) && op == OP_ATOMIC_ADD) {
         c_add(slot, a1, a0);
-    } else if (op == OP_LOAD_U32) {
+    } else if (has(HB_LOAD_U32) && op == OP_LOAD_U32) {
         let v = c_load(slot, a0);
         c_store(slot, OBSERVABLE + a1, v);
-    } else if (op == OP_COMPARE_SWAP) {
+    } else if (has(HB_COMPARE_SWAP) && op == OP_COMPARE_SWAP) {
         let old = c_cas(slot, a0, a1, a2);
         c_store(slot, OBSERVABLE + a0, old);
-    } else if (op == OP_MEMCPY) {
+    } else if (has(HB_MEMCPY) && op == OP_MEMCPY) {
         memcpy(slot, a0, a1, a2);
-    } else if (op == OP_BATCH_FENCE) {
+    } else if (has(HB_BATCH_FENCE) && op == OP_BATCH_FENCE) {
         c_add(slot, EPOCH, 1u);
         c_store(slot, OBSERVABLE, a1);
-    } else if (op == OP_PRINTF) {
+    } else if (has(HB_PRINTF) && op == OP_PRINTF) {
         printf(slot, a0, a1, a2);
-    } else if (op == OP_SHUTDOWN) {
+    } else if (has(HB_SHUTDOWN) && op == OP_SHUTDOWN) {
         c_store(slot, SHUTDOWN, 1u);
         atomicStore(&run[RS_SHUTDOWN_RAN], 1u);
     } else if (op == OP_NOP || op == OP_PACKED_SLOT) {
@@ -337,7 +343,7 @@ fn execute(slot: u32, counted: bool, direct: bool) {
         agg_begin(op, a1);
     }
     run_op(slot, op, ring_words[b + W_ARGS], a1, ring_words[b + W_ARGS + 2u]);
-    if (PACKED && op == OP_PACKED_SLOT) {
+    if (has(HB_PACKED_SLOT) && op == OP_PACKED_SLOT) {
         run_packed(slot);
     }
     if (direct) {

@@ -104,6 +104,11 @@ fn agg_add(i: u32, v: u32) -> bool { return false; }
 fn agg_flush(lid: u32, g: u32) {}
 ";
 
+/// The snippets of which the host prepends one to the megakernel (for the shader-constant
+/// test: a name every one of them defines needs no generated constant).
+#[cfg(test)]
+pub const PREPENDED: [&str; 2] = [AGG_ON, AGG_OFF];
+
 /// The megakernel's second, non-atomic view of the ring (`ring_words`): opcode, tenant and
 /// arguments never change during a dispatch, and a plain load is a gather on a software
 /// driver where an atomic one runs lane by lane. After the race analysis' bindings 6 and 7.
@@ -144,9 +149,9 @@ pub struct PassKey {
     pub race: bool,
     /// Claims write the per-slot changed serials (the `MARK_CHANGED` override).
     pub marks_changed: bool,
-    /// The ring may hold a PACKED_SLOT (the `PACKED` override): without one the inner-op
-    /// handlers are compiled out.
-    pub packed: bool,
+    /// The handlers built in (the `OPS` override, [`super::run_state::HANDLED`] bits): the
+    /// ring's opcodes on a software adapter, all of them on a GPU.
+    pub handlers: u32,
     /// The direct pass tallies commutative adds per workgroup ([`AGG_ON`]); only ever set
     /// for the direct entry point without race analysis.
     pub aggregate: bool,
@@ -297,7 +302,7 @@ impl Kernels {
             priority,
             race,
             marks_changed,
-            packed,
+            handlers,
             aggregate,
         } = key;
         if !self.passes.contains_key(&key) {
@@ -330,7 +335,7 @@ impl Kernels {
                                 constants: &[
                                     ("WG", wg as f64),
                                     ("MARK_CHANGED", f64::from(u8::from(marks_changed))),
-                                    ("PACKED", f64::from(u8::from(packed))),
+                                    ("OPS", f64::from(handlers)),
                                 ],
                                 zero_initialize_workgroup_memory: true,
                             },

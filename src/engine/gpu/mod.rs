@@ -80,9 +80,9 @@
 //!
 //! lavapipe (Mesa 22.3's llvmpipe) never branches on an `if`: it runs every branch, masked,
 //! for every lane, so the megakernel costs its whole inlined code there, taken or not. Hence
-//! diagnostics are tallied per lane and flushed once (`note` / `flush_notes`), and a ring
-//! uploaded without a PACKED_SLOT runs a build without the inner-op handlers (the `PACKED`
-//! override; the upload scans the opcodes, which no kernel writes).
+//! diagnostics are tallied per lane and flushed once (`note` / `flush_notes`), and the
+//! megakernel is built with only the handlers the uploaded ring's opcodes need (the `OPS`
+//! override; the upload scans the opcodes, which no kernel writes; a PACKED_SLOT needs all).
 //!
 //! # Guarded memory
 //!
@@ -121,6 +121,7 @@ use buffers::DeviceBuffers;
 use kernels::Kernels;
 use run::GpuRun;
 use submit::{RingReadback, Targets};
+pub use sync::RingCopy;
 pub use timing::{HostPhases, KernelTiming};
 
 use super::{Backend, DispatchOptions, DispatchReport, Engine, EngineError};
@@ -153,15 +154,15 @@ pub struct GpuEngine {
     phases: HostPhases,
     /// Claims write the per-slot changed serials ([`GpuEngine::changed_buffer`]).
     marks_changed: bool,
-    /// The device ring may hold a PACKED_SLOT: set by every upload from the opcodes it
-    /// uploads (the kernels never write an opcode), so rings without one run the megakernel
-    /// built without the inner-op handlers.
-    ring_packed: bool,
-    /// Whether uploads look for PACKED_SLOT opcodes to pick the build without inner-op
-    /// handlers. Only a software adapter gains from it (llvmpipe pays for every inlined
-    /// branch, taken or not); on a GPU the scan of every slot's opcode is a pass over the
-    /// host mirror for nothing (+8 ms an upload at 1M on the H200).
-    specialize_packed: bool,
+    /// The handlers the device ring's opcodes need ([`run_state::handlers_for`]): set by
+    /// every upload (the kernels never write an opcode), so the megakernel is built with
+    /// those alone.
+    ring_handlers: u32,
+    /// Whether uploads scan the opcodes to build only the handlers they need. Only a
+    /// software adapter gains from it (llvmpipe pays for every inlined branch, taken or not);
+    /// on a GPU the scan of every slot's opcode is a pass over the host mirror for nothing
+    /// (+8 ms an upload at 1M on the H200), and every build has every handler.
+    specialize_handlers: bool,
     /// Direct passes tally commutative control adds per workgroup before they reach the
     /// device's atomics (on by default; off on a software adapter, where the barrier it needs
     /// costs more than the atomics it saves).
@@ -198,18 +199,11 @@ fn not_uploaded() -> EngineError {
     )
 }
 
-/// Whether any slot of `ring` has the PACKED_SLOT opcode (whatever its status).
-fn ring_has_packed(ring: &[u32]) -> bool {
-    use crate::abi::layout::{SLOT_WORDS, W_OPCODE};
-    ring.chunks_exact(SLOT_WORDS)
-        .any(|s| s[W_OPCODE] == crate::abi::opcode::Opcode::PACKED_SLOT.0)
-}
-
 impl GpuEngine {
-    /// Tells the engine it runs on a software adapter (lavapipe, llvmpipe), where a ring
-    /// without PACKED_SLOT runs the megakernel built without the inner-op handlers.
+    /// Tells the engine it runs on a software adapter (lavapipe, llvmpipe), where the
+    /// megakernel is built with only the handlers the uploaded ring's opcodes need.
     pub fn set_software_adapter(&mut self, software: bool) {
-        self.specialize_packed = software;
+        self.specialize_handlers = software;
         self.aggregate = !software;
     }
 
@@ -266,8 +260,8 @@ impl GpuEngine {
             kernel_times: timing::KernelTimes::default(),
             phases: HostPhases::default(),
             marks_changed: true,
-            ring_packed: true,
-            specialize_packed: false,
+            ring_handlers: run_state::ALL_HANDLERS,
+            specialize_handlers: false,
             aggregate: true,
             wait: device::Wait::Block,
             max_workgroups_per_dim: device.limits().max_compute_workgroups_per_dimension,
@@ -383,10 +377,14 @@ impl GpuEngine {
             let stage = bufs.upload_staging(&self.device).clone();
             device::upload_via(&self.device, queue, &stage, &bufs.ring, ring)?;
         }
-        self.ring_packed = !self.specialize_packed || ring_has_packed(state.ring());
+        self.ring_handlers = if self.specialize_handlers {
+            run_state::handlers_for(state.ring())
+        } else {
+            run_state::ALL_HANDLERS
+        };
         if let Some(run) = self.run.as_mut() {
             // a dispatch in progress keeps the handlers it may need from now on
-            run.key.packed |= self.ring_packed;
+            run.key.handlers |= self.ring_handlers;
         }
         self.io_queue.clear();
         self.io_queue.extend_from_slice(state.io_queue());
@@ -566,22 +564,5 @@ impl Engine for GpuEngine {
         let out = self.finish_device();
         self.run = None;
         out.map(|(report, _, _)| report)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ring_has_packed;
-    use crate::abi::layout::{SLOT_WORDS, W_OPCODE};
-    use crate::abi::opcode::Opcode;
-
-    #[test]
-    fn packed_is_found_in_any_slot_and_only_in_the_opcode_word() {
-        let mut ring = vec![0u32; 4 * SLOT_WORDS];
-        assert!(!ring_has_packed(&ring));
-        ring[W_OPCODE + 1] = Opcode::PACKED_SLOT.0; // an argument word, not an opcode
-        assert!(!ring_has_packed(&ring));
-        ring[3 * SLOT_WORDS + W_OPCODE] = Opcode::PACKED_SLOT.0;
-        assert!(ring_has_packed(&ring));
     }
 }

@@ -63,7 +63,7 @@ impl GpuEngine {
             priority,
             race,
             marks_changed: self.marks_changed,
-            packed: self.ring_packed,
+            handlers: self.ring_handlers,
             aggregate: self.aggregate && !priority && !race,
         };
         self.kernels.pass_pipeline(&self.device, key)?;

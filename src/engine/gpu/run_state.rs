@@ -339,6 +339,44 @@ pub fn decode_end(code: u32) -> Option<DispatchEnd> {
     }
 }
 
+/// The opcodes with a handler of their own in the megakernel, in the order of their bits in
+/// its `OPS` override (a build has the handlers whose bits are set). NOP, DFA_STEP and
+/// unknown opcodes cost no handler and are always handled.
+pub const HANDLED: [Opcode; 9] = [
+    Opcode::STORE_U32,
+    Opcode::ATOMIC_ADD,
+    Opcode::LOAD_U32,
+    Opcode::COMPARE_SWAP,
+    Opcode::MEMCPY,
+    Opcode::BATCH_FENCE,
+    Opcode::PRINTF,
+    Opcode::SHUTDOWN,
+    Opcode::PACKED_SLOT,
+];
+
+/// Every handler: the build a ring of any opcodes can run.
+pub const ALL_HANDLERS: u32 = (1 << HANDLED.len()) - 1;
+
+/// The `OPS` bit of `op`'s handler (0 for an opcode without one).
+pub fn handler_bit(op: u32) -> u32 {
+    HANDLED.iter().position(|h| h.0 == op).map_or(0, |i| 1 << i)
+}
+
+/// The handlers a ring's opcodes need, whatever their slots' statuses (a slot may be
+/// republished by the host between passes, but its opcode only changes through an upload).
+/// A PACKED_SLOT's inner opcodes sit in its argument bytes, so a ring with one needs them all.
+pub fn handlers_for(ring: &[u32]) -> u32 {
+    let mut bits = 0;
+    for slot in ring.chunks_exact(SLOT_WORDS) {
+        bits |= handler_bit(slot[W_OPCODE]);
+    }
+    if bits & handler_bit(Opcode::PACKED_SLOT.0) != 0 {
+        ALL_HANDLERS
+    } else {
+        bits
+    }
+}
+
 /// The WGSL `const` block every shader starts with.
 pub fn wgsl_constants() -> String {
     let u = |name: &str, v: u64| format!("const {name}: u32 = {v}u;\n");
@@ -446,6 +484,10 @@ pub fn wgsl_constants() -> String {
     ] {
         s += &u(name, v as u64);
     }
+    for op in HANDLED {
+        let name = format!("HB_{}", op.name().unwrap_or("UNNAMED"));
+        s += &u(&name, handler_bit(op.0) as u64);
+    }
     s
 }
 
@@ -474,6 +516,34 @@ pub fn returned_flags_need_clearing(s: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn handlers_follow_the_opcode_words_and_a_packed_slot_needs_all() {
+        use super::{ALL_HANDLERS, handler_bit, handlers_for};
+        use crate::abi::layout::{SLOT_WORDS, W_ARGS, W_OPCODE};
+        use crate::abi::opcode::Opcode;
+        let mut ring = vec![0u32; 4 * SLOT_WORDS];
+        ring[W_OPCODE] = Opcode::NOP.0;
+        ring[SLOT_WORDS + W_OPCODE] = Opcode::ATOMIC_ADD.0;
+        ring[2 * SLOT_WORDS + W_OPCODE] = Opcode::ATOMIC_ADD.0;
+        ring[3 * SLOT_WORDS + W_OPCODE] = 0x1234; // no handler: handled as unknown
+        // an argument word that happens to hold an opcode's value is not an opcode
+        ring[3 * SLOT_WORDS + W_ARGS] = Opcode::MEMCPY.0;
+        assert_eq!(handlers_for(&ring), handler_bit(Opcode::ATOMIC_ADD.0));
+        ring[3 * SLOT_WORDS + W_OPCODE] = Opcode::PRINTF.0;
+        assert_eq!(
+            handlers_for(&ring),
+            handler_bit(Opcode::ATOMIC_ADD.0) | handler_bit(Opcode::PRINTF.0)
+        );
+        ring[W_OPCODE] = Opcode::PACKED_SLOT.0;
+        assert_eq!(handlers_for(&ring), ALL_HANDLERS);
+        assert_eq!(handler_bit(Opcode::NOP.0), 0);
+        assert_eq!(handler_bit(Opcode::DFA_STEP.0), 0);
+        // every handled opcode has a bit of its own
+        let bits: Vec<u32> = super::HANDLED.iter().map(|o| handler_bit(o.0)).collect();
+        assert_eq!(bits.iter().fold(0, |a, b| a | b), ALL_HANDLERS);
+        assert!(bits.iter().all(|b| b.count_ones() == 1));
+    }
+
     #[test]
     fn returned_flags_are_cleared_exactly_when_the_serial_wraps() {
         use super::{next_serial, returned_flags_need_clearing};
@@ -632,7 +702,11 @@ mod tests {
                         .chars()
                         .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                     && word.contains('_');
-                if looks_const && !overrides.contains(&word) {
+                // or defined by every variant of a snippet the host prepends (kernels.rs)
+                let in_snippets = super::super::kernels::PREPENDED
+                    .iter()
+                    .all(|snippet| snippet.contains(&format!("const {word}: ")));
+                if looks_const && !overrides.contains(&word) && !in_snippets {
                     assert!(
                         consts.contains(&format!("const {word}: u32")),
                         "{word} is used by a shader but not generated"

@@ -20,10 +20,16 @@ impl GpuEngine {
     }
 }
 
+/// A device-side copy of the ring, and the handlers its opcodes need.
+pub struct RingCopy {
+    buffer: wgpu::Buffer,
+    handlers: u32,
+}
+
 impl GpuEngine {
     /// A device-side copy of the current ring (for benchmarks that need the same work
     /// every round without a host upload).
-    pub fn copy_ring_on_device(&self) -> Option<wgpu::Buffer> {
+    pub fn copy_ring_on_device(&self) -> Option<RingCopy> {
         let bufs = self.bufs.as_ref()?;
         let copy = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ring copy"),
@@ -34,15 +40,20 @@ impl GpuEngine {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&bufs.ring, 0, &copy, 0, bufs.ring.size());
         self.queue.submit([enc.finish()]);
-        Some(copy)
+        Some(RingCopy {
+            buffer: copy,
+            handlers: self.ring_handlers,
+        })
     }
 
     /// Restores the device ring from a [`GpuEngine::copy_ring_on_device`] copy, on the
     /// device (queued; no host traffic). The host mirror, if any, no longer matches.
-    pub fn restore_ring_on_device(&mut self, from: &wgpu::Buffer) {
+    pub fn restore_ring_on_device(&mut self, copy: &RingCopy) {
+        let from = &copy.buffer;
         if let Some(bufs) = self.bufs.as_ref()
             && from.size() == bufs.ring.size()
         {
+            self.ring_handlers = copy.handlers;
             let mut enc = self.device.create_command_encoder(&Default::default());
             enc.copy_buffer_to_buffer(from, 0, &bufs.ring, 0, from.size());
             self.queue.submit([enc.finish()]);
