@@ -1259,6 +1259,54 @@ fn workgroups_returned_in_one_dispatch_run_in_the_next() {
     }
 }
 
+/// A stepped dispatch whose ring gains an opcode between passes runs it: on a software
+/// adapter the megakernel is built with only the handlers the uploaded ring needs, and an
+/// upload in the middle of a dispatch must add the new ones.
+#[test]
+fn an_opcode_published_between_passes_gets_its_handler() {
+    let mut gpu = engine();
+    let mut cpu = CpuEngine::new();
+    let opts = DispatchOptions {
+        variant: Variant::Persistent,
+        workgroup_size: Some(64),
+        ..DispatchOptions::default()
+    };
+    let mut g = ResidentBuffers::new(128, 1, 4).expect("state");
+    for s in 0..64 {
+        g.publish_slot(s, 0, Opcode::NOP, &[]).expect("publish");
+    }
+    let mut c = g.clone();
+    gpu.begin_dispatch(&mut g, &opts).expect("gpu begin");
+    cpu.begin_dispatch(&mut c, &opts).expect("cpu begin");
+    gpu.run_passes(&mut g, 1).expect("gpu pass");
+    cpu.run_passes(&mut c, 1).expect("cpu pass");
+    for m in [&mut g, &mut c] {
+        m.publish_slot(100, 0, Opcode::STORE_U32, &[77, 162])
+            .expect("publish STORE_U32");
+        m.publish_slot(101, 0, Opcode::PRINTF, &[1, 2, 3])
+            .expect("publish PRINTF");
+    }
+    gpu.run_passes(&mut g, 8).expect("gpu passes");
+    cpu.run_passes(&mut c, 8).expect("cpu passes");
+    let rg = gpu.finish_dispatch(&mut g).expect("gpu finish");
+    let rc = cpu.finish_dispatch(&mut c).expect("cpu finish");
+    assert_eq!(c.control()[162], 77, "the CPU ran the STORE_U32");
+    assert_eq!(rc.executed, 66);
+    assert_eq!(
+        (rg.executed, rg.debug_records),
+        (rc.executed, rc.debug_records)
+    );
+    assert_eq!(g.control(), c.control(), "control");
+    assert_eq!(g.ring(), c.ring(), "ring");
+    assert!(
+        !rg.diagnostics
+            .iter()
+            .any(|d| d.kind == DiagnosticKind::UnknownOpcode),
+        "the GPU ran an opcode as unknown: {:?}",
+        rg.diagnostics
+    );
+}
+
 /// The starvation rule (ABI.md §5.4): with control[135] ≥ 16 the scan skips levels 0 and 1,
 /// a level-2 claim stores 0, and the next pass claims levels 0 and 1 again. One workgroup
 /// reads the counter once per iteration, so the order is defined (the CPU race analysis
