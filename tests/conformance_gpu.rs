@@ -129,6 +129,25 @@ fn replay_all(
     failures
 }
 
+/// Replays `vectors` in every build of the direct passes — with race analysis, and without
+/// it both with the workgroup tallies of control adds (a hardware GPU's default) and without
+/// them (a software driver's) — and fails naming every vector that differs.
+fn replay_in_every_direct_build(gpu: &mut GpuEngine, vectors: &[(String, Vector)]) {
+    for (race_analysis, tallies) in [(true, false), (false, true), (false, false)] {
+        gpu.set_workgroup_tallies(tallies);
+        let failures = replay_all(gpu, vectors, race_analysis);
+        assert!(
+            failures.is_empty(),
+            "{} of {} vectors failed on {} (race analysis {race_analysis}, workgroup tallies \
+             {tallies}):\n{}",
+            failures.len(),
+            vectors.len(),
+            gpu.adapter_name(),
+            failures.join("\n")
+        );
+    }
+}
+
 #[test]
 fn gpu_engine_reproduces_every_race_free_vector() {
     let mut gpu = engine();
@@ -148,22 +167,7 @@ fn gpu_engine_reproduces_every_race_free_vector() {
         "only {} race-free vectors",
         compared.len()
     );
-    // every build of the direct passes: with race analysis, and without it both with the
-    // workgroup tallies of control adds (a hardware GPU's default) and without them (a
-    // software driver's)
-    for (race_analysis, tallies) in [(true, false), (false, true), (false, false)] {
-        gpu.set_workgroup_tallies(tallies);
-        let failures = replay_all(&mut gpu, &compared, race_analysis);
-        assert!(
-            failures.is_empty(),
-            "{} of {} vectors failed on {} (race analysis {race_analysis}, workgroup tallies \
-             {tallies}):\n{}",
-            failures.len(),
-            compared.len(),
-            gpu.adapter_name(),
-            failures.join("\n")
-        );
-    }
+    replay_in_every_direct_build(&mut gpu, &compared);
 }
 
 /// The `prio-*` vectors are racy by the CPU's rules (the starvation counter takes adds and a
@@ -325,19 +329,7 @@ fn persistent_vectors_match_too() {
             .all(|(_, v)| v.scenario.variant() == Variant::Persistent),
         "pers vectors run the persistent variant"
     );
-    for (race_analysis, tallies) in [(true, false), (false, true), (false, false)] {
-        gpu.set_workgroup_tallies(tallies);
-        let failures = replay_all(&mut gpu, &pers, race_analysis);
-        assert!(
-            failures.is_empty(),
-            "{} of {} vectors failed on {} (race analysis {race_analysis}, workgroup tallies \
-             {tallies}):\n{}",
-            failures.len(),
-            pers.len(),
-            gpu.adapter_name(),
-            failures.join("\n")
-        );
-    }
+    replay_in_every_direct_build(&mut gpu, &pers);
 }
 
 /// `special-unknown_opcode` publishes user opcode 0x1234, opcode 0x20 (32: no metric word)
