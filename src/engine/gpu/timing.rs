@@ -28,6 +28,8 @@ pub enum KernelTiming {
 
 /// Where the host's wall time of the last dispatch went, outside the device: a resident
 /// dispatch at 4,096 slots is mostly this, so the bench reports it beside the kernel time.
+/// The submissions that run passes count; the rare extra ones (the end scan of a `once`
+/// pass that left slots waiting, the race analysis' readback) do not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostPhases {
     /// Writing the dispatch's parameters, run-state header and indirect arguments.
