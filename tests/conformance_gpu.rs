@@ -333,7 +333,9 @@ fn persistent_vectors_match_too() {
 }
 
 /// `special-unknown_opcode` publishes user opcode 0x1234, opcode 0x20 (32: no metric word)
-/// and an ATOMIC_ADD to word 41: two ops without a handler, nothing out of range.
+/// and an ATOMIC_ADD to word 41: two ops without a handler, nothing out of range. With race
+/// analysis on (the default) the GPU lists them as the CPU does, one per opcode with its slot;
+/// without it, once for the kind.
 #[test]
 fn unknown_opcodes_are_diagnosed_on_the_gpu() {
     let (_, v) = all_vectors()
@@ -341,20 +343,46 @@ fn unknown_opcodes_are_diagnosed_on_the_gpu() {
         .find(|(n, _)| n == "special-unknown_opcode.json")
         .expect("special-unknown_opcode.json is present");
     let mut gpu = engine();
+    let unknown = |r: &megascope::scenario::Replay| {
+        let mut u: Vec<(Option<u32>, u64, String)> = r
+            .reports
+            .iter()
+            .flat_map(|rep| &rep.diagnostics)
+            .filter(|d| d.kind == DiagnosticKind::UnknownOpcode)
+            .map(|d| (d.slot, d.count, d.message.clone()))
+            .collect();
+        u.sort();
+        u
+    };
+    let cpu = v
+        .scenario
+        .replay(&mut megascope::engine::cpu::CpuEngine::new())
+        .expect("cpu replay");
     let r = v.scenario.replay(&mut gpu).expect("replay");
-    let diags: Vec<_> = r.reports.iter().flat_map(|rep| &rep.diagnostics).collect();
-    let unknown = diags
-        .iter()
-        .find(|d| d.kind == DiagnosticKind::UnknownOpcode)
-        .unwrap_or_else(|| panic!("no unknown_opcode diagnostic in {diags:#?}"));
-    assert_eq!(unknown.count, 2, "{unknown:?}");
-    assert!(
-        matches!(unknown.slot, Some(0) | Some(1)),
-        "the culprit is slot 0 or 1: {unknown:?}"
+    assert_eq!(
+        unknown(&r),
+        unknown(&cpu),
+        "per opcode, as the CPU lists them"
     );
+    assert_eq!(
+        unknown(&r).iter().map(|u| (u.0, u.1)).collect::<Vec<_>>(),
+        vec![(Some(0), 1), (Some(1), 1)]
+    );
+    let diags: Vec<_> = r.reports.iter().flat_map(|rep| &rep.diagnostics).collect();
     assert!(
         !diags.iter().any(|d| d.kind == DiagnosticKind::OutOfRange),
         "nothing in this vector is out of range: {diags:#?}"
+    );
+    let off = v
+        .scenario
+        .replay_with(&mut gpu, |o| o.race_analysis = false)
+        .expect("replay without analysis");
+    let once = unknown(&off);
+    assert_eq!(once.len(), 1, "one entry for the kind: {once:?}");
+    assert_eq!(once[0].1, 2, "{once:?}");
+    assert!(
+        matches!(once[0].0, Some(0) | Some(1)),
+        "the culprit is slot 0 or 1: {once:?}"
     );
     assert_eq!(r.reports[0].executed, 3);
     assert_eq!(r.reports[0].status_counts.0[3], 3, "three slots DONE");

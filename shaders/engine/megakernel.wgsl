@@ -64,6 +64,13 @@ var<private> pend_word: array<u32, DIAG_KINDS>;
 var<private> pend_extra: array<u32, DIAG_KINDS>;
 // bit k: kind k has a non-zero tally
 var<private> pend_kinds: u32;
+// Where the lane is in the CPU engine's lockstep order, for the race analysis' keyed
+// diagnostics (`race_keyed`): its workgroup and lane, and the step of the slot's handler
+// chain (0 the claim, 1 the slot's op, 2 + 2i a packed op i's argument check, 3 + 2i the op
+// itself, 10 the packed count check).
+var<private> note_group: u32;
+var<private> note_lane: u32;
+var<private> note_step: u32;
 
 // Counts `count` occurrences of diagnostic `kind` (a 64-bit count); the lane's first
 // occurrence of the kind keeps its slot, word and extra value.
@@ -72,6 +79,7 @@ fn note(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
         race_oob(kind, slot, word, count);
     }
     if (count != 0u) {
+        race_keyed(kind, slot, word, extra, count);
         if ((pend_kinds & (1u << kind)) == 0u) {
             pend_kinds |= 1u << kind;
             pend_slot[kind] = slot;
@@ -317,13 +325,16 @@ fn run_packed(slot: u32) {
     for (var i = 0u; i < n; i++) {
         let op = arg_byte(b, 2u + 2u * i);
         let base = meta_words + arg_byte(b, 3u + 2u * i);
+        note_step = 2u + 2u * i;
         if (base + 3u > ARG_WORDS) {
             note(DK_PACKED_SKIPPED, slot, base, i, 1u);
             continue;
         }
+        note_step = 3u + 2u * i;
         let w = b + W_ARGS + base;
         run_op(slot, op, ring_words[w], ring_words[w + 1u], ring_words[w + 2u]);
     }
+    note_step = 2u + 2u * PACKED_MAX_OPS;
     if (raw > PACKED_MAX_OPS) {
         note(DK_PACKED_COUNT, slot, 0u, raw, 1u);
     }
@@ -342,6 +353,7 @@ fn execute(slot: u32, counted: bool, direct: bool) {
     if (direct) {
         agg_begin(op, a1);
     }
+    note_step = 1u;
     run_op(slot, op, ring_words[b + W_ARGS], a1, ring_words[b + W_ARGS + 2u]);
     if (has(HB_PACKED_SLOT) && op == OP_PACKED_SLOT) {
         run_packed(slot);
@@ -428,6 +440,8 @@ fn pass_direct(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let g = wid.x + wid.y * nwg.x;
+    note_group = g;
+    note_lane = lid;
     if (g < params.groups) {
         let slot = g * WG + lid;
         var claimed = false;
@@ -577,6 +591,8 @@ fn pass_priority(
     if (g >= params.groups) {
         return;
     }
+    note_group = g;
+    note_lane = lid;
     var claim = Claim(false, 0u, 0u, 0u);
     if (workgroup_live(g, true)) {
         let starving = atomicLoad(&control[STARVATION]) >= STARVATION_THRESHOLD;

@@ -96,3 +96,75 @@ fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {
         }
     }
 }
+
+// Unknown opcodes, DFA_STEP, aliased tenants and clamped packed slots, listed per key as the
+// CPU engine lists them (opcode, opcode, tenant, slot): a small open-addressing table per
+// kind keeps, for each key, the first pass it was noted in, the lowest order of a note in
+// that pass (workgroup, then the step of the slot's handler chain, then lane: the CPU's
+// lockstep order), the lowest slot in it, the word and the count. Passes are dispatches one
+// after another, so "the first pass" settles before a later pass reads it. A full table is
+// counted, and the host then falls back on one entry per kind.
+fn race_keyed(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
+    var table = 4u;
+    var key = 0u;
+    if (kind == DK_UNKNOWN) {
+        table = 0u;
+        key = extra;
+    } else if (kind == DK_DFA_STEP) {
+        table = 1u;
+        key = extra;
+    } else if (kind == DK_ALIASED) {
+        table = 2u;
+        key = extra;
+    } else if (kind == DK_PACKED_SKIPPED || kind == DK_PACKED_COUNT) {
+        table = 3u;
+        key = slot + 1u;
+    }
+    if (table < 4u && key != 0u) {
+        let base = RW_KEYED + table * KEYED_ENTRIES * KEYED_WORDS;
+        var k = key % KEYED_ENTRIES;
+        var probes = 0u;
+        loop {
+            let e = base + k * KEYED_WORDS;
+            var cur = atomicLoad(&race_words[e]);
+            if (cur == 0u) {
+                let r = atomicCompareExchangeWeak(&race_words[e], 0u, key);
+                cur = select(r.old_value, key, r.exchanged);
+            }
+            if (cur == key) {
+                race_keyed_note(e, slot, word, extra, count);
+                break;
+            }
+            if (cur != 0u) {
+                probes += 1u;
+                if (probes >= KEYED_ENTRIES) {
+                    atomicAdd(&race_words[RW_KEYED_OVERFLOW], 1u);
+                    break;
+                }
+                k = (k + 1u) % KEYED_ENTRIES;
+            }
+        }
+    }
+}
+
+// The word and extra value go with the first note: a clamped packed slot's notes all come
+// from its own lane in program order, so the first to lower the order is the first; an
+// aliased tenant's word is the same for every lane of a race-free pass.
+fn race_keyed_note(e: u32, slot: u32, word: u32, extra: u32, count: u32) {
+    let this_pass = atomicLoad(&run[RS_PASSES]);
+    // the first pass wins (kept inverted, like every minimum here)
+    let before = atomicMax(&race_words[e + KE_PASS], ~this_pass);
+    if (before <= ~this_pass) {
+        let order = (note_group * KEYED_STEPS + note_step) * WG + note_lane;
+        let prev = atomicMax(&race_words[e + KE_ORDER], ~order);
+        if (~order > prev) {
+            atomicStore(&race_words[e + KE_WORD], word);
+            atomicStore(&race_words[e + KE_EXTRA], extra);
+        }
+        race_up(e + KE_SLOT, ~slot);
+    }
+    let lo = atomicAdd(&race_words[e + KE_COUNT_LO], count);
+    if (lo > 0xFFFFFFFFu - count) {
+        atomicAdd(&race_words[e + KE_COUNT_HI], 1u);
+    }
+}

@@ -24,6 +24,7 @@ fn race_store(slot: u32, w: u32, v: u32) {}
 fn race_threshold() {}
 fn race_probe(slot: u32, lane: u32) {}
 fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {}
+fn race_keyed(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {}
 ";
 
 /// The direct passes' workgroup tallies on a hardware GPU: a lane whose slot only adds to the

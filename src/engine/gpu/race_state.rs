@@ -20,6 +20,10 @@
 //!   that probed the slot, kept when the partitions overlap), then [`OOB_WORDS`] per slot for
 //!   its out-of-range accesses — so that, with analysis on, `out_of_range` is reported per
 //!   slot with its first bad index, as the CPU engine does, rather than once per kind.
+//!   The header holds one keyed table per [`KeyedTable`] (unknown opcodes, DFA_STEP,
+//!   aliased tenants, clamped packed slots): per opcode, tenant or slot, the first pass it
+//!   was noted in, the first note of that pass in the CPU's lockstep order, the count and
+//!   the word — so these kinds are listed per key, as the CPU engine lists them.
 //! - `race_log`: [`LOG_RECORD_WORDS`]-word store records.
 //!
 //! Minimums are stored bit-inverted so that every summary word is an `atomicMax` from zero:
@@ -37,8 +41,81 @@ pub const RW_THRESHOLD: usize = 1;
 /// The total added to the starvation counter (64 bits): its threshold rule needs the sum.
 pub const RW_ADD_LO: usize = 2;
 pub const RW_ADD_HI: usize = 3;
-/// Header words; the initial control copy follows.
-pub const RW_HEADER: usize = 8;
+/// Notes the keyed tables had no room for (the host then reports those kinds once each).
+pub const RW_KEYED_OVERFLOW: usize = 4;
+/// The keyed tables: one per [`KeyedTable`], [`KEYED_ENTRIES`] entries of [`KEYED_WORDS`].
+pub const RW_KEYED: usize = 8;
+/// Entries of one keyed table (distinct opcodes, tenants or slots a dispatch can list).
+pub const KEYED_ENTRIES: usize = 256;
+/// Entry fields: the key (0: free), the first pass it was noted in (inverted), the lowest
+/// order of a note in that pass (inverted: workgroup, then step, then lane, as the CPU
+/// engine's lockstep runs them), the lowest slot in that pass (inverted), a 64-bit count,
+/// and the first note's word and extra value (an aliased tenant's mask word; a clamped packed
+/// slot's argument word or count byte).
+pub const KE_KEY: usize = 0;
+pub const KE_PASS: usize = 1;
+pub const KE_ORDER: usize = 2;
+pub const KE_SLOT: usize = 3;
+pub const KE_COUNT_LO: usize = 4;
+pub const KE_COUNT_HI: usize = 5;
+pub const KE_WORD: usize = 6;
+pub const KE_EXTRA: usize = 7;
+pub const KEYED_WORDS: usize = 8;
+/// Steps of one workgroup in the order key: claim, the slot's op, a skip and an inner op per
+/// packed op, the packed count check.
+pub const KEYED_STEPS: usize = 16;
+
+/// The kinds the megakernel lists per key when the analysis is on (the CPU engine lists
+/// them so: an entry per unknown opcode, per aliased tenant, per clamped packed slot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyedTable {
+    /// Key: the opcode.
+    Unknown = 0,
+    /// Key: DFA_STEP's opcode (one entry).
+    DfaStep = 1,
+    /// Key: the tenant id (29 or more, never 0).
+    Aliased = 2,
+    /// Key: the slot + 1.
+    Packed = 3,
+}
+
+impl KeyedTable {
+    pub const ALL: [KeyedTable; 4] = [
+        KeyedTable::Unknown,
+        KeyedTable::DfaStep,
+        KeyedTable::Aliased,
+        KeyedTable::Packed,
+    ];
+}
+
+/// Header words (the keyed tables included); the initial control copy follows.
+pub const RW_HEADER: usize = RW_KEYED + KeyedTable::ALL.len() * KEYED_ENTRIES * KEYED_WORDS;
+
+/// One keyed entry as it came back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyedEntry {
+    pub table: KeyedTable,
+    /// The opcode, DFA_STEP, the tenant, or the slot.
+    pub key: u32,
+    pub pass: u32,
+    /// The first note's position in its pass: workgroup, step, lane (see [`KEYED_STEPS`]).
+    pub order: u32,
+    /// The lowest slot noted in the first pass.
+    pub lowest_slot: u32,
+    pub count: u64,
+    pub word: u32,
+    pub extra: u32,
+}
+
+impl KeyedEntry {
+    /// The slot of the first note in a direct variant, where lane i runs slot i.
+    pub fn direct_slot(&self, workgroup_size: u32) -> u32 {
+        let wg = workgroup_size.max(1);
+        let lid = self.order % wg;
+        let group = self.order / wg / KEYED_STEPS as u32;
+        group * wg + lid
+    }
+}
 
 /// Summary fields, per control word. `*_MIN` words hold `!min`. The changers (`SUM_C*`)
 /// are those that stored another value than the word's initial one; adders are changers
@@ -95,6 +172,18 @@ pub fn wgsl_constants() -> Vec<(&'static str, usize)> {
         ("RW_ADD_LO", RW_ADD_LO),
         ("RW_ADD_HI", RW_ADD_HI),
         ("RW_HEADER", RW_HEADER),
+        ("RW_KEYED_OVERFLOW", RW_KEYED_OVERFLOW),
+        ("RW_KEYED", RW_KEYED),
+        ("KEYED_ENTRIES", KEYED_ENTRIES),
+        ("KEYED_WORDS", KEYED_WORDS),
+        ("KEYED_STEPS", KEYED_STEPS),
+        ("KE_PASS", KE_PASS),
+        ("KE_ORDER", KE_ORDER),
+        ("KE_SLOT", KE_SLOT),
+        ("KE_COUNT_LO", KE_COUNT_LO),
+        ("KE_COUNT_HI", KE_COUNT_HI),
+        ("KE_WORD", KE_WORD),
+        ("KE_EXTRA", KE_EXTRA),
         ("SUM_RMIN", SUM_RMIN),
         ("SUM_RMAX", SUM_RMAX),
         ("SUM_SMIN", SUM_SMIN),
@@ -133,6 +222,39 @@ impl RaceReadback<'_> {
             return Pair::EMPTY;
         }
         Pair::from_extremes(!m, self.w(base + max))
+    }
+
+    /// Every keyed entry, or `None` when a table overflowed (then those kinds are reported
+    /// once each, from the run-state records).
+    pub fn keyed(&self) -> Option<Vec<KeyedEntry>> {
+        if self.w(RW_KEYED_OVERFLOW) != 0 || self.words.len() < RW_HEADER {
+            return None;
+        }
+        let mut out = Vec::new();
+        for table in KeyedTable::ALL {
+            for e in 0..KEYED_ENTRIES {
+                let b = RW_KEYED + (table as usize * KEYED_ENTRIES + e) * KEYED_WORDS;
+                let key = self.w(b + KE_KEY);
+                if key == 0 || self.w(b + KE_PASS) == 0 {
+                    continue;
+                }
+                out.push(KeyedEntry {
+                    table,
+                    key: if table == KeyedTable::Packed {
+                        key - 1
+                    } else {
+                        key
+                    },
+                    pass: !self.w(b + KE_PASS),
+                    order: !self.w(b + KE_ORDER),
+                    lowest_slot: !self.w(b + KE_SLOT),
+                    count: self.w(b + KE_COUNT_LO) as u64 | (self.w(b + KE_COUNT_HI) as u64) << 32,
+                    word: self.w(b + KE_WORD),
+                    extra: self.w(b + KE_EXTRA),
+                });
+            }
+        }
+        Some(out)
     }
 
     /// Whether the per-slot out-of-range words came back.
@@ -316,6 +438,57 @@ mod tests {
         }
         .report(&mut sink);
         (sink.finish().0, cov)
+    }
+
+    #[test]
+    fn keyed_entries_decode_and_a_full_table_gives_none() {
+        let mut v = words(4);
+        let e = |table: KeyedTable, k: usize| {
+            RW_KEYED + (table as usize * KEYED_ENTRIES + k) * KEYED_WORDS
+        };
+        // tenant 40, first noted in pass 2 by workgroup 3 (of 64 lanes), step 0, lane 5
+        let a = e(KeyedTable::Aliased, 40);
+        v[a + KE_KEY] = 40;
+        v[a + KE_PASS] = !2;
+        v[a + KE_ORDER] = !((3 * KEYED_STEPS as u32) * 64 + 5);
+        v[a + KE_SLOT] = !100;
+        v[a + KE_COUNT_LO] = 7;
+        v[a + KE_COUNT_HI] = 1;
+        v[a + KE_WORD] = 43;
+        // slot 0's packed entry (key 1)
+        let p = e(KeyedTable::Packed, 1);
+        v[p + KE_KEY] = 1;
+        v[p + KE_PASS] = !0;
+        v[p + KE_COUNT_LO] = 2;
+        let r = RaceReadback {
+            words: &v,
+            log: &[],
+            control_words: LEN,
+            n: 4,
+            probes_kept: false,
+        };
+        let got = r.keyed().expect("no overflow");
+        assert_eq!(got.len(), 2);
+        let t = got.iter().find(|k| k.table == KeyedTable::Aliased).unwrap();
+        assert_eq!((t.key, t.pass, t.count, t.word), (40, 2, 7 | 1 << 32, 43));
+        assert_eq!(t.direct_slot(64), 3 * 64 + 5, "workgroup 3, lane 5");
+        assert_eq!(t.lowest_slot, 100);
+        let p = got.iter().find(|k| k.table == KeyedTable::Packed).unwrap();
+        assert_eq!(
+            (p.key, p.pass, p.count),
+            (0, 0, 2),
+            "the slot, not the key + 1"
+        );
+        let mut v = v.clone();
+        v[RW_KEYED_OVERFLOW] = 1;
+        let full = RaceReadback {
+            words: &v,
+            log: &[],
+            control_words: LEN,
+            n: 4,
+            probes_kept: false,
+        };
+        assert_eq!(full.keyed(), None);
     }
 
     #[test]

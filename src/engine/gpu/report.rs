@@ -1,7 +1,7 @@
 //! Turning the run-state header a dispatch left on the device into the report's counters and
 //! [`Diagnostic`]s. Pure: it reads words, so it is tested without a device.
 
-use super::race_state::RaceReadback;
+use super::race_state::{KEYED_ENTRIES, KEYED_STEPS, KeyedEntry, KeyedTable, RaceReadback};
 use super::run_state::*;
 use crate::abi::control::{ControlView, SHUTDOWN, word_name};
 use crate::abi::io_queue::{IO_PUBLISHED, IO_W_STATUS};
@@ -83,6 +83,8 @@ impl Header<'_> {
 pub struct DiagContext<'a> {
     pub dispatch_index: u64,
     pub variant: Variant,
+    /// Lanes per workgroup (the keyed diagnostics' order names a workgroup and a lane).
+    pub workgroup_size: u32,
     /// The lanes read SHUTDOWN (looping variants, or `once` with the check).
     pub checks_shutdown: bool,
     pub passes: u32,
@@ -94,6 +96,82 @@ pub struct DiagContext<'a> {
     pub io_queue: &'a [u32],
     /// The race analysis' readback, when it was on.
     pub races: Option<&'a RaceReadback<'a>>,
+}
+
+/// The keyed entries of the race analysis (`race_state::KeyedEntry`) as the CPU engine words
+/// them: the slot of the first note (lane order is slot order in the direct variants; the
+/// priority scan names the lowest slot of the first pass), its pass, and the count per key.
+fn report_keyed(sink: &mut DiagnosticSink, entries: &[KeyedEntry], cx: &DiagContext) {
+    let wg = cx.workgroup_size.max(1);
+    for e in entries {
+        let slot = if cx.variant == Variant::Priority {
+            e.lowest_slot
+        } else {
+            e.direct_slot(wg)
+        };
+        let step = (e.order / wg) % KEYED_STEPS as u32;
+        let pass = Some(e.pass);
+        match e.table {
+            KeyedTable::Unknown | KeyedTable::DfaStep => {
+                let op = Opcode(e.key);
+                let (kind, why) = if e.table == KeyedTable::DfaStep {
+                    (
+                        DiagnosticKind::DfaStep,
+                        "DFA_STEP has no handler: it only counts in METRICS and ends DONE"
+                            .to_string(),
+                    )
+                } else if op == Opcode::LOAD_MISS {
+                    (DiagnosticKind::UnknownOpcode, "LOAD_MISS only has a handler in vyre's self-loading build (where it would wait for the host); here it ends DONE with no effect".to_string())
+                } else {
+                    (
+                        DiagnosticKind::UnknownOpcode,
+                        format!(
+                            "opcode {op} has no handler: it ends DONE with no effect{}",
+                            if op.has_metric() {
+                                " beyond its METRICS count"
+                            } else {
+                                ""
+                            }
+                        ),
+                    )
+                };
+                let where_ = if step >= 2 {
+                    "a packed inner op of slot"
+                } else {
+                    "slot"
+                };
+                sink.note(kind, e.key as u64, e.count, || {
+                    (pass, Some(slot), None, format!("{where_} {slot}: {why}"))
+                });
+            }
+            KeyedTable::Aliased => {
+                let (tenant, index) = (e.key, e.word);
+                sink.note(DiagnosticKind::AliasedTenant, tenant as u64, e.count, || {
+                    (pass, Some(slot), Some(index as u64), format!(
+                        "slot {slot} ran as tenant {tenant}, whose mask lookup control[{index}] ({}) lies outside the 29-word mask table; it was authorized by whatever that word holds",
+                        word_name(index as usize)
+                    ))
+                });
+            }
+            KeyedTable::Packed => {
+                let slot = e.key;
+                let what = if step as usize >= 2 + 2 * PACKED_MAX_OPS {
+                    format!(
+                        "packed count byte is {}; the kernel runs only the first {PACKED_MAX_OPS} inner ops",
+                        e.extra
+                    )
+                } else {
+                    format!(
+                        "packed op {} reads arguments from word {}, past the 12 argument words; the kernel skips it",
+                        e.extra, e.word
+                    )
+                };
+                sink.note(DiagnosticKind::PackedClamped, slot as u64, e.count, || {
+                    (pass, Some(slot), None, format!("slot {slot}: {what}"))
+                });
+            }
+        }
+    }
 }
 
 /// The diagnostics of one GPU dispatch: the cheap kinds the device counts (one entry per
@@ -135,54 +213,68 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64, RaceC
             });
         }
     }
-    if let Some(r) = h.record(DK_UNKNOWN) {
-        sink.note(DiagnosticKind::UnknownOpcode, r.extra as u64, r.count, || {
-            let op = Opcode(r.extra);
-            let why = if op == Opcode::LOAD_MISS {
-                "LOAD_MISS only has a handler in vyre's self-loading build; here it ends DONE with no effect".to_string()
-            } else {
+    // with race analysis on, these come back per opcode, tenant and slot, as the CPU lists them
+    match cx.races.and_then(|r| r.keyed()) {
+        Some(entries) => report_keyed(&mut sink, &entries, cx),
+        None => {
+            // with the analysis on, its tables had no room for every key: say so
+            let once = if cx.races.is_some() {
                 format!(
-                    "opcode {op} has no handler: it ends DONE with no effect{}",
-                    if op.has_metric() { " beyond its METRICS count" } else { "" }
+                    "; more distinct opcodes, tenants or packed slots than the race analysis lists one by one ({KEYED_ENTRIES} a kind), so this one entry stands for all of them"
                 )
+            } else {
+                String::new()
             };
-            (Some(r.pass), r.slot, None, format!(
-                "{}: {why} ({} ops without a handler ran in this dispatch)",
-                slot_text(r.slot), r.count
-            ))
-        });
-    }
-    if let Some(r) = h.record(DK_DFA_STEP) {
-        sink.note(DiagnosticKind::DfaStep, Opcode::DFA_STEP.0 as u64, r.count, || {
-            (Some(r.pass), r.slot, None, format!(
-                "{}: DFA_STEP has no handler: it only counts in METRICS and ends DONE ({} in this dispatch)",
-                slot_text(r.slot), r.count
-            ))
-        });
-    }
-    if let Some(r) = h.record(DK_PACKED_SKIPPED) {
-        sink.note(DiagnosticKind::PackedClamped, 0, r.count, || {
-            (Some(r.pass), r.slot, None, format!(
-                "{}: packed op {} reads arguments from word {}, past the 12 argument words; the kernel skips it ({} skipped in this dispatch)",
-                slot_text(r.slot), r.extra, r.word, r.count
-            ))
-        });
-    }
-    if let Some(r) = h.record(DK_PACKED_COUNT) {
-        sink.note(DiagnosticKind::PackedClamped, 1, r.count, || {
-            (Some(r.pass), r.slot, None, format!(
-                "{}: packed count byte is {}; the kernel runs only the first {PACKED_MAX_OPS} inner ops",
-                slot_text(r.slot), r.extra
-            ))
-        });
-    }
-    if let Some(r) = h.record(DK_ALIASED) {
-        sink.note(DiagnosticKind::AliasedTenant, r.extra as u64, r.count, || {
-            (Some(r.pass), r.slot, Some(r.word as u64), format!(
-                "{} ran as tenant {}, whose mask lookup control[{}] ({}) lies outside the 29-word mask table; it was authorized by whatever that word holds",
-                slot_text(r.slot), r.extra, r.word, word_name(r.word as usize)
-            ))
-        });
+            if let Some(r) = h.record(DK_UNKNOWN) {
+                sink.note(DiagnosticKind::UnknownOpcode, r.extra as u64, r.count, || {
+                    let op = Opcode(r.extra);
+                    let why = if op == Opcode::LOAD_MISS {
+                        "LOAD_MISS only has a handler in vyre's self-loading build; here it ends DONE with no effect".to_string()
+                    } else {
+                        format!(
+                            "opcode {op} has no handler: it ends DONE with no effect{}",
+                            if op.has_metric() { " beyond its METRICS count" } else { "" }
+                        )
+                    };
+                    (Some(r.pass), r.slot, None, format!(
+                        "{}: {why} ({} ops without a handler ran in this dispatch{once})",
+                        slot_text(r.slot), r.count
+                    ))
+                });
+            }
+            if let Some(r) = h.record(DK_DFA_STEP) {
+                sink.note(DiagnosticKind::DfaStep, Opcode::DFA_STEP.0 as u64, r.count, || {
+                    (Some(r.pass), r.slot, None, format!(
+                        "{}: DFA_STEP has no handler: it only counts in METRICS and ends DONE ({} in this dispatch{once})",
+                        slot_text(r.slot), r.count
+                    ))
+                });
+            }
+            if let Some(r) = h.record(DK_PACKED_SKIPPED) {
+                sink.note(DiagnosticKind::PackedClamped, 0, r.count, || {
+                    (Some(r.pass), r.slot, None, format!(
+                        "{}: packed op {} reads arguments from word {}, past the 12 argument words; the kernel skips it ({} skipped in this dispatch{once})",
+                        slot_text(r.slot), r.extra, r.word, r.count
+                    ))
+                });
+            }
+            if let Some(r) = h.record(DK_PACKED_COUNT) {
+                sink.note(DiagnosticKind::PackedClamped, 1, r.count, || {
+                    (Some(r.pass), r.slot, None, format!(
+                        "{}: packed count byte is {}; the kernel runs only the first {PACKED_MAX_OPS} inner ops{once}",
+                        slot_text(r.slot), r.extra
+                    ))
+                });
+            }
+            if let Some(r) = h.record(DK_ALIASED) {
+                sink.note(DiagnosticKind::AliasedTenant, r.extra as u64, r.count, || {
+                    (Some(r.pass), r.slot, Some(r.word as u64), format!(
+                        "{} ran as tenant {}, whose mask lookup control[{}] ({}) lies outside the 29-word mask table; it was authorized by whatever that word holds{once}",
+                        slot_text(r.slot), r.extra, r.word, word_name(r.word as usize)
+                    ))
+                });
+            }
+        }
     }
     if let Some(r) = h.record(DK_STUCK_CLAIMED) {
         sink.note(DiagnosticKind::StuckClaimed, 0, r.count, || {
@@ -312,6 +404,7 @@ mod tests {
         DiagContext {
             dispatch_index: 4,
             variant: Variant::Once,
+            workgroup_size: 64,
             checks_shutdown: false,
             passes: 1,
             control,

@@ -240,6 +240,7 @@ impl GpuEngine {
             &DiagContext {
                 dispatch_index: run.options.dispatch_index,
                 variant: run.options.variant,
+                workgroup_size: run.workgroup_size,
                 checks_shutdown: run.plan.params.checks_shutdown != 0,
                 passes: h.passes(),
                 control: &run.control,
