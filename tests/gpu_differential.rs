@@ -1298,14 +1298,24 @@ fn workgroups_returned_in_one_dispatch_run_in_the_next() {
         let rc = c.dispatch(&mut cpu, &opts).expect("cpu dispatch");
         let want = if stop { 1 } else { 256 };
         assert_eq!(rc.executed, want, "round {round}: the CPU's count");
-        assert_eq!(
-            (rg.executed, rg.end),
-            (rc.executed, rc.end),
-            "round {round}: (executed, end) on the GPU"
-        );
-        assert_eq!(g.ring(), c.ring(), "round {round}: ring");
-        assert_eq!(g.control(), c.control(), "round {round}: control");
+        assert_same_end(&format!("round {round}"), (&rg, &g), (&rc, &c));
     }
+}
+
+/// A GPU dispatch ended as the CPU's did: passes, end, claims, executions, statuses, and the
+/// ring and control words it left.
+fn assert_same_end(
+    when: &str,
+    (g, gm): (&DispatchReport, &ResidentBuffers),
+    (c, cm): (&DispatchReport, &ResidentBuffers),
+) {
+    assert_eq!(
+        (g.passes, g.end, g.claimed, g.executed, g.status_counts),
+        (c.passes, c.end, c.claimed, c.executed, c.status_counts),
+        "{when}: report (gpu, cpu)"
+    );
+    assert_eq!(gm.ring(), cm.ring(), "{when}: ring");
+    assert_eq!(gm.control(), cm.control(), "{when}: control");
 }
 
 /// A stepped dispatch whose ring gains an opcode between passes runs it: on a software
@@ -1574,14 +1584,7 @@ fn polling_readbacks_give_the_cpu_results() {
             };
             let g = gpu.dispatch(&mut m, &opts).expect("gpu dispatch");
             let r = cpu.dispatch(&mut c, &opts).expect("cpu dispatch");
-            let when = format!("{slots} slots, {variant:?}");
-            assert_eq!(
-                (g.passes, g.end, g.claimed, g.executed, g.status_counts),
-                (r.passes, r.end, r.claimed, r.executed, r.status_counts),
-                "{when}"
-            );
-            assert_eq!(m.ring(), c.ring(), "{when}");
-            assert_eq!(m.control(), c.control(), "{when}");
+            assert_same_end(&format!("{slots} slots, {variant:?}"), (&g, &m), (&r, &c));
         }
     }
 }

@@ -47,6 +47,32 @@ pub enum DiagnosticKind {
     PublishInFlight,
 }
 
+/// The kind and the explanation of an op without a handler, worded alike by both engines:
+/// DFA_STEP, LOAD_MISS (a handler only in vyre's self-loading build) or any other opcode.
+pub fn unhandled_op(op: crate::abi::opcode::Opcode) -> (DiagnosticKind, String) {
+    use crate::abi::opcode::Opcode;
+    if op == Opcode::DFA_STEP {
+        (
+            DiagnosticKind::DfaStep,
+            "DFA_STEP has no handler: it only counts in METRICS and ends DONE".to_string(),
+        )
+    } else if op == Opcode::LOAD_MISS {
+        (DiagnosticKind::UnknownOpcode, "LOAD_MISS only has a handler in vyre's self-loading build (where it would wait for the host); here it ends DONE with no effect".to_string())
+    } else {
+        (
+            DiagnosticKind::UnknownOpcode,
+            format!(
+                "opcode {op} has no handler: it ends DONE with no effect{}",
+                if op.has_metric() {
+                    " beyond its METRICS count"
+                } else {
+                    ""
+                }
+            ),
+        )
+    }
+}
+
 impl DiagnosticKind {
     pub fn name(self) -> &'static str {
         match self {

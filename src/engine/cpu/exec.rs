@@ -218,26 +218,7 @@ impl<T: AccessTracker> Mem<'_, T> {
     fn note_unknown(&mut self, c: &Call, inner: bool) {
         let op = Opcode(c.op);
         let pass = self.pass;
-        let (kind, why) = if op == Opcode::DFA_STEP {
-            (
-                DiagnosticKind::DfaStep,
-                "DFA_STEP has no handler: it only counts in METRICS and ends DONE".to_string(),
-            )
-        } else if op == Opcode::LOAD_MISS {
-            (DiagnosticKind::UnknownOpcode, "LOAD_MISS only has a handler in vyre's self-loading build (where it would wait for the host); here it ends DONE with no effect".to_string())
-        } else {
-            (
-                DiagnosticKind::UnknownOpcode,
-                format!(
-                    "opcode {op} has no handler: it ends DONE with no effect{}",
-                    if op.has_metric() {
-                        " beyond its METRICS count"
-                    } else {
-                        ""
-                    }
-                ),
-            )
-        };
+        let (kind, why) = crate::engine::diagnostics::unhandled_op(op);
         let where_ = if inner {
             "a packed inner op of slot"
         } else {

@@ -113,28 +113,7 @@ fn report_keyed(sink: &mut DiagnosticSink, entries: &[KeyedEntry], cx: &DiagCont
         let pass = Some(e.pass);
         match e.table {
             KeyedTable::Unknown | KeyedTable::DfaStep => {
-                let op = Opcode(e.key);
-                let (kind, why) = if e.table == KeyedTable::DfaStep {
-                    (
-                        DiagnosticKind::DfaStep,
-                        "DFA_STEP has no handler: it only counts in METRICS and ends DONE"
-                            .to_string(),
-                    )
-                } else if op == Opcode::LOAD_MISS {
-                    (DiagnosticKind::UnknownOpcode, "LOAD_MISS only has a handler in vyre's self-loading build (where it would wait for the host); here it ends DONE with no effect".to_string())
-                } else {
-                    (
-                        DiagnosticKind::UnknownOpcode,
-                        format!(
-                            "opcode {op} has no handler: it ends DONE with no effect{}",
-                            if op.has_metric() {
-                                " beyond its METRICS count"
-                            } else {
-                                ""
-                            }
-                        ),
-                    )
-                };
+                let (kind, why) = crate::engine::diagnostics::unhandled_op(Opcode(e.key));
                 let where_ = if step >= 2 {
                     "a packed inner op of slot"
                 } else {
@@ -226,21 +205,24 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64, RaceC
                 String::new()
             };
             if let Some(r) = h.record(DK_UNKNOWN) {
-                sink.note(DiagnosticKind::UnknownOpcode, r.extra as u64, r.count, || {
-                    let op = Opcode(r.extra);
-                    let why = if op == Opcode::LOAD_MISS {
-                        "LOAD_MISS only has a handler in vyre's self-loading build; here it ends DONE with no effect".to_string()
-                    } else {
-                        format!(
-                            "opcode {op} has no handler: it ends DONE with no effect{}",
-                            if op.has_metric() { " beyond its METRICS count" } else { "" }
+                sink.note(
+                    DiagnosticKind::UnknownOpcode,
+                    r.extra as u64,
+                    r.count,
+                    || {
+                        let (_, why) = crate::engine::diagnostics::unhandled_op(Opcode(r.extra));
+                        (
+                            Some(r.pass),
+                            r.slot,
+                            None,
+                            format!(
+                                "{}: {why} ({} ops without a handler ran in this dispatch{once})",
+                                slot_text(r.slot),
+                                r.count
+                            ),
                         )
-                    };
-                    (Some(r.pass), r.slot, None, format!(
-                        "{}: {why} ({} ops without a handler ran in this dispatch{once})",
-                        slot_text(r.slot), r.count
-                    ))
-                });
+                    },
+                );
             }
             if let Some(r) = h.record(DK_DFA_STEP) {
                 sink.note(DiagnosticKind::DfaStep, Opcode::DFA_STEP.0 as u64, r.count, || {
