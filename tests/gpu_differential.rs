@@ -1264,19 +1264,23 @@ fn changed_buffer_marks_the_slots_each_dispatch_claimed() {
     assert!(gpu.read_ring_slots(60..65).is_err(), "past the ring");
 }
 
+/// Both engines and the persistent variant in 64-lane workgroups.
+fn persistent_pair() -> (GpuEngine, CpuEngine, DispatchOptions) {
+    let opts = DispatchOptions {
+        variant: Variant::Persistent,
+        workgroup_size: Some(64),
+        ..DispatchOptions::default()
+    };
+    (engine(), CpuEngine::new(), opts)
+}
+
 /// Workgroups that returned on SHUTDOWN in one dispatch run again in the next: a returned
 /// flag holds the serial of the dispatch it was set in, and nothing clears it between
 /// dispatches, so a flag that only said "returned" would keep them out for good.
 #[test]
 fn workgroups_returned_in_one_dispatch_run_in_the_next() {
     use megascope::abi::control::SHUTDOWN;
-    let mut gpu = engine();
-    let mut cpu = CpuEngine::new();
-    let opts = DispatchOptions {
-        variant: Variant::Persistent,
-        workgroup_size: Some(64),
-        ..DispatchOptions::default()
-    };
+    let (mut gpu, mut cpu, opts) = persistent_pair();
     let mut g = ResidentBuffers::new(256, 1, 0).expect("state");
     let mut c = g.clone();
     for round in 0..4 {
@@ -1323,13 +1327,7 @@ fn assert_same_end(
 /// upload in the middle of a dispatch must add the new ones.
 #[test]
 fn an_opcode_published_between_passes_gets_its_handler() {
-    let mut gpu = engine();
-    let mut cpu = CpuEngine::new();
-    let opts = DispatchOptions {
-        variant: Variant::Persistent,
-        workgroup_size: Some(64),
-        ..DispatchOptions::default()
-    };
+    let (mut gpu, mut cpu, opts) = persistent_pair();
     let mut g = ResidentBuffers::new(128, 1, 4).expect("state");
     for s in 0..64 {
         g.publish_slot(s, 0, Opcode::NOP, &[]).expect("publish");
