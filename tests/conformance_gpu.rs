@@ -129,11 +129,11 @@ fn replay_all(
     failures
 }
 
-/// Replays `vectors` in every build of the direct passes — with race analysis, and without
-/// it both with the workgroup tallies of control adds (a hardware GPU's default) and without
+/// Replays `vectors` in every build of the direct passes — with race analysis and without it,
+/// each with the workgroup tallies of control adds (a hardware GPU's default) and without
 /// them (a software driver's) — and fails naming every vector that differs.
 fn replay_in_every_direct_build(gpu: &mut GpuEngine, vectors: &[(String, Vector)]) {
-    for (race_analysis, tallies) in [(true, false), (false, true), (false, false)] {
+    for (race_analysis, tallies) in [(true, false), (true, true), (false, true), (false, false)] {
         gpu.set_workgroup_tallies(tallies);
         let failures = replay_all(gpu, vectors, race_analysis);
         assert!(

@@ -1129,10 +1129,20 @@ fn gpu_matches_cpu_on_random_race_free_workloads() {
         0x5e,
     );
     let seen = RefCell::new(std::collections::BTreeSet::new());
+    // every other case with the workgroup tallies of control adds (a hardware GPU's default;
+    // a software adapter has them off)
+    let case = std::cell::Cell::new(0u32);
     let result = runner.run(&raw_case(), |raw| {
         let w = build(&raw);
-        run_case(&mut gpu.borrow_mut(), &w, &mut seen.borrow_mut())
-            .map_err(|e| TestCaseError::fail(format!("{e}\nworkload: {w:#?}")))
+        let tallies = case.get() % 2 == 1;
+        case.set(case.get() + 1);
+        let mut gpu = gpu.borrow_mut();
+        gpu.set_workgroup_tallies(tallies);
+        run_case(&mut gpu, &w, &mut seen.borrow_mut()).map_err(|e| {
+            TestCaseError::fail(format!(
+                "{e}\nworkgroup tallies {tallies}\nworkload: {w:#?}"
+            ))
+        })
     });
     if let Err(e) = result {
         panic!("{e}");
@@ -1749,7 +1759,11 @@ fn gpu_and_cpu_report_the_same_races_on_random_racy_workloads() {
         any::<bool>(),
         prop::collection::vec(prop::collection::vec(any::<RawRacy>(), 1..24), 1..=2),
     );
+    // the races do not depend on whether the adds' atomics are tallied per workgroup
+    let tallies = std::cell::Cell::new(false);
     let result = runner.run(&case, |(shape, variant, overlap, dispatches)| {
+        tallies.set(!tallies.get());
+        gpu.borrow_mut().set_workgroup_tallies(tallies.get());
         let (n, wg) = SHAPES[shape];
         let mut cpu_state = ResidentBuffers::new(n, 2, OBS).expect("state");
         if variant == Variant::Priority && overlap {

@@ -43,7 +43,7 @@ pub fn section(args: &BenchArgs, report: &mut BenchReport) -> Result<(), String>
                     continue;
                 }
                 case(args, report, op, slots, race_analysis, true)?;
-                if args.compare_tallies && !race_analysis {
+                if args.compare_tallies {
                     case(args, report, op, slots, race_analysis, false)?;
                 }
             }
@@ -183,7 +183,7 @@ fn case(
         "slots": slots,
         "opcode": op.label(),
         "race_analysis": race_analysis,
-        "workgroup_tallies": engine.workgroup_tallies() && !race_analysis,
+        "workgroup_tallies": engine.workgroup_tallies(),
         "adapter": adapter,
         "engine_init_ms": ms(init),
         "first_dispatch_ms": ms(first_ms),

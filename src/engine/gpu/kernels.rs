@@ -31,7 +31,8 @@ fn race_keyed(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {}
 /// control words it touches (NOP, ATOMIC_ADD, most STORE_U32s — and DONE_COUNT for every
 /// slot, its last control access) adds into a small table in workgroup memory, and after one
 /// barrier the table goes to `control` as one atomic per word (and a looping pass's claim
-/// and execute counters to the run state as one atomic each). A million lanes then send a
+/// and execute counters to the run state as one atomic each). The race analysis' build
+/// tallies too: its hooks record every add per slot, tallied or not. A million lanes then send a
 /// few thousand atomics to METRICS, DONE_COUNT and the workload's counters instead of a
 /// million, which the device serializes per address. The adds commute, and a slot that reads
 /// or stores a word it added to never tallies, so every end state is one the lanes could
@@ -154,7 +155,8 @@ pub struct PassKey {
     /// ring's opcodes on a software adapter, all of them on a GPU.
     pub handlers: u32,
     /// The direct pass tallies commutative adds per workgroup ([`AGG_ON`]); only ever set
-    /// for the direct entry point without race analysis.
+    /// for the direct entry point (with race analysis or without: the analysis records
+    /// every add per slot whether or not its atomic is tallied).
     pub aggregate: bool,
 }
 
@@ -166,6 +168,8 @@ pub struct Kernels {
     pass_layout: wgpu::PipelineLayout,
     /// The megakernel with race analysis, and its layout.
     race_module: wgpu::ShaderModule,
+    /// The megakernel with race analysis and workgroup tallies.
+    race_agg_module: wgpu::ShaderModule,
     race_layout: wgpu::PipelineLayout,
     /// control, ring, debug log, run state, changed (all read-write), params (uniform), and
     /// the ring again at [`RING_WORDS_BINDING`].
@@ -272,6 +276,10 @@ impl Kernels {
                     "engine/megakernel.wgsl with engine/race_tracking.wgsl",
                     &format!("{RACE_TRACKING}\n{AGG_OFF}\n{MEGAKERNEL}"),
                 ),
+                race_agg_module: module(
+                    "engine/megakernel.wgsl with engine/race_tracking.wgsl and workgroup tallies",
+                    &format!("{RACE_TRACKING}\n{AGG_ON}\n{MEGAKERNEL}"),
+                ),
                 race_layout: layout("megakernel pass with race analysis", &race_bgl),
                 gate: pipeline("pass gate", &gate_layout, &gate_module, "pass_gate"),
                 histogram: pipeline("status histogram", &hist_layout, &hist_module, "histogram"),
@@ -324,12 +332,11 @@ impl Kernels {
                             } else {
                                 &self.pass_layout
                             }),
-                            module: if race {
-                                &self.race_module
-                            } else if aggregate {
-                                &self.agg_module
-                            } else {
-                                &self.module
+                            module: match (race, aggregate) {
+                                (true, true) => &self.race_agg_module,
+                                (true, false) => &self.race_module,
+                                (false, true) => &self.agg_module,
+                                (false, false) => &self.module,
                             },
                             entry_point: Some(entry),
                             compilation_options: wgpu::PipelineCompilationOptions {

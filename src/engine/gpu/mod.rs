@@ -214,7 +214,7 @@ impl GpuEngine {
         self.aggregate = on;
     }
 
-    /// Whether direct passes without race analysis tally their control adds per workgroup.
+    /// Whether direct passes tally their control adds per workgroup.
     pub fn workgroup_tallies(&self) -> bool {
         self.aggregate
     }

@@ -64,7 +64,7 @@ impl GpuEngine {
             race,
             marks_changed: self.marks_changed,
             handlers: self.ring_handlers,
-            aggregate: self.aggregate && !priority && !race,
+            aggregate: self.aggregate && !priority,
         };
         self.kernels.pass_pipeline(&self.device, key)?;
         if race {
