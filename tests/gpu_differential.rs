@@ -849,21 +849,17 @@ fn same_diagnostics(
 }
 
 /// The kinds the race analysis lists per key (opcode, tenant, slot), as both engines must:
-/// kind, slot of the first note, pass, word, count and message. In the priority scan the GPU
-/// names the lowest slot of the first pass where the CPU names the first lane's claim (the
-/// lanes' claim order across levels and probe rounds is not kept), so the slot is left out
-/// there (the message names it too).
+/// kind, slot of the first note, pass, word, count and message.
 type KeyedKey = (
     &'static str,
     Option<u32>,
     Option<u32>,
     Option<u64>,
     u64,
-    Option<String>,
+    String,
 );
 
 fn keyed(r: &DispatchReport) -> Vec<KeyedKey> {
-    let exact = r.variant != Variant::Priority;
     let mut v: Vec<KeyedKey> = r
         .diagnostics
         .iter()
@@ -879,11 +875,11 @@ fn keyed(r: &DispatchReport) -> Vec<KeyedKey> {
         .map(|d| {
             (
                 d.kind.name(),
-                d.slot.filter(|_| exact),
+                d.slot,
                 d.pass,
                 d.word,
                 d.count,
-                exact.then(|| d.message.clone()),
+                d.message.clone(),
             )
         })
         .collect();

@@ -65,12 +65,14 @@ var<private> pend_extra: array<u32, DIAG_KINDS>;
 // bit k: kind k has a non-zero tally
 var<private> pend_kinds: u32;
 // Where the lane is in the CPU engine's lockstep order, for the race analysis' keyed
-// diagnostics (`race_keyed`): its workgroup and lane, and the step of the slot's handler
-// chain (0 the claim, 1 the slot's op, 2 + 2i a packed op i's argument check, 3 + 2i the op
-// itself, 10 the packed count check).
+// diagnostics (`race_keyed`): its workgroup and lane, the step of the slot's handler chain
+// (0..4 the claim, at the priority level it was made at — 0 in the direct variants; 5 the
+// slot's op; 6 + 2i a packed op i's argument check, 7 + 2i the op itself; 14 the packed
+// count check), and the level of the lane's claim (which, with the lane, names its slot).
 var<private> note_group: u32;
 var<private> note_lane: u32;
 var<private> note_step: u32;
+var<private> note_level: u32;
 
 // Counts `count` occurrences of diagnostic `kind` (a 64-bit count); the lane's first
 // occurrence of the kind keeps its slot, word and extra value.
@@ -325,16 +327,16 @@ fn run_packed(slot: u32) {
     for (var i = 0u; i < n; i++) {
         let op = arg_byte(b, 2u + 2u * i);
         let base = meta_words + arg_byte(b, 3u + 2u * i);
-        note_step = 2u + 2u * i;
+        note_step = 6u + 2u * i;
         if (base + 3u > ARG_WORDS) {
             note(DK_PACKED_SKIPPED, slot, base, i, 1u);
             continue;
         }
-        note_step = 3u + 2u * i;
+        note_step = 7u + 2u * i;
         let w = b + W_ARGS + base;
         run_op(slot, op, ring_words[w], ring_words[w + 1u], ring_words[w + 2u]);
     }
-    note_step = 2u + 2u * PACKED_MAX_OPS;
+    note_step = 6u + 2u * PACKED_MAX_OPS;
     if (raw > PACKED_MAX_OPS) {
         note(DK_PACKED_COUNT, slot, 0u, raw, 1u);
     }
@@ -353,7 +355,7 @@ fn execute(slot: u32, counted: bool, direct: bool) {
     if (direct) {
         agg_begin(op, a1);
     }
-    note_step = 1u;
+    note_step = 5u;
     run_op(slot, op, ring_words[b + W_ARGS], a1, ring_words[b + W_ARGS + 2u]);
     if (has(HB_PACKED_SLOT) && op == OP_PACKED_SLOT) {
         run_packed(slot);
@@ -567,6 +569,8 @@ fn priority_scan(lane: u32, starving: bool) -> Claim {
             let probes = (len + s - 1u) / s;
             let lm = lane % s;
             if (len != 0u && probes != 0u && lm < len) {
+                note_step = p;
+                note_level = p;
                 claim = probe_partition(start, len, probes, lm, s, n);
                 claim.level = p;
             }
@@ -623,6 +627,7 @@ fn pass_priority(
         atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
         race_read(claim.slot, SHUTDOWN);
         // after the scan: re-read control[2] and the mask, execute only if still non-zero
+        note_level = claim.level;
         if (tenant_mask(claim.slot, claim.tenant) != 0u) {
             execute(claim.slot, true, false);
         } else {

@@ -101,7 +101,8 @@ fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {
 // CPU engine lists them (opcode, opcode, tenant, slot): a small open-addressing table per
 // kind keeps, for each key, the first pass it was noted in, the lowest order of a note in
 // that pass (workgroup, then the step of the slot's handler chain, then lane: the CPU's
-// lockstep order), the lowest slot in it, the word and the count. Passes are dispatches one
+// lockstep order; the lane's claim level below), the lowest slot in it, the word and the
+// count. Passes are dispatches one
 // after another, so "the first pass" settles before a later pass reads it. A full table is
 // counted, and the host then falls back on one entry per kind.
 fn race_keyed(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {
@@ -155,7 +156,8 @@ fn race_keyed_note(e: u32, slot: u32, word: u32, extra: u32, count: u32) {
     // the first pass wins (kept inverted, like every minimum here)
     let before = atomicMax(&race_words[e + KE_PASS], ~this_pass);
     if (before <= ~this_pass) {
-        let order = (note_group * KEYED_STEPS + note_step) * WG + note_lane;
+        // the level rides below the lane: it orders nothing (a lane claims one slot a pass)
+        let order = ((note_group * KEYED_STEPS + note_step) * WG + note_lane) * 8u + note_level;
         let prev = atomicMax(&race_words[e + KE_ORDER], ~order);
         if (~order > prev) {
             atomicStore(&race_words[e + KE_WORD], word);

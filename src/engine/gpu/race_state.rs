@@ -61,9 +61,13 @@ pub const KE_COUNT_HI: usize = 5;
 pub const KE_WORD: usize = 6;
 pub const KE_EXTRA: usize = 7;
 pub const KEYED_WORDS: usize = 8;
-/// Steps of one workgroup in the order key: claim, the slot's op, a skip and an inner op per
-/// packed op, the packed count check.
+/// Steps of one workgroup in the order key: the claim at each of the five priority levels,
+/// the slot's op, a skip and an inner op per packed op, the packed count check.
 pub const KEYED_STEPS: usize = 16;
+/// The first step of the slot's own op (the claims come before).
+pub const STEP_OP: u32 = 5;
+/// The packed count check, after every packed op.
+pub const STEP_PACKED_COUNT: u32 = 14;
 
 /// The kinds the megakernel lists per key when the analysis is on (the CPU engine lists
 /// them so: an entry per unknown opcode, per aliased tenant, per clamped packed slot).
@@ -98,7 +102,8 @@ pub struct KeyedEntry {
     /// The opcode, DFA_STEP, the tenant, or the slot.
     pub key: u32,
     pub pass: u32,
-    /// The first note's position in its pass: workgroup, step, lane (see [`KEYED_STEPS`]).
+    /// The first note's position in its pass: workgroup, step, lane (see [`KEYED_STEPS`]),
+    /// then the level of the lane's claim.
     pub order: u32,
     /// The lowest slot noted in the first pass.
     pub lowest_slot: u32,
@@ -108,12 +113,22 @@ pub struct KeyedEntry {
 }
 
 impl KeyedEntry {
-    /// The slot of the first note in a direct variant, where lane i runs slot i.
-    pub fn direct_slot(&self, workgroup_size: u32) -> u32 {
+    /// The lane of the first note (workgroup × size + lane in it): in a direct variant, the
+    /// slot.
+    pub fn lane(&self, workgroup_size: u32) -> u32 {
         let wg = workgroup_size.max(1);
-        let lid = self.order % wg;
-        let group = self.order / wg / KEYED_STEPS as u32;
-        group * wg + lid
+        let o = self.order / 8;
+        (o / wg / KEYED_STEPS as u32) * wg + o % wg
+    }
+
+    /// The step of the slot's handler chain the first note came from.
+    pub fn step(&self, workgroup_size: u32) -> u32 {
+        (self.order / 8 / workgroup_size.max(1)) % KEYED_STEPS as u32
+    }
+
+    /// The priority level the first note's lane claimed at (0 in the direct variants).
+    pub fn level(&self) -> u32 {
+        self.order % 8
     }
 }
 
@@ -222,6 +237,11 @@ impl RaceReadback<'_> {
             return Pair::EMPTY;
         }
         Pair::from_extremes(!m, self.w(base + max))
+    }
+
+    /// Control word `w` as the dispatch found it.
+    pub fn initial_control(&self, w: usize) -> u32 {
+        self.w(RW_HEADER + w)
     }
 
     /// Every keyed entry, or `None` when a table overflowed (then those kinds are reported
@@ -446,11 +466,12 @@ mod tests {
         let e = |table: KeyedTable, k: usize| {
             RW_KEYED + (table as usize * KEYED_ENTRIES + k) * KEYED_WORDS
         };
-        // tenant 40, first noted in pass 2 by workgroup 3 (of 64 lanes), step 0, lane 5
+        // tenant 40, first noted in pass 2 by workgroup 3 (of 64 lanes), lane 5, claiming at
+        // level 2 (step 2)
         let a = e(KeyedTable::Aliased, 40);
         v[a + KE_KEY] = 40;
         v[a + KE_PASS] = !2;
-        v[a + KE_ORDER] = !((3 * KEYED_STEPS as u32) * 64 + 5);
+        v[a + KE_ORDER] = !(((3 * KEYED_STEPS as u32 + 2) * 64 + 5) * 8 + 2);
         v[a + KE_SLOT] = !100;
         v[a + KE_COUNT_LO] = 7;
         v[a + KE_COUNT_HI] = 1;
@@ -471,7 +492,8 @@ mod tests {
         assert_eq!(got.len(), 2);
         let t = got.iter().find(|k| k.table == KeyedTable::Aliased).unwrap();
         assert_eq!((t.key, t.pass, t.count, t.word), (40, 2, 7 | 1 << 32, 43));
-        assert_eq!(t.direct_slot(64), 3 * 64 + 5, "workgroup 3, lane 5");
+        assert_eq!(t.lane(64), 3 * 64 + 5, "workgroup 3, lane 5");
+        assert_eq!((t.step(64), t.level()), (2, 2), "claimed at level 2");
         assert_eq!(t.lowest_slot, 100);
         let p = got.iter().find(|k| k.table == KeyedTable::Packed).unwrap();
         assert_eq!(

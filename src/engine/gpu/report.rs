@@ -1,9 +1,11 @@
 //! Turning the run-state header a dispatch left on the device into the report's counters and
 //! [`Diagnostic`]s. Pure: it reads words, so it is tested without a device.
 
-use super::race_state::{KEYED_ENTRIES, KEYED_STEPS, KeyedEntry, KeyedTable, RaceReadback};
+use super::race_state::{
+    KEYED_ENTRIES, KeyedEntry, KeyedTable, RaceReadback, STEP_OP, STEP_PACKED_COUNT,
+};
 use super::run_state::*;
-use crate::abi::control::{ControlView, SHUTDOWN, word_name};
+use crate::abi::control::{ControlView, PRIORITY_OFFSETS, SHUTDOWN, word_name};
 use crate::abi::io_queue::{IO_PUBLISHED, IO_W_STATUS};
 use crate::abi::layout::{DEBUG_LOG_WORDS, IO_SLOT_WORDS, IO_SLOTS};
 use crate::abi::opcode::Opcode;
@@ -98,23 +100,44 @@ pub struct DiagContext<'a> {
     pub races: Option<&'a RaceReadback<'a>>,
 }
 
+/// The slot the first note of `e` came from. Direct variants: lane i runs slot i. The
+/// priority scan: lane l claiming at level p took slot `offsets[p] + l` whenever that
+/// partition takes one probe round (it is no longer than the ring, as partitions are unless
+/// their offsets are garbage); otherwise the lowest slot noted in the first pass stands in.
+fn keyed_slot(e: &KeyedEntry, cx: &DiagContext, races: &RaceReadback) -> u32 {
+    let lane = e.lane(cx.workgroup_size);
+    if cx.variant != Variant::Priority {
+        return lane;
+    }
+    let p = e.level() as usize;
+    let start = races.initial_control(PRIORITY_OFFSETS + p);
+    let len = races
+        .initial_control(PRIORITY_OFFSETS + p + 1)
+        .wrapping_sub(start);
+    if p < 5 && len != 0 && len <= races.n && lane < len {
+        start + lane
+    } else {
+        e.lowest_slot
+    }
+}
+
 /// The keyed entries of the race analysis (`race_state::KeyedEntry`) as the CPU engine words
-/// them: the slot of the first note (lane order is slot order in the direct variants; the
-/// priority scan names the lowest slot of the first pass), its pass, and the count per key.
-fn report_keyed(sink: &mut DiagnosticSink, entries: &[KeyedEntry], cx: &DiagContext) {
+/// them: the slot of the first note ([`keyed_slot`]), its pass, and the count per key.
+fn report_keyed(
+    sink: &mut DiagnosticSink,
+    entries: &[KeyedEntry],
+    cx: &DiagContext,
+    races: &RaceReadback,
+) {
     let wg = cx.workgroup_size.max(1);
     for e in entries {
-        let slot = if cx.variant == Variant::Priority {
-            e.lowest_slot
-        } else {
-            e.direct_slot(wg)
-        };
-        let step = (e.order / wg) % KEYED_STEPS as u32;
+        let slot = keyed_slot(e, cx, races);
+        let step = e.step(wg);
         let pass = Some(e.pass);
         match e.table {
             KeyedTable::Unknown | KeyedTable::DfaStep => {
                 let (kind, why) = crate::engine::diagnostics::unhandled_op(Opcode(e.key));
-                let where_ = if step >= 2 {
+                let where_ = if step > STEP_OP {
                     "a packed inner op of slot"
                 } else {
                     "slot"
@@ -134,7 +157,7 @@ fn report_keyed(sink: &mut DiagnosticSink, entries: &[KeyedEntry], cx: &DiagCont
             }
             KeyedTable::Packed => {
                 let slot = e.key;
-                let what = if step as usize >= 2 + 2 * PACKED_MAX_OPS {
+                let what = if step >= STEP_PACKED_COUNT {
                     format!(
                         "packed count byte is {}; the kernel runs only the first {PACKED_MAX_OPS} inner ops",
                         e.extra
@@ -193,8 +216,8 @@ pub fn diagnostics(h: &Header, cx: &DiagContext) -> (Vec<Diagnostic>, u64, RaceC
         }
     }
     // with race analysis on, these come back per opcode, tenant and slot, as the CPU lists them
-    match cx.races.and_then(|r| r.keyed()) {
-        Some(entries) => report_keyed(&mut sink, &entries, cx),
+    match cx.races.and_then(|r| Some((r, r.keyed()?))) {
+        Some((races, entries)) => report_keyed(&mut sink, &entries, cx, races),
         None => {
             // with the analysis on, its tables had no room for every key: say so
             let once = if cx.races.is_some() {
