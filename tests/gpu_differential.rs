@@ -721,6 +721,16 @@ fn options(w: &Workload, d: usize) -> DispatchOptions {
     }
 }
 
+fn same_totals(when: &str, g: &DispatchReport, c: &DispatchReport) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        diag_totals(g),
+        diag_totals(c),
+        "{}: diagnostic totals (gpu, cpu)",
+        when
+    );
+    Ok(())
+}
+
 /// Diagnostic counts by kind. `io_unserviced` counts the priority kernel's IO loops, one per
 /// workgroup that ran a pass; in a pass where a SHUTDOWN op runs, how many other workgroups
 /// still run it depends on when the store reaches them (the CPU's lockstep has every later
@@ -839,13 +849,7 @@ fn same_diagnostics(
         "{}: unknown opcodes, DFA_STEP, aliased tenants and clamped packed slots (gpu, cpu)",
         when
     );
-    prop_assert_eq!(
-        diag_totals(g),
-        diag_totals(c),
-        "{}: diagnostic totals (gpu, cpu)",
-        when
-    );
-    Ok(())
+    same_totals(when, g, c)
 }
 
 /// The kinds the race analysis lists per key (opcode, tenant, slot), as both engines must:
@@ -977,13 +981,7 @@ fn same_report_totals(
         "{}: report (gpu, cpu)",
         when
     );
-    prop_assert_eq!(
-        diag_totals(g),
-        diag_totals(c),
-        "{}: diagnostic totals (gpu, cpu)",
-        when
-    );
-    Ok(())
+    same_totals(when, g, c)
 }
 
 fn no_race(when: &str, c: &DispatchReport) -> Result<(), TestCaseError> {
