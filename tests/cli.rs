@@ -456,6 +456,48 @@ fn bench_reports_cpu_gpu_and_ui_sections_as_json() {
     );
 }
 
+/// `bench --only gpu --race --compare-tallies`: every case with race analysis off and on, each
+/// with the adapter's workgroup tallies and with them off, and the resident dispatch's host
+/// phases in each.
+#[test]
+fn bench_compares_the_tallies_and_splits_the_host_time() {
+    let o = run(&[
+        "bench",
+        "--only",
+        "gpu",
+        "--slots",
+        "256",
+        "--rounds",
+        "2",
+        "--race",
+        "--compare-tallies",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&o);
+    let gpu = j["gpu"].as_array().expect("gpu section");
+    let cases: Vec<bool> = gpu
+        .iter()
+        .map(|g| g["race_analysis"].as_bool().unwrap())
+        .collect();
+    assert_eq!(cases, [false, false, true, true], "{gpu:?}");
+    // the second of each pair has the tallies off (the first as the adapter has them)
+    for pair in gpu.chunks(2) {
+        assert_eq!(pair[1]["workgroup_tallies"], false, "{}", pair[1]);
+        assert!(pair[0]["workgroup_tallies"].is_boolean(), "{}", pair[0]);
+    }
+    for g in gpu {
+        let phases = &g["resident_host_phases_median_ms"];
+        for p in ["begin", "submit", "wait_and_read"] {
+            assert!(phases[p].as_f64().unwrap() >= 0.0, "{p}: {g}");
+        }
+        assert!(
+            phases["wait_and_read"].as_f64().unwrap() > 0.0,
+            "a readback takes time: {g}"
+        );
+    }
+}
+
 /// `megascope --bench-frames N` opens the real window (under Xvfb here), renders N frames
 /// while dispatching every frame, prints frame-time statistics as JSON and exits.
 #[test]
