@@ -159,6 +159,7 @@ impl GpuEngine {
                     .then_some(run.plan.params.groups),
             ),
             fused_once: run.plan.fused_once,
+            checks_shutdown: run.plan.params.checks_shutdown != 0,
         };
         let out = self.submit(
             Some(work),

@@ -33,6 +33,9 @@ pub(super) struct Passes {
     /// `once` as its one kernel ([`super::run_state::RunPlan::fused_once`]): no gate and no
     /// histogram after the pass.
     pub fused_once: bool,
+    /// The lanes read SHUTDOWN (looping variants, or `once` with the check): only then does
+    /// the report need SHUTDOWN as the dispatch found it.
+    pub checks_shutdown: bool,
 }
 
 /// How a submission brings the ring back.
@@ -96,8 +99,9 @@ fn encode_passes(
             );
         }
         // SHUTDOWN as the dispatch finds it (uploads queued before this submission
-        // included): a copy, where a one-thread kernel would cost a dispatch and a barrier
-        if bufs.control_words > SHUTDOWN {
+        // included): a copy, where a one-thread kernel would cost a dispatch and a barrier;
+        // none when no lane reads SHUTDOWN (the report then never looks at it)
+        if work.checks_shutdown && bufs.control_words > SHUTDOWN {
             enc.copy_buffer_to_buffer(
                 &bufs.control,
                 SHUTDOWN as u64 * 4,
