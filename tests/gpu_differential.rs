@@ -1422,6 +1422,39 @@ fn distinct_unknown_opcodes_are_listed_one_by_one_until_the_table_is_full() {
     }
 }
 
+/// `once` dispatches that change only the workgroup size each run every slot: a fused `once`
+/// dispatch skips rewriting its indirect arguments when they are unchanged, and must write
+/// them when the grid changes.
+#[test]
+fn once_dispatches_with_another_workgroup_size_run_every_slot() {
+    let mut gpu = engine();
+    let mut m = ResidentBuffers::new(256, 1, 0).expect("state");
+    for wg in [64, 64, 32, 256, 32, 1] {
+        for s in 0..256 {
+            if m.slot_status(s) != megascope::abi::status::SlotStatus::Published {
+                m.publish_slot(s.into(), 0, Opcode::NOP, &[])
+                    .expect("publish");
+            }
+        }
+        let opts = DispatchOptions {
+            workgroup_size: Some(wg),
+            ..DispatchOptions::default()
+        };
+        let r = m.dispatch(&mut gpu, &opts).expect("dispatch");
+        assert_eq!(
+            (r.workgroup_size, r.executed),
+            (wg, 256),
+            "workgroup size {wg}"
+        );
+        // the ring itself, not only the report (a fused pass's counts come from the slots
+        // its lanes saw)
+        let done = (0..256)
+            .filter(|&s| m.slot_status(s) == megascope::abi::status::SlotStatus::Done)
+            .count();
+        assert_eq!(done, 256, "workgroup size {wg}: slots DONE");
+    }
+}
+
 /// The starvation rule (ABI.md §5.4): with control[135] ≥ 16 the scan skips levels 0 and 1,
 /// a level-2 claim stores 0, and the next pass claims levels 0 and 1 again. One workgroup
 /// reads the counter once per iteration, so the order is defined (the CPU race analysis

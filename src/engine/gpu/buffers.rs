@@ -37,6 +37,10 @@ pub struct DeviceBuffers {
     pub changed: wgpu::Buffer,
     pub params: wgpu::Buffer,
     pub indirect: wgpu::Buffer,
+    /// What `indirect` holds, when the host wrote it last and no pass gate has run since
+    /// (a fused `once` dispatch leaves it as written): a dispatch with the same arguments
+    /// then writes nothing.
+    pub indirect_holds: Option<[u32; INDIRECT_WORDS]>,
     /// u32 per slot: the status words, gathered for a status-only readback.
     pub statuses: wgpu::Buffer,
     pub pass_bg: wgpu::BindGroup,
@@ -191,6 +195,7 @@ impl DeviceBuffers {
                 changed,
                 params,
                 indirect,
+                indirect_holds: None,
                 statuses,
                 pass_bg,
                 gate_bg,

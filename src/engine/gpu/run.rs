@@ -71,7 +71,7 @@ impl GpuEngine {
             let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
             bufs.race_buffers(&self.device, &self.kernels)?;
         }
-        let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
+        let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
         self.serial = next_serial(self.serial);
         let probes_overlap = priority && offsets_overlap(&self.offsets);
         let plan = RunPlan::new(
@@ -87,7 +87,11 @@ impl GpuEngine {
         queue.write_buffer(&bufs.params, 0, bytemuck::bytes_of(&plan.params));
         queue.write_buffer(&bufs.run, 0, bytemuck::cast_slice(&header));
         let indirect = plan.initial_indirect();
-        queue.write_buffer(&bufs.indirect, 0, bytemuck::cast_slice(&indirect));
+        if bufs.indirect_holds != Some(indirect) {
+            queue.write_buffer(&bufs.indirect, 0, bytemuck::cast_slice(&indirect));
+        }
+        // a pass gate may rewrite them; a fused `once` pass has none
+        bufs.indirect_holds = plan.fused_once.then_some(indirect);
         self.run = Some(GpuRun {
             options: *options,
             workgroup_size: wg,
