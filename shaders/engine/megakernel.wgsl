@@ -444,6 +444,7 @@ fn pass_direct(
     let g = wid.x + wid.y * nwg.x;
     note_group = g;
     note_lane = lid;
+    agg_enter_direct();
     if (g < params.groups) {
         let slot = g * WG + lid;
         var claimed = false;

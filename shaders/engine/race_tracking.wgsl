@@ -25,8 +25,17 @@ fn race_sum(w: u32) -> u32 {
 
 fn race_role(w: u32, min_field: u32, slot: u32) {
     let b = race_sum(w);
-    race_up(b + min_field, ~slot);
-    race_up(b + min_field + 1u, slot);
+    // with the workgroup tallies, the workgroup's extremes go up once, at its end
+    if (!agg_role(b + min_field, slot)) {
+        race_up(b + min_field, ~slot);
+        race_up(b + min_field + 1u, slot);
+    }
+}
+
+// A workgroup's lowest (inverted) and highest slot of the summary pair at `i`.
+fn race_flush_role(i: u32, min_inverted: u32, max: u32) {
+    race_up(i, min_inverted);
+    race_up(i + 1u, max);
 }
 
 fn race_read(slot: u32, w: u32) {

@@ -25,6 +25,7 @@ fn race_threshold() {}
 fn race_probe(slot: u32, lane: u32) {}
 fn race_oob(kind: u32, slot: u32, word: u32, count: u32) {}
 fn race_keyed(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {}
+fn race_flush_role(i: u32, min_inverted: u32, max: u32) {}
 ";
 
 /// The direct passes' workgroup tallies on a hardware GPU: a lane whose slot only adds to the
@@ -32,7 +33,8 @@ fn race_keyed(kind: u32, slot: u32, word: u32, extra: u32, count: u32) {}
 /// slot, its last control access) adds into a small table in workgroup memory, and after one
 /// barrier the table goes to `control` as one atomic per word (and a looping pass's claim
 /// and execute counters to the run state as one atomic each). The race analysis' build
-/// tallies too: its hooks record every add per slot, tallied or not. A million lanes then send a
+/// tallies too: its hooks record every add per slot, tallied or not, and its per-word
+/// lowest and highest reader, adder and storer are kept per workgroup the same way. A million lanes then send a
 /// few thousand atomics to METRICS, DONE_COUNT and the workload's counters instead of a
 /// million, which the device serializes per address. The adds commute, and a slot that reads
 /// or stores a word it added to never tallies, so every end state is one the lanes could
@@ -45,6 +47,48 @@ var<workgroup> agg_keys: array<atomic<u32>, AGG_WORDS>;
 var<workgroup> agg_vals: array<atomic<u32>, AGG_WORDS>;
 var<workgroup> agg_claims: atomic<u32>;
 var<private> agg_lane: bool;
+// the race analysis' per-word reader/adder/storer extremes, per workgroup (race_role)
+const AGG_ROLES: u32 = 32u;
+var<workgroup> agg_role_keys: array<atomic<u32>, AGG_ROLES>;
+var<workgroup> agg_role_min: array<atomic<u32>, AGG_ROLES>;
+var<workgroup> agg_role_max: array<atomic<u32>, AGG_ROLES>;
+var<private> agg_in_direct: bool;
+fn agg_enter_direct() {
+    agg_in_direct = true;
+}
+// The lowest and highest slot of a summary pair (the race words' index `i` of its minimum),
+// kept for the workgroup: every lane of a pass reads the same few words, and the highest
+// slot so far grows with every lane, so each would otherwise send the device an atomic.
+fn agg_role(i: u32, slot: u32) -> bool {
+    if (!agg_in_direct) {
+        return false;
+    }
+    let key = i + 1u;
+    var k = i % AGG_ROLES;
+    var probes = 0u;
+    var tallied = false;
+    loop {
+        var cur = atomicLoad(&agg_role_keys[k]);
+        if (cur == 0u) {
+            let r = atomicCompareExchangeWeak(&agg_role_keys[k], 0u, key);
+            cur = select(r.old_value, key, r.exchanged);
+        }
+        if (cur == key) {
+            atomicMax(&agg_role_min[k], ~slot);
+            atomicMax(&agg_role_max[k], slot);
+            tallied = true;
+            break;
+        }
+        if (cur != 0u) {
+            probes += 1u;
+            if (probes >= AGG_PROBES) {
+                break;
+            }
+            k = (k + 1u) % AGG_ROLES;
+        }
+    }
+    return tallied;
+}
 fn agg_claim() {
     atomicAdd(&agg_claims, 1u);
 }
@@ -90,6 +134,12 @@ fn agg_flush(lid: u32, g: u32) {
             atomicAdd(&control[key - 1u], v);
         }
     }
+    for (var k = lid; k < AGG_ROLES; k += WG) {
+        let key = atomicLoad(&agg_role_keys[k]);
+        if (key != 0u) {
+            race_flush_role(key - 1u, atomicLoad(&agg_role_min[k]), atomicLoad(&agg_role_max[k]));
+        }
+    }
     let claims = atomicLoad(&agg_claims);
     if (lid == 0u && claims != 0u) {
         atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], claims);
@@ -101,6 +151,8 @@ fn agg_flush(lid: u32, g: u32) {
 /// pass has no barrier.
 const AGG_OFF: &str = "const AGG_TALLIES: bool = false;
 fn agg_claim() {}
+fn agg_enter_direct() {}
+fn agg_role(i: u32, slot: u32) -> bool { return false; }
 fn agg_begin(op: u32, a1: u32) {}
 fn agg_add(i: u32, v: u32) -> bool { return false; }
 fn agg_flush(lid: u32, g: u32) {}
