@@ -97,6 +97,35 @@ fn small_readback_layout(control_words: usize) -> [u64; 4] {
     [0, header, header + control, header + control + debug]
 }
 
+/// A storage buffer the kernels bind and the host copies into and out of (`extra` usages on
+/// top: the indirect arguments are one).
+fn storage_buffer(
+    device: &wgpu::Device,
+    label: &str,
+    size: u64,
+    extra: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC
+            | extra,
+        mapped_at_creation: false,
+    })
+}
+
+/// A buffer the host maps to read what a submission copied into it.
+fn readback_buffer(device: &wgpu::Device, label: &str, size: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
 impl DeviceBuffers {
     pub fn new(
         device: &wgpu::Device,
@@ -120,17 +149,8 @@ impl DeviceBuffers {
             }
         }
         scoped(device, "allocating the device buffers", || {
-            let storage = |label: &str, size: u64, extra: wgpu::BufferUsages| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC
-                        | extra,
-                    mapped_at_creation: false,
-                })
-            };
+            let storage =
+                |label: &str, size: u64, extra| storage_buffer(device, label, size, extra);
             let none = wgpu::BufferUsages::empty();
             let control = storage("control", control_bytes, none);
             let ring = storage("ring", ring_bytes, none);
@@ -151,14 +171,7 @@ impl DeviceBuffers {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
-            let staging = |label: &str, size: u64| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            };
+            let staging = |label: &str, size: u64| readback_buffer(device, label, size);
             let pass_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("megakernel pass"),
                 layout: &kernels.pass_bgl,
@@ -236,23 +249,9 @@ impl DeviceBuffers {
             }
             let race = scoped(device, "allocating the race analysis buffers", || {
                 let storage = |label: &str, size: u64| {
-                    device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(label),
-                        size,
-                        usage: wgpu::BufferUsages::STORAGE
-                            | wgpu::BufferUsages::COPY_DST
-                            | wgpu::BufferUsages::COPY_SRC,
-                        mapped_at_creation: false,
-                    })
+                    storage_buffer(device, label, size, wgpu::BufferUsages::empty())
                 };
-                let staging = |label: &str, size: u64| {
-                    device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some(label),
-                        size,
-                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    })
-                };
+                let staging = |label: &str, size: u64| readback_buffer(device, label, size);
                 let words_buf = storage("race words", bytes_of(words));
                 let log = storage("race store log", bytes_of(log_words));
                 let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -305,13 +304,7 @@ impl DeviceBuffers {
         if self.stage_ring.as_ref().is_some_and(|b| b.size() < bytes) {
             self.stage_ring = None;
         }
-        self.stage_ring.get_or_insert_with(|| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("ring readback"),
-                size: bytes.max(64),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })
+        self.stage_ring
+            .get_or_insert_with(|| readback_buffer(device, "ring readback", bytes.max(64)))
     }
 }
