@@ -43,51 +43,18 @@ fn race_flush_role(i: u32, min_inverted: u32, max: u32) {}
 const AGG_ON: &str = "const AGG_TALLIES: bool = true;
 const AGG_WORDS: u32 = 64u;
 const AGG_PROBES: u32 = 8u;
-var<workgroup> agg_keys: array<atomic<u32>, AGG_WORDS>;
+// two tables of keys: control words added to, and the race analysis' summary pairs
+const AGG_ADDS: u32 = 0u;
+const AGG_ROLES: u32 = 1u;
+var<workgroup> agg_keys: array<array<atomic<u32>, AGG_WORDS>, 2>;
 var<workgroup> agg_vals: array<atomic<u32>, AGG_WORDS>;
+var<workgroup> agg_role_min: array<atomic<u32>, AGG_WORDS>;
+var<workgroup> agg_role_max: array<atomic<u32>, AGG_WORDS>;
 var<workgroup> agg_claims: atomic<u32>;
 var<private> agg_lane: bool;
-// the race analysis' per-word reader/adder/storer extremes, per workgroup (race_role)
-const AGG_ROLES: u32 = 32u;
-var<workgroup> agg_role_keys: array<atomic<u32>, AGG_ROLES>;
-var<workgroup> agg_role_min: array<atomic<u32>, AGG_ROLES>;
-var<workgroup> agg_role_max: array<atomic<u32>, AGG_ROLES>;
 var<private> agg_in_direct: bool;
 fn agg_enter_direct() {
     agg_in_direct = true;
-}
-// The lowest and highest slot of a summary pair (the race words' index `i` of its minimum),
-// kept for the workgroup: every lane of a pass reads the same few words, and the highest
-// slot so far grows with every lane, so each would otherwise send the device an atomic.
-fn agg_role(i: u32, slot: u32) -> bool {
-    if (!agg_in_direct) {
-        return false;
-    }
-    let key = i + 1u;
-    var k = i % AGG_ROLES;
-    var probes = 0u;
-    var tallied = false;
-    loop {
-        var cur = atomicLoad(&agg_role_keys[k]);
-        if (cur == 0u) {
-            let r = atomicCompareExchangeWeak(&agg_role_keys[k], 0u, key);
-            cur = select(r.old_value, key, r.exchanged);
-        }
-        if (cur == key) {
-            atomicMax(&agg_role_min[k], ~slot);
-            atomicMax(&agg_role_max[k], slot);
-            tallied = true;
-            break;
-        }
-        if (cur != 0u) {
-            probes += 1u;
-            if (probes >= AGG_PROBES) {
-                break;
-            }
-            k = (k + 1u) % AGG_ROLES;
-        }
-    }
-    return tallied;
 }
 fn agg_claim() {
     atomicAdd(&agg_claims, 1u);
@@ -96,23 +63,21 @@ fn agg_begin(op: u32, a1: u32) {
     agg_lane = op == OP_NOP || op == OP_ATOMIC_ADD
         || (op == OP_STORE_U32 && a1 != METRICS + OP_STORE_U32);
 }
-fn agg_add(i: u32, v: u32) -> bool {
-    if (!agg_lane) {
-        return false;
-    }
+// The entry of key `i` in table `t`, claimed if free, or AGG_WORDS when the probes find
+// neither (the caller then goes to the device directly).
+fn agg_find(t: u32, i: u32) -> u32 {
     let key = i + 1u;
     var k = i % AGG_WORDS;
     var probes = 0u;
-    var tallied = false;
+    var found = AGG_WORDS;
     loop {
-        var cur = atomicLoad(&agg_keys[k]);
+        var cur = atomicLoad(&agg_keys[t][k]);
         if (cur == 0u) {
-            let r = atomicCompareExchangeWeak(&agg_keys[k], 0u, key);
+            let r = atomicCompareExchangeWeak(&agg_keys[t][k], 0u, key);
             cur = select(r.old_value, key, r.exchanged);
         }
         if (cur == key) {
-            atomicAdd(&agg_vals[k], v);
-            tallied = true;
+            found = k;
             break;
         }
         if (cur != 0u) {
@@ -123,21 +88,43 @@ fn agg_add(i: u32, v: u32) -> bool {
             k = (k + 1u) % AGG_WORDS;
         }
     }
-    return tallied;
+    return found;
+}
+fn agg_add(i: u32, v: u32) -> bool {
+    var k = AGG_WORDS;
+    if (agg_lane) {
+        k = agg_find(AGG_ADDS, i);
+        if (k < AGG_WORDS) {
+            atomicAdd(&agg_vals[k], v);
+        }
+    }
+    return k < AGG_WORDS;
+}
+// The lowest and highest slot of a summary pair (the race words' index `i` of its minimum),
+// kept for the workgroup: every lane of a pass reads the same few words, and the highest
+// slot so far grows with every lane, so each would otherwise send the device an atomic.
+fn agg_role(i: u32, slot: u32) -> bool {
+    var k = AGG_WORDS;
+    if (agg_in_direct) {
+        k = agg_find(AGG_ROLES, i);
+        if (k < AGG_WORDS) {
+            atomicMax(&agg_role_min[k], ~slot);
+            atomicMax(&agg_role_max[k], slot);
+        }
+    }
+    return k < AGG_WORDS;
 }
 fn agg_flush(lid: u32, g: u32) {
     workgroupBarrier();
     for (var k = lid; k < AGG_WORDS; k += WG) {
-        let key = atomicLoad(&agg_keys[k]);
+        let key = atomicLoad(&agg_keys[AGG_ADDS][k]);
         let v = atomicLoad(&agg_vals[k]);
         if (key != 0u && v != 0u) {
             atomicAdd(&control[key - 1u], v);
         }
-    }
-    for (var k = lid; k < AGG_ROLES; k += WG) {
-        let key = atomicLoad(&agg_role_keys[k]);
-        if (key != 0u) {
-            race_flush_role(key - 1u, atomicLoad(&agg_role_min[k]), atomicLoad(&agg_role_max[k]));
+        let role = atomicLoad(&agg_keys[AGG_ROLES][k]);
+        if (role != 0u) {
+            race_flush_role(role - 1u, atomicLoad(&agg_role_min[k]), atomicLoad(&agg_role_max[k]));
         }
     }
     let claims = atomicLoad(&agg_claims);
