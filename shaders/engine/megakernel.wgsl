@@ -66,9 +66,10 @@ var<private> pend_extra: array<u32, DIAG_KINDS>;
 var<private> pend_kinds: u32;
 // Where the lane is in the CPU engine's lockstep order, for the race analysis' keyed
 // diagnostics (`race_keyed`): its workgroup and lane, the step of the slot's handler chain
-// (0..4 the claim, at the priority level it was made at — 0 in the direct variants; 5 the
-// slot's op; 6 + 2i a packed op i's argument check, 7 + 2i the op itself; 14 the packed
-// count check), and the level of the lane's claim (which, with the lane, names its slot).
+// (0..4 the claim, at the priority level it was made at — 0 in the direct variants; STEP_OP
+// the slot's op; STEP_OP + 1 + 2i a packed op i's argument check, STEP_OP + 2 + 2i the op
+// itself; STEP_PACKED_COUNT the packed count check), and the level of the lane's claim
+// (which, with the lane, names its slot).
 var<private> note_group: u32;
 var<private> note_lane: u32;
 var<private> note_step: u32;
@@ -327,16 +328,16 @@ fn run_packed(slot: u32) {
     for (var i = 0u; i < n; i++) {
         let op = arg_byte(b, 2u + 2u * i);
         let base = meta_words + arg_byte(b, 3u + 2u * i);
-        note_step = 6u + 2u * i;
+        note_step = STEP_OP + 1u + 2u * i;
         if (base + 3u > ARG_WORDS) {
             note(DK_PACKED_SKIPPED, slot, base, i, 1u);
             continue;
         }
-        note_step = 7u + 2u * i;
+        note_step = STEP_OP + 2u + 2u * i;
         let w = b + W_ARGS + base;
         run_op(slot, op, ring_words[w], ring_words[w + 1u], ring_words[w + 2u]);
     }
-    note_step = 6u + 2u * PACKED_MAX_OPS;
+    note_step = STEP_PACKED_COUNT;
     if (raw > PACKED_MAX_OPS) {
         note(DK_PACKED_COUNT, slot, 0u, raw, 1u);
     }
@@ -355,7 +356,7 @@ fn execute(slot: u32, counted: bool, direct: bool) {
     if (direct) {
         agg_begin(op, a1);
     }
-    note_step = 5u;
+    note_step = STEP_OP;
     run_op(slot, op, ring_words[b + W_ARGS], a1, ring_words[b + W_ARGS + 2u]);
     if (has(HB_PACKED_SLOT) && op == OP_PACKED_SLOT) {
         run_packed(slot);

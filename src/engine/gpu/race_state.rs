@@ -31,6 +31,7 @@
 
 use super::super::diagnostics::DiagnosticSink;
 use crate::abi::control::STARVATION;
+use crate::abi::slot::PACKED_MAX_OPS;
 use crate::engine::RaceCoverage;
 use crate::engine::race::{NONE, Pair, WordLog, note_word_race};
 
@@ -66,8 +67,9 @@ pub const KEYED_WORDS: usize = 8;
 pub const KEYED_STEPS: usize = 16;
 /// The first step of the slot's own op (the claims come before).
 pub const STEP_OP: u32 = 5;
-/// The packed count check, after every packed op.
-pub const STEP_PACKED_COUNT: u32 = 14;
+/// The packed count check, after every packed op's check and op.
+pub const STEP_PACKED_COUNT: u32 = STEP_OP + 1 + 2 * PACKED_MAX_OPS as u32;
+const _: () = assert!((STEP_PACKED_COUNT as usize) < KEYED_STEPS);
 
 /// The kinds the megakernel lists per key when the analysis is on (the CPU engine lists
 /// them so: an entry per unknown opcode, per aliased tenant, per clamped packed slot).
@@ -192,6 +194,8 @@ pub fn wgsl_constants() -> Vec<(&'static str, usize)> {
         ("KEYED_ENTRIES", KEYED_ENTRIES),
         ("KEYED_WORDS", KEYED_WORDS),
         ("KEYED_STEPS", KEYED_STEPS),
+        ("STEP_OP", STEP_OP as usize),
+        ("STEP_PACKED_COUNT", STEP_PACKED_COUNT as usize),
         ("KE_PASS", KE_PASS),
         ("KE_ORDER", KE_ORDER),
         ("KE_SLOT", KE_SLOT),
