@@ -131,15 +131,24 @@ fn replay_all(
 
 /// Replays `vectors` in every build of the direct passes — with race analysis and without it,
 /// each with the workgroup tallies of control adds (a hardware GPU's default) and without
-/// them (a software driver's) — and fails naming every vector that differs.
+/// them (a software driver's), the tallies with device workgroups running one, two or three
+/// of the dispatch's workgroups — and fails naming every vector that differs.
 fn replay_in_every_direct_build(gpu: &mut GpuEngine, vectors: &[(String, Vector)]) {
-    for (race_analysis, tallies) in [(true, false), (true, true), (false, true), (false, false)] {
+    for (race_analysis, tallies, per) in [
+        (true, false, 1),
+        (true, true, 1),
+        (true, true, 2),
+        (false, true, 1),
+        (false, true, 3),
+        (false, false, 1),
+    ] {
         gpu.set_workgroup_tallies(tallies);
+        gpu.set_groups_per_workgroup(Some(per));
         let failures = replay_all(gpu, vectors, race_analysis);
         assert!(
             failures.is_empty(),
             "{} of {} vectors failed on {} (race analysis {race_analysis}, workgroup tallies \
-             {tallies}):\n{}",
+             {tallies}, {per} workgroups per device workgroup):\n{}",
             failures.len(),
             vectors.len(),
             gpu.adapter_name(),

@@ -1128,13 +1128,15 @@ fn gpu_matches_cpu_on_random_race_free_workloads() {
     let case = std::cell::Cell::new(0u32);
     let result = runner.run(&raw_case(), |raw| {
         let w = build(&raw);
-        let tallies = case.get() % 2 == 1;
+        // and, tallied, every other one with device workgroups running two of the dispatch's
+        let (tallies, per) = [(false, 1), (true, 1), (false, 1), (true, 2)][case.get() as usize % 4];
         case.set(case.get() + 1);
         let mut gpu = gpu.borrow_mut();
         gpu.set_workgroup_tallies(tallies);
+        gpu.set_groups_per_workgroup(Some(per));
         run_case(&mut gpu, &w, &mut seen.borrow_mut()).map_err(|e| {
             TestCaseError::fail(format!(
-                "{e}\nworkgroup tallies {tallies}\nworkload: {w:#?}"
+                "{e}\nworkgroup tallies {tallies}, {per} workgroups per device workgroup\nworkload: {w:#?}"
             ))
         })
     });
@@ -1183,12 +1185,14 @@ fn the_build_without_analysis_matches_cpu_with_and_without_tallies() {
     let result = runner.run(&raw_case(), |raw| {
         let w = build(&raw);
         let tallies = case.get() % 3 != 2;
+        let per = if case.get() % 3 == 1 { 3 } else { 1 };
         case.set(case.get() + 1);
         let mut gpu = gpu.borrow_mut();
         gpu.set_workgroup_tallies(tallies);
+        gpu.set_groups_per_workgroup(Some(per));
         run_case_as(&mut gpu, &w, &mut Default::default(), false).map_err(|e| {
             TestCaseError::fail(format!(
-                "{e}\nworkgroup tallies {tallies}\nworkload: {w:#?}"
+                "{e}\nworkgroup tallies {tallies}, {per} workgroups per device workgroup\nworkload: {w:#?}"
             ))
         })
     });
@@ -1452,6 +1456,42 @@ fn once_dispatches_with_another_workgroup_size_run_every_slot() {
             .filter(|&s| m.slot_status(s) == megascope::abi::status::SlotStatus::Done)
             .count();
         assert_eq!(done, 256, "workgroup size {wg}: slots DONE");
+    }
+}
+
+/// A GPU's defaults (the engine told it is not a software adapter): no workgroup tallies for
+/// a ring of few workgroups, tallies from 64, and device workgroups running two of the
+/// dispatch's once a pass has lanes to spare (2^18 slots in workgroups of 256). Each ends as
+/// the CPU does, control words included (the tallied ATOMIC_ADDs land on 16 counters).
+#[test]
+fn gpu_defaults_tally_large_rings_and_share_workgroups_past_the_lanes_in_flight() {
+    let mut gpu = engine();
+    gpu.set_software_adapter(false);
+    let mut cpu = CpuEngine::new();
+    for (n, want) in [
+        (4096, (false, 1)),
+        (64 * 256, (true, 1)),
+        (1 << 18, (true, 2)),
+    ] {
+        let mut g = ResidentBuffers::new(n, 1, 16).expect("state");
+        for s in 0..n {
+            g.publish_slot(s.into(), 0, Opcode::ATOMIC_ADD, &[1, 160 + s % 16])
+                .expect("publish");
+        }
+        let mut c = g.clone();
+        let opts = DispatchOptions {
+            workgroup_size: Some(256),
+            ..DispatchOptions::default()
+        };
+        let rg = g.dispatch(&mut gpu, &opts).expect("gpu dispatch");
+        let rc = c.dispatch(&mut cpu, &opts).expect("cpu dispatch");
+        assert_eq!(
+            gpu.last_tallies(),
+            Some(want),
+            "{n} slots: tallies, groups per workgroup"
+        );
+        assert_eq!(rc.executed, u64::from(n), "{n} slots: the CPU's count");
+        assert_same_end(&format!("{n} slots"), (&rg, &g), (&rc, &c));
     }
 }
 
@@ -1791,6 +1831,9 @@ fn gpu_and_cpu_report_the_same_races_on_random_racy_workloads() {
     let result = runner.run(&case, |(shape, variant, overlap, dispatches)| {
         tallies.set(!tallies.get());
         gpu.borrow_mut().set_workgroup_tallies(tallies.get());
+        // (and with device workgroups running two of the dispatch's, where they tally)
+        gpu.borrow_mut()
+            .set_groups_per_workgroup(Some(if tallies.get() { 2 } else { 1 }));
         let (n, wg) = SHAPES[shape];
         let mut cpu_state = ResidentBuffers::new(n, 2, OBS).expect("state");
         if variant == Variant::Priority && overlap {

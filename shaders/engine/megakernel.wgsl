@@ -17,6 +17,10 @@
 // prepended by the host from src/engine/gpu/kernels.rs). The priority scan needs three.
 
 override WG: u32 = 64u;
+// The dispatch's workgroups one workgroup of this kernel runs (`pass_direct` only; 1 unless
+// the workgroup tallies are on): a million slots then flush a quarter as many tallies, and
+// the device serializes those per word.
+override PER: u32 = 1u;
 // Whether a claim writes the dispatch's serial into `changed` (the app's grid highlights
 // those slots); off where nothing reads them (the bench, `megascope run`), which saves a
 // store per claimed slot.
@@ -196,6 +200,49 @@ fn ring_cas(i: u32, expected: u32, new_value: u32) -> u32 {
 fn tenant_mask(slot: u32, tenant: u32) -> u32 {
     let base = c_load(slot, TENANT_BASE);
     return c_load(slot, base + tenant);
+}
+
+// The direct passes' mask reads: a lane that runs several of the dispatch's workgroups
+// (PER > 1) loads TENANT_BASE once, and a tenant's mask word again only for a different
+// word. Every workgroup loads them on its own otherwise, and a million lanes loading the same
+// two words keep one memory partition busy. A slot still records both reads (race analysis)
+// and its own out-of-range note. Reusing a value is as if the lane's later workgroups had
+// read it before its earlier ones ran — an order the device could have picked; within one
+// workgroup every lane reads its mask before any runs its op, in the CPU engine's lockstep
+// order too.
+var<private> dm_loaded: bool;
+var<private> dm_base: u32;
+var<private> dm_word: u32;
+var<private> dm_mask: u32;
+
+fn direct_mask(slot: u32, tenant: u32) -> u32 {
+    if (PER == 1u) {
+        return tenant_mask(slot, tenant);
+    }
+    let len = arrayLength(&control);
+    var mask = 0u;
+    if (TENANT_BASE < len) {
+        if (!dm_loaded) {
+            dm_base = atomicLoad(&control[TENANT_BASE]);
+            dm_word = 0xFFFFFFFFu;
+            dm_loaded = true;
+        }
+        race_read(slot, TENANT_BASE);
+        let i = dm_base + tenant;
+        if (i < len) {
+            if (dm_word != i) {
+                dm_mask = atomicLoad(&control[i]);
+                dm_word = i;
+            }
+            mask = dm_mask;
+            race_read(slot, i);
+        } else {
+            note(DK_OOB_LOAD, slot, i, 0u, 1u);
+        }
+    } else {
+        mask = tenant_mask(slot, tenant);
+    }
+    return mask;
 }
 
 fn note_if_aliased(slot: u32, tenant: u32) {
@@ -384,12 +431,12 @@ fn execute(slot: u32, counted: bool, direct: bool) {
 // of the dispatch (the first lane to see it counts the return). A returned flag holds the
 // serial of the dispatch it returned in, so flags left by earlier dispatches need no clearing
 // (the host clears them only when the serial wraps).
-fn workgroup_live(g: u32, checks_shutdown: bool) -> bool {
-    if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) == params.serial) {
+fn workgroup_live(g: u32, checks_shutdown: bool, serial: u32) -> bool {
+    if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) == serial) {
         return false;
     }
     if (checks_shutdown && atomicLoad(&control[SHUTDOWN]) != 0u) {
-        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], params.serial) != params.serial) {
+        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], serial) != serial) {
             atomicAdd(&run[RS_RETURNED], 1u);
         }
         return false;
@@ -403,19 +450,19 @@ fn workgroup_live(g: u32, checks_shutdown: bool) -> bool {
 // claim needs no compare-and-swap: PUBLISHED with a non-zero mask is claimed, and the status
 // goes straight to DONE (CLAIMED is never observable in between — the kernels write nothing
 // else in the ring and nothing reads it during the pass).
-fn direct_lane(slot: u32) -> bool {
+fn direct_lane(slot: u32, serial: u32) -> bool {
     var claimed = false;
     let b = slot * SLOT_WORDS;
     if (ring_words[b + W_STATUS] == ST_PUBLISHED) {
         let tenant = ring_words[b + W_TENANT];
-        if (tenant_mask(slot, tenant) != 0u) {
+        if (direct_mask(slot, tenant) != 0u) {
             note_if_aliased(slot, tenant);
             // a lane that claims has read SHUTDOWN first (when its variant checks it)
             if (params.checks_shutdown != 0u) {
                 race_read(slot, SHUTDOWN);
             }
             if (MARK_CHANGED) {
-                changed[slot] = params.serial;
+                changed[slot] = serial;
             }
             execute(slot, params.looping != 0u, true);
             claimed = true;
@@ -442,28 +489,41 @@ fn pass_direct(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let g = wid.x + wid.y * nwg.x;
-    note_group = g;
-    note_lane = lid;
+    // this workgroup runs PER of the dispatch's workgroups one after the other (each keeps
+    // its own id: returned flags, histogram shards and the race analysis' order see no
+    // difference), so their tallies reach the device as one flush
+    let first = (wid.x + wid.y * nwg.x) * PER;
     agg_enter_direct();
-    if (g < params.groups) {
-        let slot = g * WG + lid;
-        var claimed = false;
-        if (workgroup_live(g, params.checks_shutdown != 0u)) {
-            claimed = direct_lane(slot);
-            // (with the workgroup tallies, the claims of a looping pass are counted in
-            // `execute` and added once for the workgroup by `agg_flush`)
-            if (claimed && params.looping != 0u && !AGG_TALLIES) {
-                atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
-            }
-        }
-        if (params.looping == 0u && !claimed) {
-            let st = ring_words[slot * SLOT_WORDS + W_STATUS];
-            atomicAdd(&run[RS_HIST_SHARDS + min(st, 8u) * SHARDS + g % SHARDS], 1u);
+    if (first < params.groups) {
+        let serial = params.serial;
+        // (a bound the compiler cannot know keeps it from copying the body PER times)
+        let end = min(first + PER, params.groups);
+        for (var g = first; g < end; g++) {
+            direct_group(g, lid, serial);
         }
         flush_notes();
-        // every lane of the workgroup (g is uniform): the tallied adds reach control
-        agg_flush(lid, g);
+        // every lane of the workgroup (first is uniform): the tallied adds reach control
+        agg_flush(lid, first);
+    }
+}
+
+// Lane `lid` of workgroup g in one direct pass.
+fn direct_group(g: u32, lid: u32, serial: u32) {
+    note_group = g;
+    note_lane = lid;
+    let slot = g * WG + lid;
+    var claimed = false;
+    if (workgroup_live(g, params.checks_shutdown != 0u, serial)) {
+        claimed = direct_lane(slot, serial);
+        // (with the workgroup tallies, the claims of a looping pass are counted in
+        // `execute` and added once for the workgroup by `agg_flush`)
+        if (claimed && params.looping != 0u && !AGG_TALLIES) {
+            atomicAdd(&run[RS_PASS_CLAIMS + g % SHARDS], 1u);
+        }
+    }
+    if (params.looping == 0u && !claimed) {
+        let st = ring_words[slot * SLOT_WORDS + W_STATUS];
+        atomicAdd(&run[RS_HIST_SHARDS + min(st, 8u) * SHARDS + g % SHARDS], 1u);
     }
 }
 
@@ -599,8 +659,9 @@ fn pass_priority(
     }
     note_group = g;
     note_lane = lid;
+    let serial = params.serial;
     var claim = Claim(false, 0u, 0u, 0u);
-    if (workgroup_live(g, true)) {
+    if (workgroup_live(g, true, serial)) {
         let starving = atomicLoad(&control[STARVATION]) >= STARVATION_THRESHOLD;
         race_threshold();
         claim = priority_scan(g * WG + lid, starving);

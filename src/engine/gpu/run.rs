@@ -9,8 +9,8 @@ use super::race_state::RaceReadback;
 use super::report::{self, DiagContext, Header};
 use super::run_state::{
     DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, HIST_COUNTS, HIST_DIAGNOSTICS_ONLY, RS_END,
-    RS_HIST_MODE, RunPlan, end_fused_once, needs_end_scan, next_chunk, next_serial,
-    returned_flags_need_clearing,
+    RS_HIST_MODE, RunPlan, end_fused_once, groups_per_workgroup, needs_end_scan, next_chunk,
+    next_serial, returned_flags_need_clearing,
 };
 use super::submit::{Passes, RingReadback, Targets, scoped_submit};
 use super::{GpuEngine, not_uploaded};
@@ -58,30 +58,34 @@ impl GpuEngine {
         let wg = options.resolve_workgroup_size(n)?;
         let priority = options.variant == Variant::Priority;
         let race = options.race_analysis;
+        self.serial = next_serial(self.serial);
+        let probes_overlap = priority && offsets_overlap(&self.offsets);
+        let max_per_dim = self.max_workgroups_per_dim;
+        let plan = RunPlan::new(n, wg, options, self.serial, max_per_dim, probes_overlap);
+        let groups = plan.params.groups;
+        let aggregate = self.aggregate && !priority && groups >= self.tally_min_groups;
+        let per = match (aggregate, self.groups_per_workgroup) {
+            (false, _) => 1,
+            (true, Some(per)) => per,
+            (true, None) => groups_per_workgroup(groups, wg),
+        };
+        let plan = plan.with_groups_per_workgroup(per, max_per_dim);
         let key = PassKey {
             workgroup_size: wg,
             priority,
             race,
             marks_changed: self.marks_changed,
             handlers: self.ring_handlers,
-            aggregate: self.aggregate && !priority,
+            aggregate,
+            groups_per_workgroup: per,
         };
         self.kernels.pass_pipeline(&self.device, key)?;
+        self.last_key = Some(key);
         if race {
             let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
             bufs.race_buffers(&self.device, &self.kernels)?;
         }
         let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
-        self.serial = next_serial(self.serial);
-        let probes_overlap = priority && offsets_overlap(&self.offsets);
-        let plan = RunPlan::new(
-            n,
-            wg,
-            options,
-            self.serial,
-            self.max_workgroups_per_dim,
-            probes_overlap,
-        );
         let header = plan.initial_header();
         let queue = &self.queue;
         queue.write_buffer(&bufs.params, 0, bytemuck::bytes_of(&plan.params));
