@@ -1459,6 +1459,40 @@ fn once_dispatches_with_another_workgroup_size_run_every_slot() {
     }
 }
 
+/// A dispatch finished before any pass ran ends as the CPU's does (PassBudget, nothing
+/// claimed, every slot still PUBLISHED): the GPU's end scan writes into the dispatch's own
+/// header, which reaches the device by a copy the scan must not overtake.
+#[test]
+fn a_dispatch_finished_before_any_pass_ends_as_on_the_cpu() {
+    use megascope::engine::Engine;
+    for variant in [Variant::Once, Variant::Persistent, Variant::Priority] {
+        let (mut gpu, mut cpu) = (engine(), CpuEngine::new());
+        let mut g = ResidentBuffers::new(64, 1, 0).expect("state");
+        for s in 0..64 {
+            g.publish_slot(s, 0, Opcode::NOP, &[]).expect("publish");
+        }
+        let mut c = g.clone();
+        let opts = DispatchOptions {
+            variant,
+            workgroup_size: Some(16),
+            ..DispatchOptions::default()
+        };
+        // an earlier dispatch leaves its header on the device
+        g.clone()
+            .dispatch(&mut gpu, &opts)
+            .expect("earlier dispatch");
+        gpu.begin_dispatch(&mut g, &opts).expect("gpu begin");
+        let rg = gpu.finish_dispatch(&mut g).expect("gpu finish");
+        cpu.begin_dispatch(&mut c, &opts).expect("cpu begin");
+        let rc = cpu.finish_dispatch(&mut c).expect("cpu finish");
+        assert_eq!(
+            (rg.passes, rg.end, rg.claimed, rg.executed, rg.status_counts),
+            (rc.passes, rc.end, rc.claimed, rc.executed, rc.status_counts),
+            "{variant:?}: report (gpu, cpu)"
+        );
+    }
+}
+
 /// A GPU's defaults (the engine told it is not a software adapter): no workgroup tallies for
 /// a ring of few workgroups, tallies from 64, and device workgroups running two of the
 /// dispatch's once a pass has lanes to spare (2^18 slots in workgroups of 256). Each ends as

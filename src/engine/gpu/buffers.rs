@@ -6,7 +6,9 @@
 use super::device::scoped;
 use super::kernels::{Kernels, RING_WORDS_BINDING};
 use super::race_state::{LOG_RECORD_WORDS, log_capacity, race_words_len};
-use super::run_state::{HEADER_WORDS, INDIRECT_WORDS, Params};
+use super::run_state::{
+    HEADER_WORDS, INDIRECT_WORDS, PARAMS_COPIES, PARAMS_STRIDE, Params, ParamsBlock,
+};
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
 use crate::engine::EngineError;
 
@@ -35,7 +37,20 @@ pub struct DeviceBuffers {
     pub run: wgpu::Buffer,
     /// u32 per slot: the serial of the last dispatch that claimed it.
     pub changed: wgpu::Buffer,
+    /// [`PARAMS_COPIES`] copies of the parameters, [`PARAMS_STRIDE`] apart.
     pub params: wgpu::Buffer,
+    /// What `params` holds (written by `begin_device` only).
+    pub params_block: Option<ParamsBlock>,
+    /// The dynamic offset of this dispatch's copy: every bind group that includes `params`
+    /// is set with it.
+    pub params_offset: u32,
+    /// The header a dispatch starts from, copied into `run` on the device by the dispatch's
+    /// first submission: it changes only with the plan, so most dispatches write nothing.
+    pub header_template: wgpu::Buffer,
+    /// What `header_template` holds.
+    pub template_holds: Option<Vec<u32>>,
+    /// A dispatch began and its header has not been copied into `run` yet.
+    pub header_pending: bool,
     pub indirect: wgpu::Buffer,
     /// What `indirect` holds, when the host wrote it last and no pass gate has run since
     /// (a fused `once` dispatch leaves it as written): a dispatch with the same arguments
@@ -61,12 +76,22 @@ pub struct DeviceBuffers {
     pub stage_upload: Option<wgpu::Buffer>,
 }
 
-fn entries<'a>(bufs: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
+/// Binding i for buffer i; the params buffer as one copy of its block (the dynamic offset
+/// picks which).
+fn entries<'a>(bufs: &[&'a wgpu::Buffer], params: &wgpu::Buffer) -> Vec<wgpu::BindGroupEntry<'a>> {
     bufs.iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
+        .map(|(i, &b)| wgpu::BindGroupEntry {
             binding: i as u32,
-            resource: b.as_entire_binding(),
+            resource: if b == params {
+                wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                })
+            } else {
+                b.as_entire_binding()
+            },
         })
         .collect()
 }
@@ -75,8 +100,9 @@ fn entries<'a>(bufs: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
 fn pass_entries<'a>(
     bufs: &[&'a wgpu::Buffer],
     ring: &'a wgpu::Buffer,
+    params: &wgpu::Buffer,
 ) -> Vec<wgpu::BindGroupEntry<'a>> {
-    let mut e = entries(bufs);
+    let mut e = entries(bufs, params);
     e.push(wgpu::BindGroupEntry {
         binding: RING_WORDS_BINDING,
         resource: ring.as_entire_binding(),
@@ -167,8 +193,14 @@ impl DeviceBuffers {
             );
             let params = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("params"),
-                size: std::mem::size_of::<Params>() as u64,
+                size: u64::from(PARAMS_COPIES) * PARAMS_STRIDE,
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let header_template = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("initial run-state header"),
+                size: bytes_of(HEADER_WORDS as u64),
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             });
             let staging = |label: &str, size: u64| readback_buffer(device, label, size);
@@ -178,17 +210,18 @@ impl DeviceBuffers {
                 entries: &pass_entries(
                     &[&control, &ring, &debug_log, &run, &changed, &params],
                     &ring,
+                    &params,
                 ),
             });
             let gate_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("pass gate"),
                 layout: &kernels.gate_bgl,
-                entries: &entries(&[&control, &run, &indirect]),
+                entries: &entries(&[&control, &run, &indirect], &params),
             });
             let hist_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("status histogram"),
                 layout: &kernels.hist_bgl,
-                entries: &entries(&[&control, &ring, &run, &params, &statuses]),
+                entries: &entries(&[&control, &ring, &run, &params, &statuses], &params),
             });
             Ok(DeviceBuffers {
                 slot_count,
@@ -207,6 +240,11 @@ impl DeviceBuffers {
                 run,
                 changed,
                 params,
+                params_block: None,
+                params_offset: 0,
+                header_template,
+                template_holds: None,
+                header_pending: false,
                 indirect,
                 indirect_holds: None,
                 statuses,
@@ -215,6 +253,17 @@ impl DeviceBuffers {
                 hist_bg,
             })
         })
+    }
+
+    /// The copy of the dispatch's initial header into the run state (`header_pending`).
+    pub fn encode_header_copy(&self, enc: &mut wgpu::CommandEncoder) {
+        enc.copy_buffer_to_buffer(
+            &self.header_template,
+            0,
+            &self.run,
+            0,
+            bytes_of(HEADER_WORDS as u64),
+        );
     }
 
     /// Where the header, the control buffer and the debug log lie in
@@ -269,6 +318,7 @@ impl DeviceBuffers {
                             &log,
                         ],
                         &self.ring,
+                        &self.params,
                     ),
                 });
                 Ok(RaceBuffers {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::device::scoped;
-use super::run_state::shader_source;
+use super::run_state::{Params, shader_source};
 use crate::engine::EngineError;
 
 const MEGAKERNEL: &str = include_str!("../../../shaders/engine/megakernel.wgsl");
@@ -221,14 +221,16 @@ fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// The parameters: one copy of a block picked per dispatch by a dynamic offset
+/// ([`super::run_state::PARAMS_COPIES`]).
 fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
+            has_dynamic_offset: true,
+            min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
         },
         count: None,
     }

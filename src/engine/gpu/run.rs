@@ -8,9 +8,9 @@ use super::kernels::PassKey;
 use super::race_state::RaceReadback;
 use super::report::{self, DiagContext, Header};
 use super::run_state::{
-    DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, HIST_COUNTS, HIST_DIAGNOSTICS_ONLY, RS_END,
-    RS_HIST_MODE, RunPlan, end_fused_once, groups_per_workgroup, needs_end_scan, next_chunk,
-    next_serial, returned_flags_need_clearing,
+    DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, HIST_COUNTS, HIST_DIAGNOSTICS_ONLY, PARAMS_STRIDE,
+    RS_END, RS_HIST_MODE, RunPlan, end_fused_once, groups_per_workgroup, needs_end_scan,
+    next_chunk, next_serial, params_block, params_copy, returned_flags_need_clearing,
 };
 use super::submit::{Passes, RingReadback, Targets, scoped_submit};
 use super::{GpuEngine, not_uploaded};
@@ -88,8 +88,23 @@ impl GpuEngine {
         let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
         let header = plan.initial_header();
         let queue = &self.queue;
-        queue.write_buffer(&bufs.params, 0, bytemuck::bytes_of(&plan.params));
-        queue.write_buffer(&bufs.run, 0, bytemuck::cast_slice(&header));
+        // the parameters' copy for this serial, and the header as the template holds it:
+        // written only when the plan changes (or every PARAMS_COPIES dispatches)
+        let copy = match params_copy(bufs.params_block, plan.params) {
+            Some(i) => i,
+            None => {
+                let (bytes, block) = params_block(plan.params);
+                queue.write_buffer(&bufs.params, 0, &bytes);
+                bufs.params_block = Some(block);
+                0
+            }
+        };
+        bufs.params_offset = (u64::from(copy) * PARAMS_STRIDE) as u32;
+        if bufs.template_holds.as_ref() != Some(&header) {
+            queue.write_buffer(&bufs.header_template, 0, bytemuck::cast_slice(&header));
+            bufs.template_holds = Some(header.clone());
+        }
+        bufs.header_pending = true;
         let indirect = plan.initial_indirect();
         if bufs.indirect_holds != Some(indirect) {
             queue.write_buffer(&bufs.indirect, 0, bytemuck::cast_slice(&indirect));
@@ -288,6 +303,9 @@ impl GpuEngine {
         let mut run = self.run.take().ok_or(EngineError::NoDispatch)?;
         run.scanned = true;
         let out = (|| {
+            // the header copy first: the queued writes below run before the next
+            // submission's commands, and must land on the dispatch's header
+            self.flush_header()?;
             let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
             if let Some(end) = end {
                 let offset = RS_END as u64 * 4;
@@ -305,12 +323,12 @@ impl GpuEngine {
                     timestamp_writes: None,
                 });
                 cp.set_pipeline(&kernels.histogram);
-                cp.set_bind_group(0, &bufs.hist_bg, &[]);
+                cp.set_bind_group(0, &bufs.hist_bg, &[bufs.params_offset]);
                 if hx > 0 {
                     cp.dispatch_workgroups(hx, hy, 1);
                 }
                 cp.set_pipeline(&kernels.finalize);
-                cp.set_bind_group(0, &bufs.hist_bg, &[]);
+                cp.set_bind_group(0, &bufs.hist_bg, &[bufs.params_offset]);
                 cp.dispatch_workgroups(1, 1, 1);
             })
         })();
@@ -319,5 +337,20 @@ impl GpuEngine {
         self.run = Some(run);
         out?;
         self.submit_run(0, None)
+    }
+
+    /// Submits the pending copy of the dispatch's initial header into the run state, if any
+    /// (every other submission encodes it first itself).
+    fn flush_header(&mut self) -> Result<(), EngineError> {
+        let Some(bufs) = self.bufs.as_mut() else {
+            return Ok(());
+        };
+        if !bufs.header_pending {
+            return Ok(());
+        }
+        let b = &*bufs;
+        scoped_submit(&self.device, &self.queue, |enc| b.encode_header_copy(enc))?;
+        bufs.header_pending = false;
+        Ok(())
     }
 }

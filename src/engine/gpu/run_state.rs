@@ -547,6 +547,48 @@ pub fn next_serial(s: u32) -> u32 {
     s.wrapping_add(1).max(1)
 }
 
+/// Copies of the parameters the params buffer holds, one for each of a run of serials: a
+/// dispatch picks its copy with a dynamic offset, so the host writes the buffer once every
+/// this many dispatches (or when the parameters change) rather than before each one — a
+/// queued write is a staging buffer and a copy of its own, a fixed cost that weighs on a
+/// small ring's dispatch.
+pub const PARAMS_COPIES: u32 = 64;
+/// Bytes from one copy to the next: WebGPU's largest uniform offset alignment.
+pub const PARAMS_STRIDE: u64 = 256;
+
+/// What a params buffer holds: the parameters with serial 0, and the serial of its first
+/// copy (the others follow by [`next_serial`]).
+pub type ParamsBlock = (Params, u32);
+
+/// The copy of `block` that holds `p` (same parameters, its serial among the block's), if
+/// any.
+pub fn params_copy(block: Option<ParamsBlock>, p: Params) -> Option<u32> {
+    let (held, first) = block?;
+    if held != (Params { serial: 0, ..p }) {
+        return None;
+    }
+    let mut s = first;
+    for i in 0..PARAMS_COPIES {
+        if s == p.serial {
+            return Some(i);
+        }
+        s = next_serial(s);
+    }
+    None
+}
+
+/// A new block for `p`: its bytes ([`PARAMS_COPIES`] copies, [`PARAMS_STRIDE`] apart, the
+/// serials from `p.serial` on) and what it holds. `p` is its copy 0.
+pub fn params_block(p: Params) -> (Vec<u8>, ParamsBlock) {
+    let mut bytes = vec![0u8; PARAMS_COPIES as usize * PARAMS_STRIDE as usize];
+    let mut copy = p;
+    for chunk in bytes.chunks_exact_mut(PARAMS_STRIDE as usize) {
+        chunk[..std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(&copy));
+        copy.serial = next_serial(copy.serial);
+    }
+    (bytes, (Params { serial: 0, ..p }, p.serial))
+}
+
 /// Whether a dispatch of serial `s` must clear the per-workgroup returned flags before its
 /// first pass: each flag holds the serial of the dispatch its workgroup returned in, so only
 /// once the serials wrap could an old flag read as this dispatch's.
@@ -643,6 +685,42 @@ mod tests {
             bytemuck::cast::<Params, [u32; 8]>(p),
             [1, 2, 3, 4, 5, 6, 7, 8]
         );
+    }
+
+    #[test]
+    fn a_params_block_serves_the_next_serials_then_asks_for_a_new_one() {
+        let p = |serial, n| Params {
+            n,
+            groups: 2,
+            serial,
+            ..Params::default()
+        };
+        assert_eq!(params_copy(None, p(1, 8)), None, "nothing written yet");
+        let (bytes, block) = params_block(p(u32::MAX - 1, 8));
+        assert_eq!(bytes.len() as u64, u64::from(PARAMS_COPIES) * PARAMS_STRIDE);
+        // copies 0, 1, 2 hold serials MAX-1, MAX, then 1 (next_serial skips 0)
+        for (i, serial) in [(0u32, u32::MAX - 1), (1, u32::MAX), (2, 1), (3, 2)] {
+            assert_eq!(params_copy(Some(block), p(serial, 8)), Some(i));
+            let at = (u64::from(i) * PARAMS_STRIDE) as usize;
+            let copy: Params =
+                bytemuck::pod_read_unaligned(&bytes[at..at + std::mem::size_of::<Params>()]);
+            assert_eq!(copy, p(serial, 8), "copy {i}");
+        }
+        assert_eq!(
+            params_copy(Some(block), p(PARAMS_COPIES - 2, 8)),
+            Some(PARAMS_COPIES - 1)
+        );
+        assert_eq!(
+            params_copy(Some(block), p(PARAMS_COPIES - 1, 8)),
+            None,
+            "past the block"
+        );
+        assert_eq!(
+            params_copy(Some(block), p(0, 8)),
+            None,
+            "a serial never used"
+        );
+        assert_eq!(params_copy(Some(block), p(1, 9)), None, "other parameters");
     }
 
     #[test]

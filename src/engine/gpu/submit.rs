@@ -136,16 +136,17 @@ fn encode_passes(
         }
     };
     let pass_bg = race.map_or(&bufs.pass_bg, |r| &r.bind_group);
+    let params = [bufs.params_offset];
     if work.fused_once {
         cp.set_pipeline(pipeline);
-        cp.set_bind_group(0, pass_bg, &[]);
+        cp.set_bind_group(0, pass_bg, &params);
         cp.dispatch_workgroups_indirect(&bufs.indirect, 0);
         stamp(&mut cp, "megakernel");
         return true;
     }
     for _ in 0..work.passes {
         cp.set_pipeline(pipeline);
-        cp.set_bind_group(0, pass_bg, &[]);
+        cp.set_bind_group(0, pass_bg, &params);
         cp.dispatch_workgroups_indirect(&bufs.indirect, 0);
         stamp(&mut cp, "megakernel");
         cp.set_pipeline(&kernels.gate);
@@ -154,11 +155,11 @@ fn encode_passes(
         stamp(&mut cp, "pass gate");
     }
     cp.set_pipeline(&kernels.histogram);
-    cp.set_bind_group(0, &bufs.hist_bg, &[]);
+    cp.set_bind_group(0, &bufs.hist_bg, &params);
     cp.dispatch_workgroups_indirect(&bufs.indirect, IND_HIST as u64 * 4);
     stamp(&mut cp, "status histogram");
     cp.set_pipeline(&kernels.finalize);
-    cp.set_bind_group(0, &bufs.hist_bg, &[]);
+    cp.set_bind_group(0, &bufs.hist_bg, &params);
     cp.dispatch_workgroups(1, 1, 1);
     stamp(&mut cp, "finalize");
     true
@@ -207,6 +208,8 @@ impl GpuEngine {
         let debug_bytes = DEBUG_LOG_WORDS as u64 * 4;
         let header_bytes = HEADER_WORDS as u64 * 4;
         let small = bufs.small_readback_offsets();
+        // a dispatch that began since the last submission starts from its header
+        let header_copy = std::mem::take(&mut bufs.header_pending);
         let bufs = &*bufs;
         let mut stamps = timer
             .as_ref()
@@ -214,6 +217,9 @@ impl GpuEngine {
             .map(|t| t.stamps(timing));
         let mut timed = false;
         scoped_submit(device, queue, |enc| {
+            if header_copy {
+                bufs.encode_header_copy(enc);
+            }
             if let Some(w) = work {
                 timed = encode_passes(enc, kernels, bufs, pipeline.as_ref(), w, stamps.as_mut());
                 if timed && let Some(s) = &stamps {
@@ -227,7 +233,7 @@ impl GpuEngine {
                     timestamp_writes: None,
                 });
                 cp.set_pipeline(&kernels.gather);
-                cp.set_bind_group(0, &bufs.hist_bg, &[]);
+                cp.set_bind_group(0, &bufs.hist_bg, &[bufs.params_offset]);
                 cp.dispatch_workgroups(x, y, 1);
             }
             let copies = [
