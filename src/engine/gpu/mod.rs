@@ -41,7 +41,10 @@
 //!
 //! # Fixed costs
 //!
-//! At small rings a dispatch costs its submission and its readback, not its kernel, so each
+//! At small rings a dispatch costs its submission and its readback, not its kernel, so a
+//! dispatch whose plan is unchanged queues no write (its parameters are one of
+//! [`run_state::PARAMS_COPIES`] copies picked by a dynamic offset; its initial header is
+//! copied on the device from a template), each
 //! submission maps one staging buffer for the header, control and debug log, resolves
 //! timestamps only when asked ([`GpuEngine::set_kernel_timing`]), writes the changed marks only
 //! when something draws them ([`GpuEngine::set_change_marks`]), and — headless on a GPU —
@@ -74,7 +77,11 @@
 //! On a hardware GPU the direct passes also tally their commutative control adds (METRICS,
 //! DONE_COUNT, ATOMIC_ADD targets) per workgroup and send each word one atomic after a
 //! barrier (`AGG_ON` in `kernels.rs`): the device serializes atomics to one address, and a
-//! million of them onto a few words cost more than the rest of the pass.
+//! million of them onto a few words cost more than the rest of the pass. With many
+//! workgroups a device workgroup runs several of the dispatch's (`PER`,
+//! [`run_state::groups_per_workgroup`]) and flushes once for all of them; with few (below
+//! [`TALLY_MIN_GROUPS`]) the barrier costs more than it saves, and the adds go straight to
+//! the device.
 //!
 //! # On a software driver
 //!
