@@ -431,12 +431,12 @@ fn execute(slot: u32, counted: bool, direct: bool) {
 // of the dispatch (the first lane to see it counts the return). A returned flag holds the
 // serial of the dispatch it returned in, so flags left by earlier dispatches need no clearing
 // (the host clears them only when the serial wraps).
-fn workgroup_live(g: u32, checks_shutdown: bool, serial: u32) -> bool {
-    if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) == serial) {
+fn workgroup_live(g: u32, checks_shutdown: bool) -> bool {
+    if (atomicLoad(&run[RS_RETURNED_FLAGS + g]) == params.serial) {
         return false;
     }
     if (checks_shutdown && atomicLoad(&control[SHUTDOWN]) != 0u) {
-        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], serial) != serial) {
+        if (atomicExchange(&run[RS_RETURNED_FLAGS + g], params.serial) != params.serial) {
             atomicAdd(&run[RS_RETURNED], 1u);
         }
         return false;
@@ -450,7 +450,7 @@ fn workgroup_live(g: u32, checks_shutdown: bool, serial: u32) -> bool {
 // claim needs no compare-and-swap: PUBLISHED with a non-zero mask is claimed, and the status
 // goes straight to DONE (CLAIMED is never observable in between — the kernels write nothing
 // else in the ring and nothing reads it during the pass).
-fn direct_lane(slot: u32, serial: u32) -> bool {
+fn direct_lane(slot: u32) -> bool {
     var claimed = false;
     let b = slot * SLOT_WORDS;
     if (ring_words[b + W_STATUS] == ST_PUBLISHED) {
@@ -462,7 +462,7 @@ fn direct_lane(slot: u32, serial: u32) -> bool {
                 race_read(slot, SHUTDOWN);
             }
             if (MARK_CHANGED) {
-                changed[slot] = serial;
+                changed[slot] = params.serial;
             }
             execute(slot, params.looping != 0u, true);
             claimed = true;
@@ -495,11 +495,10 @@ fn pass_direct(
     let first = (wid.x + wid.y * nwg.x) * PER;
     agg_enter_direct();
     if (first < params.groups) {
-        let serial = params.serial;
         // (a bound the compiler cannot know keeps it from copying the body PER times)
         let end = min(first + PER, params.groups);
         for (var g = first; g < end; g++) {
-            direct_group(g, lid, serial);
+            direct_group(g, lid);
         }
         flush_notes();
         // every lane of the workgroup (first is uniform): the tallied adds reach control
@@ -508,13 +507,13 @@ fn pass_direct(
 }
 
 // Lane `lid` of workgroup g in one direct pass.
-fn direct_group(g: u32, lid: u32, serial: u32) {
+fn direct_group(g: u32, lid: u32) {
     note_group = g;
     note_lane = lid;
     let slot = g * WG + lid;
     var claimed = false;
-    if (workgroup_live(g, params.checks_shutdown != 0u, serial)) {
-        claimed = direct_lane(slot, serial);
+    if (workgroup_live(g, params.checks_shutdown != 0u)) {
+        claimed = direct_lane(slot);
         // (with the workgroup tallies, the claims of a looping pass are counted in
         // `execute` and added once for the workgroup by `agg_flush`)
         if (claimed && params.looping != 0u && !AGG_TALLIES) {
@@ -659,9 +658,8 @@ fn pass_priority(
     }
     note_group = g;
     note_lane = lid;
-    let serial = params.serial;
     var claim = Claim(false, 0u, 0u, 0u);
-    if (workgroup_live(g, true, serial)) {
+    if (workgroup_live(g, true)) {
         let starving = atomicLoad(&control[STARVATION]) >= STARVATION_THRESHOLD;
         race_threshold();
         claim = priority_scan(g * WG + lid, starving);

@@ -76,14 +76,14 @@ pub struct DeviceBuffers {
     pub stage_upload: Option<wgpu::Buffer>,
 }
 
-/// Binding i for buffer i; the params buffer as one copy of its block (the dynamic offset
-/// picks which).
-fn entries<'a>(bufs: &[&'a wgpu::Buffer], params: &wgpu::Buffer) -> Vec<wgpu::BindGroupEntry<'a>> {
+/// Binding i for buffer i; the uniform one (the parameters) as one copy of its block, which
+/// the dynamic offset picks.
+fn entries<'a>(bufs: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
     bufs.iter()
         .enumerate()
         .map(|(i, &b)| wgpu::BindGroupEntry {
             binding: i as u32,
-            resource: if b == params {
+            resource: if b.usage().contains(wgpu::BufferUsages::UNIFORM) {
                 wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: b,
                     offset: 0,
@@ -100,9 +100,8 @@ fn entries<'a>(bufs: &[&'a wgpu::Buffer], params: &wgpu::Buffer) -> Vec<wgpu::Bi
 fn pass_entries<'a>(
     bufs: &[&'a wgpu::Buffer],
     ring: &'a wgpu::Buffer,
-    params: &wgpu::Buffer,
 ) -> Vec<wgpu::BindGroupEntry<'a>> {
-    let mut e = entries(bufs, params);
+    let mut e = entries(bufs);
     e.push(wgpu::BindGroupEntry {
         binding: RING_WORDS_BINDING,
         resource: ring.as_entire_binding(),
@@ -210,18 +209,17 @@ impl DeviceBuffers {
                 entries: &pass_entries(
                     &[&control, &ring, &debug_log, &run, &changed, &params],
                     &ring,
-                    &params,
                 ),
             });
             let gate_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("pass gate"),
                 layout: &kernels.gate_bgl,
-                entries: &entries(&[&control, &run, &indirect], &params),
+                entries: &entries(&[&control, &run, &indirect]),
             });
             let hist_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("status histogram"),
                 layout: &kernels.hist_bgl,
-                entries: &entries(&[&control, &ring, &run, &params, &statuses], &params),
+                entries: &entries(&[&control, &ring, &run, &params, &statuses]),
             });
             Ok(DeviceBuffers {
                 slot_count,
@@ -318,7 +316,6 @@ impl DeviceBuffers {
                             &log,
                         ],
                         &self.ring,
-                        &self.params,
                     ),
                 });
                 Ok(RaceBuffers {

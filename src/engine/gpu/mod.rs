@@ -250,11 +250,6 @@ impl GpuEngine {
         self.groups_per_workgroup = per.map(|p| p.clamp(1, run_state::MAX_GROUPS_PER_WORKGROUP));
     }
 
-    /// Whether direct passes tally their control adds per workgroup.
-    pub fn workgroup_tallies(&self) -> bool {
-        self.aggregate
-    }
-
     /// Creates its own headless device: a real GPU if there is one, else any adapter
     /// (lavapipe). Fails with a clear message when there is none.
     pub fn new_headless() -> Result<GpuEngine, EngineError> {
