@@ -487,13 +487,27 @@ fn bench_compares_the_tallies_and_splits_the_host_time() {
         assert!(pair[0]["workgroup_tallies"].is_boolean(), "{}", pair[0]);
     }
     for g in gpu {
-        let phases = &g["resident_host_phases_median_ms"];
-        for p in ["begin", "submit", "wait_and_read"] {
-            assert!(phases[p].as_f64().unwrap() >= 0.0, "{p}: {g}");
+        for key in [
+            "resident_host_phases_median_ms",
+            "round_trip_host_phases_median_ms",
+        ] {
+            let phases = &g[key];
+            for p in ["upload", "begin", "submit", "wait", "read"] {
+                assert!(phases[p].as_f64().unwrap() >= 0.0, "{key} {p}: {g}");
+            }
+            assert!(
+                phases["wait"].as_f64().unwrap() > 0.0,
+                "a readback waits for the device: {g}"
+            );
         }
+        // a resident dispatch uploads nothing; a round trip uploads the edited mirror
+        assert_eq!(g["resident_host_phases_median_ms"]["upload"], 0.0, "{g}");
         assert!(
-            phases["wait_and_read"].as_f64().unwrap() > 0.0,
-            "a readback takes time: {g}"
+            g["round_trip_host_phases_median_ms"]["upload"]
+                .as_f64()
+                .unwrap()
+                > 0.0,
+            "{g}"
         );
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{BenchArgs, BenchReport, Stats, bench_state};
 use crate::abi::opcode::Opcode;
-use crate::engine::gpu::{GpuEngine, KernelTiming};
+use crate::engine::gpu::{GpuEngine, HostPhases, KernelTiming};
 use crate::engine::{DispatchOptions, Engine};
 
 /// vyre 0.7.2's own wgpu round trip (ms, by slot count): the median of six vyre-peer runs on
@@ -92,7 +92,7 @@ fn case(
         .copy_ring_on_device()
         .ok_or("no ring on the device")?;
     let mut resident = Vec::new();
-    let mut phases: [Vec<Duration>; 3] = Default::default();
+    let mut phases = PhaseSamples::default();
     let mut kernel = Vec::new();
     let mut kernels: BTreeMap<&'static str, Vec<Duration>> = BTreeMap::new();
     // latency first, without timestamps; then the same rounds timed per kernel
@@ -115,10 +115,7 @@ fn case(
             }
             if timing == KernelTiming::Off {
                 resident.push(d);
-                let p = engine.last_host_phases();
-                for (v, t) in phases.iter_mut().zip([p.begin, p.submit, p.wait_and_read]) {
-                    v.push(t);
-                }
+                phases.push(engine.last_host_phases());
                 continue;
             }
             kernel.extend(engine.last_kernel_time());
@@ -131,6 +128,7 @@ fn case(
     // round trip: upload everything, dispatch, read everything back
     let mut m = pristine.clone();
     let mut trip = Vec::new();
+    let mut trip_phases = PhaseSamples::default();
     for round in 0..args.rounds.min(10) + 1 {
         let mut rb = pristine.snapshot_readback();
         m.apply_readback(&mut rb);
@@ -145,6 +143,7 @@ fn case(
         }
         if round > 0 {
             trip.push(d);
+            trip_phases.push(engine.last_host_phases());
         }
     }
     // the round trip's parts, each waited for: upload, dispatch + control, status download
@@ -166,7 +165,6 @@ fn case(
         }
     }
     let [up, disp, down] = parts.map(|mut p| Stats::of(&mut p).median_ms);
-    let [begin, submit, wait_read] = phases.map(|mut p| Stats::of(&mut p).median_ms);
     let (res, rt) = (Stats::of(&mut resident), Stats::of(&mut trip));
     let kernel = (!kernel.is_empty()).then(|| Stats::of(&mut kernel));
     let kernels: BTreeMap<&str, Stats> = kernels
@@ -190,10 +188,8 @@ fn case(
         "first_dispatch_ms": ms(first_ms),
         "resident_dispatch_with_control_readback": res,
         // the host's side of those rounds (medians): parameters written, encoding and
-        // submission, waiting for the device and copying the readbacks out
-        "resident_host_phases_median_ms": {
-            "begin": begin, "submit": submit, "wait_and_read": wait_read,
-        },
+        // submission, waiting for the device, copying the readbacks out
+        "resident_host_phases_median_ms": phases.medians(),
         // the GPU's own time for the passes (timestamps; null without them), and per kernel
         // (empty where the device cannot write timestamps inside a pass)
         "kernel": kernel,
@@ -206,6 +202,8 @@ fn case(
             "kernel_over_bound": kernel.map(|k| k.median_ms / bound),
         },
         "round_trip": rt,
+        // the same for the round trips, with the upload into staging memory first
+        "round_trip_host_phases_median_ms": trip_phases.medians(),
         "round_trip_parts_median_ms": { "upload": up, "dispatch": disp, "download": down },
         "vyre_h200_round_trip_ms": vyre,
         "speedup_resident_vs_vyre_h200": vyre.map(|v| v / res.median_ms),
@@ -213,6 +211,30 @@ fn case(
         "ring_mib": slots as f64 * 64.0 / (1 << 20) as f64,
     }));
     Ok(())
+}
+
+/// Each host phase of a series of dispatches.
+#[derive(Default)]
+struct PhaseSamples([Vec<Duration>; 5]);
+
+impl PhaseSamples {
+    const NAMES: [&'static str; 5] = ["upload", "begin", "submit", "wait", "read"];
+
+    fn push(&mut self, p: HostPhases) {
+        let all = [p.upload, p.begin, p.submit, p.wait, p.read];
+        for (v, t) in self.0.iter_mut().zip(all) {
+            v.push(t);
+        }
+    }
+
+    /// `{phase: median ms}`.
+    fn medians(self) -> serde_json::Value {
+        let m = Self::NAMES
+            .iter()
+            .zip(self.0)
+            .map(|(name, mut v)| (name.to_string(), Stats::of(&mut v).median_ms.into()));
+        serde_json::Value::Object(m.collect())
+    }
 }
 
 fn ms(d: Duration) -> f64 {

@@ -188,12 +188,14 @@ impl Wait {
 
 /// Maps the first `bytes` of each staging buffer (all were copied into by work already
 /// submitted), waits as `wait` says, and hands each mapped range to `read` in order.
+/// Returns how long it waited for the mappings (the rest is `read`'s own time).
 pub fn read_mapped(
     device: &wgpu::Device,
     staging: &[(&wgpu::Buffer, u64)],
     wait: Wait,
     mut read: impl FnMut(usize, &[u8]),
-) -> Result<(), EngineError> {
+) -> Result<std::time::Duration, EngineError> {
+    let t0 = std::time::Instant::now();
     let (tx, rx) = mpsc::channel();
     let mut pending = 0;
     for (i, (buf, bytes)) in staging.iter().enumerate() {
@@ -240,6 +242,7 @@ pub fn read_mapped(
         }
         return Err(device_lost(&msg));
     }
+    let waited = t0.elapsed();
     for (i, (buf, bytes)) in staging.iter().enumerate() {
         if *bytes == 0 {
             read(i, &[]);
@@ -253,7 +256,7 @@ pub fn read_mapped(
         }
         buf.unmap();
     }
-    Ok(())
+    Ok(waited)
 }
 
 /// Little-endian bytes into `out` (cleared first, capacity kept): a plain copy when the

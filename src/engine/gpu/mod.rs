@@ -558,10 +558,14 @@ impl Engine for GpuEngine {
     ) -> Result<(), EngineError> {
         state.validate()?;
         self.run = None;
+        let t0 = std::time::Instant::now();
         if !self.is_synced_with(state) {
             self.upload(state)?;
         }
-        self.begin_device(options)
+        let upload = t0.elapsed();
+        self.begin_device(options)?;
+        self.phases.upload = upload;
+        Ok(())
     }
 
     /// Runs up to `max_passes` passes on the device, then brings control, debug log and the
@@ -575,7 +579,9 @@ impl Engine for GpuEngine {
             return Err(EngineError::NoDispatch);
         }
         if !self.is_synced_with(state) {
+            let t0 = std::time::Instant::now();
             self.upload(state)?;
+            self.phases.upload += t0.elapsed();
         }
         let ended = {
             let b = state.buffers_mut();

@@ -306,7 +306,7 @@ impl GpuEngine {
         ];
         let mut gathered = Vec::new();
         let mut stamps = stamps.filter(|_| timed);
-        device::read_mapped(device, &staging, wait, |i, bytes| {
+        let waited = device::read_mapped(device, &staging, wait, |i, bytes| {
             if bytes.is_empty() {
                 return;
             }
@@ -342,7 +342,8 @@ impl GpuEngine {
         {
             super::par::patch_statuses(host, &gathered);
         }
-        phases.wait_and_read += t1.elapsed();
+        phases.wait += waited;
+        phases.read += t1.elapsed().saturating_sub(waited);
         Ok(())
     }
 }
@@ -382,7 +383,8 @@ impl GpuEngine {
         let mut words = Vec::new();
         device::read_mapped(device, &[(&race.stage_words, words_bytes)], wait, |_, b| {
             device::words_into(b, &mut words)
-        })?;
+        })
+        .map(drop)?;
         let cap = log_capacity(len, bufs.slot_count);
         let records = (words.get(RW_LOG_COUNT).copied().unwrap_or(0) as u64).min(cap);
         let mut log = Vec::new();
@@ -393,7 +395,8 @@ impl GpuEngine {
             })?;
             device::read_mapped(device, &[(&race.stage_log, bytes)], wait, |_, b| {
                 device::words_into(b, &mut log)
-            })?;
+            })
+            .map(drop)?;
         }
         Ok((words, log))
     }

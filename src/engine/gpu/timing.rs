@@ -32,12 +32,17 @@ pub enum KernelTiming {
 /// pass that left slots waiting, the race analysis' readback) do not.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HostPhases {
+    /// Copying an edited mirror into staging memory (a round trip's upload; zero when the
+    /// device copy was current).
+    pub upload: Duration,
     /// Writing the dispatch's parameters, run-state header and indirect arguments.
     pub begin: Duration,
     /// Encoding and submitting its command buffers (wgpu validation and the driver's submit).
     pub submit: Duration,
-    /// Waiting for the device and copying the mapped readbacks out.
-    pub wait_and_read: Duration,
+    /// Waiting for the device until the readbacks are mapped.
+    pub wait: Duration,
+    /// Copying the mapped readbacks out (and the status words into the host ring).
+    pub read: Duration,
 }
 
 /// Timestamps one submission can hold: the pass's start and end, then one after each
