@@ -1769,6 +1769,18 @@ fn kernel_timing_per_kernel_and_off() {
             ["megakernel", "pass gate", "status histogram", "finalize"]
         );
     }
+    // a round trip gathers the status words at the end of the passes' own compute pass
+    let mut mirror = m.clone();
+    Engine::dispatch(&mut gpu, &mut mirror, &DispatchOptions::default()).expect("round trip");
+    let done = (0..256).filter(|&s| mirror.slot_status(s).word() == status::DONE);
+    assert_eq!(
+        done.count(),
+        256,
+        "the statuses came back with the round trip"
+    );
+    if inside {
+        assert_eq!(labels(&gpu), ["megakernel", "gather statuses"]);
+    }
     gpu.set_kernel_timing(megascope::engine::gpu::KernelTiming::Off);
     gpu.upload(&m).expect("upload");
     gpu.dispatch_resident(&DispatchOptions::default())

@@ -61,11 +61,10 @@ pub struct DeviceBuffers {
     pub pass_bg: wgpu::BindGroup,
     pub gate_bg: wgpu::BindGroup,
     pub hist_bg: wgpu::BindGroup,
-    /// The run-state header, the control buffer and the debug log come back through this
-    /// one buffer, at [`DeviceBuffers::small_readback_offsets`]: one mapping per dispatch
-    /// instead of three.
+    /// The run-state header, the control buffer, the debug log and the gathered status
+    /// words come back through this one buffer, at [`DeviceBuffers::small_readback_offsets`]:
+    /// one mapping per submission instead of four.
     pub stage_small: wgpu::Buffer,
-    pub stage_statuses: wgpu::Buffer,
     /// Grown on demand for ring readbacks.
     pub stage_ring: Option<wgpu::Buffer>,
     /// The race analysis' buffers, made the first time a dispatch asks for analysis.
@@ -113,13 +112,19 @@ fn bytes_of(words: u64) -> u64 {
     words * 4
 }
 
-/// Header, control and debug log back to back (each a whole number of words, so every copy
-/// offset is 4-byte aligned), then the total.
-fn small_readback_layout(control_words: usize) -> [u64; 4] {
+/// Header, control, debug log and one status word per slot back to back (each a whole
+/// number of words, so every copy offset is 4-byte aligned), then the total.
+fn small_readback_layout(control_words: usize, slot_count: u32) -> [u64; 5] {
     let header = bytes_of(HEADER_WORDS as u64);
-    let control = bytes_of(control_words as u64);
-    let debug = bytes_of(DEBUG_LOG_WORDS as u64);
-    [0, header, header + control, header + control + debug]
+    let control = header + bytes_of(control_words as u64);
+    let debug = control + bytes_of(DEBUG_LOG_WORDS as u64);
+    [
+        0,
+        header,
+        control,
+        debug,
+        debug + bytes_of(slot_count as u64),
+    ]
 }
 
 /// A storage buffer the kernels bind and the host copies into and out of (`extra` usages on
@@ -225,10 +230,9 @@ impl DeviceBuffers {
                 slot_count,
                 control_words,
                 stage_small: staging(
-                    "header, control and debug log readback",
-                    small_readback_layout(control_words)[3],
+                    "header, control, debug log and status readback",
+                    small_readback_layout(control_words, slot_count)[4],
                 ),
-                stage_statuses: staging("status readback", slot_words),
                 stage_ring: None,
                 stage_upload: None,
                 race: None,
@@ -264,10 +268,10 @@ impl DeviceBuffers {
         );
     }
 
-    /// Where the header, the control buffer and the debug log lie in
+    /// Where the header, the control buffer, the debug log and the statuses lie in
     /// [`DeviceBuffers::stage_small`], and its length.
-    pub fn small_readback_offsets(&self) -> [u64; 4] {
-        small_readback_layout(self.control_words)
+    pub fn small_readback_offsets(&self) -> [u64; 5] {
+        small_readback_layout(self.control_words, self.slot_count)
     }
 
     /// The race analysis' buffers and the pass bind group that includes them, made on first

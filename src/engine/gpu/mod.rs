@@ -328,7 +328,8 @@ impl GpuEngine {
     }
 
     /// [`GpuEngine::last_kernel_time`] per kernel (`"megakernel"`, `"pass gate"`, `"status
-    /// histogram"`, `"finalize"`; each summed over its dispatches), with
+    /// histogram"`, `"finalize"`, and `"gather statuses"` in a round trip; each summed over its
+    /// dispatches), with
     /// [`KernelTiming::PerKernel`] on a device that writes timestamps inside a pass; empty
     /// otherwise.
     pub fn last_kernel_breakdown(&self) -> &[(&'static str, std::time::Duration)] {
