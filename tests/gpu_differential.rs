@@ -1789,6 +1789,84 @@ fn kernel_timing_per_kernel_and_off() {
     assert!(labels(&gpu).is_empty());
 }
 
+/// Uploads go through one staging buffer kept mapped between uploads: round trips of an
+/// edited mirror, back to back, each find it mapped again and give the CPU's result; a
+/// public upload reaches the device before it returns (the app's grid reads the ring
+/// straight from the device); and a mirror edited between `begin_dispatch` and
+/// `run_passes`, staged twice with no submission between, runs with the second edit.
+#[test]
+fn staged_uploads_round_trip_back_to_back_and_reach_the_device_in_order() {
+    let mut gpu = engine();
+    let mut cpu = CpuEngine::new();
+    let base = {
+        let mut m = ResidentBuffers::new(512, 1, 4).expect("state");
+        for slot in 0..512 {
+            m.publish_slot(
+                slot,
+                0,
+                Opcode::ATOMIC_ADD,
+                &[1 + slot as u32 % 3, 160 + slot as u32 % 4],
+            )
+            .expect("publish");
+        }
+        m
+    };
+    let opts = DispatchOptions::default();
+    let (mut on_gpu, mut on_cpu) = (base.clone(), base.clone());
+    for round in 0..6u32 {
+        // every round replaces the mirror wholesale: statuses, one argument, control
+        for m in [&mut on_gpu, &mut on_cpu] {
+            let mut rb = base.snapshot_readback();
+            rb.ring[(round as usize % 512) * SLOT_WORDS + 4] = 7 + round;
+            rb.control.clone_from(&m.control().to_vec());
+            m.apply_readback(&mut rb);
+        }
+        let g = on_gpu.dispatch(&mut gpu, &opts).expect("gpu round trip");
+        let c = on_cpu.dispatch(&mut cpu, &opts).expect("cpu round trip");
+        assert_eq!(g.executed, c.executed, "round {round}");
+        assert_eq!(on_gpu, on_cpu, "round {round}: the mirrors differ");
+    }
+    // a public upload is on the device when it returns
+    let mut edited = on_gpu.clone();
+    let mut rb = edited.snapshot_readback();
+    rb.ring[5 * SLOT_WORDS + 6] = 0xABCD;
+    edited.apply_readback(&mut rb);
+    gpu.upload(&edited).expect("upload");
+    let ring = gpu.ring_buffer().expect("ring");
+    let words = read_buffer(&gpu, ring, 512 * SLOT_WORDS as u64);
+    assert_eq!(
+        words,
+        edited.ring(),
+        "the ring on the device after upload()"
+    );
+    // staged at begin_dispatch, edited, staged again by run_passes: the edit runs
+    let mut m = base.clone();
+    Engine::begin_dispatch(&mut gpu, &mut m, &opts).expect("begin");
+    m.write_control(megascope::abi::control::OBSERVABLE + 1, 41)
+        .expect("edit");
+    while !Engine::run_passes(&mut gpu, &mut m, u32::MAX).expect("passes") {}
+    Engine::finish_dispatch(&mut gpu, &mut m).expect("finish");
+    let mut c = base.clone();
+    c.write_control(megascope::abi::control::OBSERVABLE + 1, 41)
+        .expect("edit");
+    c.dispatch(&mut cpu, &opts).expect("cpu");
+    assert_eq!(m, c, "the edit made between begin and the passes ran");
+    // a device-side ring copy taken while an upload is staged copies the staged ring
+    let mut m = base.clone();
+    let mut rb = m.snapshot_readback();
+    rb.ring[9 * SLOT_WORDS + 5] = 0x5EED;
+    m.apply_readback(&mut rb);
+    Engine::begin_dispatch(&mut gpu, &mut m, &opts).expect("begin");
+    let _copy = gpu.copy_ring_on_device().expect("ring copy");
+    let words = read_buffer(
+        &gpu,
+        gpu.ring_buffer().expect("ring"),
+        512 * SLOT_WORDS as u64,
+    );
+    assert_eq!(words, m.ring(), "the staged ring reached the device first");
+    Engine::finish_dispatch(&mut gpu, &mut m).expect("finish");
+}
+
 fn read_buffer(gpu: &GpuEngine, buf: &wgpu::Buffer, words: u64) -> Vec<u32> {
     let device = gpu.device();
     let staging = device.create_buffer(&wgpu::BufferDescriptor {

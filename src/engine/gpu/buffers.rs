@@ -9,6 +9,7 @@ use super::race_state::{LOG_RECORD_WORDS, log_capacity, race_words_len};
 use super::run_state::{
     HEADER_WORDS, INDIRECT_WORDS, PARAMS_COPIES, PARAMS_STRIDE, Params, ParamsBlock,
 };
+use super::upload::{UploadStage, stage_bytes};
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
 use crate::engine::EngineError;
 
@@ -69,10 +70,8 @@ pub struct DeviceBuffers {
     pub stage_ring: Option<wgpu::Buffer>,
     /// The race analysis' buffers, made the first time a dispatch asks for analysis.
     pub race: Option<RaceBuffers>,
-    /// Ring uploads go through this buffer, kept from one upload to the next, so the copy
-    /// into it can be split across cores ([`super::par`]); `Queue::write_buffer` copies on
-    /// one thread into fresh staging memory each call.
-    pub stage_upload: Option<wgpu::Buffer>,
+    /// Uploads go through this buffer, kept mapped from one upload to the next.
+    pub upload: UploadStage,
 }
 
 /// Binding i for buffer i; the uniform one (the parameters) as one copy of its block, which
@@ -234,7 +233,7 @@ impl DeviceBuffers {
                     small_readback_layout(control_words, slot_count)[4],
                 ),
                 stage_ring: None,
-                stage_upload: None,
+                upload: UploadStage::new(device, stage_bytes(slot_count, control_words)),
                 race: None,
                 control,
                 ring,
@@ -257,8 +256,26 @@ impl DeviceBuffers {
         })
     }
 
+    /// Encodes what must reach the device before any later command: a staged upload's
+    /// copies, then a dispatch's initial header. Returns whether the upload stage is to be
+    /// rearmed once the encoder is submitted ([`UploadStage::rearm`]).
+    pub fn encode_pending(&mut self, enc: &mut wgpu::CommandEncoder) -> bool {
+        let staged = self
+            .upload
+            .encode_pending(enc, &self.ring, &self.control, &self.debug_log);
+        if std::mem::take(&mut self.header_pending) {
+            self.encode_header_copy(enc);
+        }
+        staged
+    }
+
+    /// Whether [`DeviceBuffers::encode_pending`] has anything to encode.
+    pub fn has_pending(&self) -> bool {
+        self.header_pending || self.upload.is_pending()
+    }
+
     /// The copy of the dispatch's initial header into the run state (`header_pending`).
-    pub fn encode_header_copy(&self, enc: &mut wgpu::CommandEncoder) {
+    fn encode_header_copy(&self, enc: &mut wgpu::CommandEncoder) {
         enc.copy_buffer_to_buffer(
             &self.header_template,
             0,
@@ -335,19 +352,6 @@ impl DeviceBuffers {
         self.race
             .as_ref()
             .ok_or_else(|| EngineError::Gpu("the race buffers were not made".into()))
-    }
-
-    /// The ring's upload staging buffer (one ring long), made on first use.
-    pub fn upload_staging(&mut self, device: &wgpu::Device) -> &wgpu::Buffer {
-        let bytes = self.ring.size();
-        self.stage_upload.get_or_insert_with(|| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("ring upload"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
-        })
     }
 
     /// A staging buffer able to hold `bytes` of ring.

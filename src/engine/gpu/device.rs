@@ -1,6 +1,6 @@
 //! Getting a device (headless, for the CLI and tests) and talking to it: error scopes that
-//! turn wgpu validation and out-of-memory errors into [`EngineError::Gpu`], blocking
-//! readbacks of staging buffers, and uploads through a kept staging buffer.
+//! turn wgpu validation and out-of-memory errors into [`EngineError::Gpu`], and blocking
+//! readbacks of staging buffers.
 
 use std::sync::mpsc;
 
@@ -110,53 +110,6 @@ fn wait_all(device: &wgpu::Device) -> Result<(), EngineError> {
         .poll(wgpu::PollType::wait_indefinitely())
         .map(drop)
         .map_err(|e| EngineError::Gpu(format!("waiting for the GPU failed: {e}")))
-}
-
-/// Copies `bytes` to the start of `dst` through `stage` (MAP_WRITE | COPY_SRC, at least as
-/// long): maps it — which waits for the copy of the previous upload through it — writes,
-/// unmaps, and submits the device copy. Later submissions see the new contents.
-pub fn upload_via(
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    stage: &wgpu::Buffer,
-    dst: &wgpu::Buffer,
-    bytes: &[u8],
-) -> Result<(), EngineError> {
-    let len = bytes.len() as u64;
-    if len == 0 {
-        return Ok(());
-    }
-    let slice = stage.slice(..len);
-    let (tx, rx) = mpsc::channel();
-    slice.map_async(wgpu::MapMode::Write, move |r| {
-        let _ = tx.send(r);
-    });
-    wait_all(device)?;
-    match rx.recv() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return Err(device_lost(&format!(
-                "mapping the upload buffer failed: {e}"
-            )));
-        }
-        Err(_) => return Err(device_lost("mapping the upload buffer never completed")),
-    }
-    match slice.get_mapped_range_mut() {
-        Ok(mut view) => super::par::copy_into(view.slice(..), bytes),
-        Err(e) => {
-            stage.unmap();
-            return Err(device_lost(&format!(
-                "the upload buffer could not be written: {e}"
-            )));
-        }
-    }
-    stage.unmap();
-    let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-        label: Some("ring upload"),
-    });
-    enc.copy_buffer_to_buffer(stage, 0, dst, 0, len);
-    queue.submit(std::iter::once(enc.finish()));
-    Ok(())
 }
 
 /// How long a readback polls the device before it blocks: a blocking wait sleeps in the

@@ -121,6 +121,7 @@ mod run_state;
 mod submit;
 mod sync;
 mod timing;
+mod upload;
 
 use std::ops::Range;
 
@@ -204,12 +205,6 @@ impl std::fmt::Debug for GpuEngine {
 
 /// The fewest workgroups for which a GPU's direct passes tally by default.
 pub const TALLY_MIN_GROUPS: u32 = 64;
-
-/// Rings up to this size are uploaded with `Queue::write_buffer`, which waits for nothing:
-/// at 4,096 slots (256 KiB) the wait for the kept staging buffer costs more than a one-thread
-/// copy into fresh staging memory. Larger rings go through [`device::upload_via`], whose copy
-/// is split across cores.
-const QUEUED_RING_UPLOAD_BYTES: u64 = 1 << 20;
 
 fn not_uploaded() -> EngineError {
     EngineError::Gpu(
@@ -378,8 +373,17 @@ impl GpuEngine {
     }
 
     /// Makes the device copy equal to the mirror, recreating the buffers when the slot count
-    /// or the control length changed.
+    /// or the control length changed. The copies are submitted before this returns, so
+    /// anything that reads the device buffers next (the app's grid too) sees them.
     pub fn upload(&mut self, state: &ResidentBuffers) -> Result<(), EngineError> {
+        self.stage(state)?;
+        self.flush_pending()
+    }
+
+    /// [`GpuEngine::upload`] with the device copies left for the next submission of this
+    /// engine (a dispatch's, which follows at once): the copies then cost no submission of
+    /// their own.
+    fn stage(&mut self, state: &ResidentBuffers) -> Result<(), EngineError> {
         state.validate()?;
         let n = state.slot_count();
         let words = state.control().len();
@@ -398,20 +402,20 @@ impl GpuEngine {
             self.ring_base = None;
             self.bufs = Some(DeviceBuffers::new(&self.device, &self.kernels, n, words)?);
         }
-        let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
-        let queue = &self.queue;
-        // queued writes run at the start of the next submission (the ring copy's, below):
-        // every pass after it sees all three buffers
-        queue.write_buffer(&bufs.control, 0, bytemuck::cast_slice(state.control()));
-        self.offsets = state.control_view().priority_offsets();
-        queue.write_buffer(&bufs.debug_log, 0, bytemuck::cast_slice(state.debug_log()));
-        let ring: &[u8] = bytemuck::cast_slice(state.ring());
-        if n > 0 && ring.len() as u64 <= QUEUED_RING_UPLOAD_BYTES {
-            queue.write_buffer(&bufs.ring, 0, ring);
-        } else if n > 0 {
-            let stage = bufs.upload_staging(&self.device).clone();
-            device::upload_via(&self.device, queue, &stage, &bufs.ring, ring)?;
+        if self.bufs.as_ref().is_some_and(|b| b.upload.is_pending()) {
+            // staged twice with no submission between: the first must reach the device first
+            self.flush_pending()?;
         }
+        let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
+        // the copies run at the start of the next submission: every pass after them sees
+        // all three buffers
+        bufs.upload.write(
+            &self.device,
+            bytemuck::cast_slice(state.ring()),
+            bytemuck::cast_slice(state.control()),
+            bytemuck::cast_slice(state.debug_log()),
+        )?;
+        self.offsets = state.control_view().priority_offsets();
         self.ring_handlers = if self.specialize_handlers {
             run_state::handlers_for(state.ring())
         } else {
@@ -552,6 +556,8 @@ impl Engine for GpuEngine {
     }
 
     /// Uploads `state` unless the device copy already equals it, then starts the dispatch.
+    /// The upload's device copies ride at the start of the first submission of
+    /// [`Engine::run_passes`] (or any other submission of this engine before it).
     fn begin_dispatch(
         &mut self,
         state: &mut ResidentBuffers,
@@ -561,7 +567,7 @@ impl Engine for GpuEngine {
         self.run = None;
         let t0 = std::time::Instant::now();
         if !self.is_synced_with(state) {
-            self.upload(state)?;
+            self.stage(state)?;
         }
         let upload = t0.elapsed();
         self.begin_device(options)?;
@@ -581,7 +587,7 @@ impl Engine for GpuEngine {
         }
         if !self.is_synced_with(state) {
             let t0 = std::time::Instant::now();
-            self.upload(state)?;
+            self.stage(state)?;
             self.phases.upload += t0.elapsed();
         }
         let ended = {

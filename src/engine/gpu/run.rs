@@ -305,7 +305,7 @@ impl GpuEngine {
         let out = (|| {
             // the header copy first: the queued writes below run before the next
             // submission's commands, and must land on the dispatch's header
-            self.flush_header()?;
+            self.flush_pending()?;
             let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
             if let Some(end) = end {
                 let offset = RS_END as u64 * 4;
@@ -339,18 +339,22 @@ impl GpuEngine {
         self.submit_run(0, None)
     }
 
-    /// Submits the pending copy of the dispatch's initial header into the run state, if any
-    /// (every other submission encodes it first itself).
-    fn flush_header(&mut self) -> Result<(), EngineError> {
+    /// Submits the pending copies — a staged upload's, the dispatch's initial header into
+    /// the run state — if any (a dispatch's own submissions encode them first themselves).
+    pub(super) fn flush_pending(&mut self) -> Result<(), EngineError> {
         let Some(bufs) = self.bufs.as_mut() else {
             return Ok(());
         };
-        if !bufs.header_pending {
+        if !bufs.has_pending() {
             return Ok(());
         }
-        let b = &*bufs;
-        scoped_submit(&self.device, &self.queue, |enc| b.encode_header_copy(enc))?;
-        bufs.header_pending = false;
+        let mut restage = false;
+        scoped_submit(&self.device, &self.queue, |enc| {
+            restage = bufs.encode_pending(enc);
+        })?;
+        if restage {
+            bufs.upload.rearm();
+        }
         Ok(())
     }
 }

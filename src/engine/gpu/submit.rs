@@ -227,18 +227,17 @@ impl GpuEngine {
         let debug_bytes = DEBUG_LOG_WORDS as u64 * 4;
         let header_bytes = HEADER_WORDS as u64 * 4;
         let small = bufs.small_readback_offsets();
-        // a dispatch that began since the last submission starts from its header
-        let header_copy = std::mem::take(&mut bufs.header_pending);
-        let bufs = &*bufs;
         let mut stamps = timer
             .as_ref()
             .filter(|_| timing != KernelTiming::Off)
             .map(|t| t.stamps(timing));
         let mut timed = false;
+        let mut restage = false;
         scoped_submit(device, queue, |enc| {
-            if header_copy {
-                bufs.encode_header_copy(enc);
-            }
+            // a staged upload, and the header of a dispatch that began since the last
+            // submission, come first
+            restage = bufs.encode_pending(enc);
+            let bufs = &*bufs;
             let gather = statuses.then(|| grid(n.div_ceil(256), max_per_dim));
             if let Some(w) = work {
                 let (p, s) = (pipeline.as_ref(), stamps.as_mut());
@@ -270,6 +269,10 @@ impl GpuEngine {
                 enc.copy_buffer_to_buffer(&bufs.ring, offset, stage, 0, ring_bytes);
             }
         })?;
+        if restage {
+            bufs.upload.rearm();
+        }
+        let bufs = &*bufs;
         let t1 = std::time::Instant::now();
         phases.submit += t1 - t0;
         let Targets {
@@ -364,6 +367,7 @@ impl GpuEngine {
         probes: bool,
         oob: bool,
     ) -> Result<(Vec<u32>, Vec<u32>), EngineError> {
+        self.flush_pending()?;
         let wait = self.wait;
         let GpuEngine {
             device,

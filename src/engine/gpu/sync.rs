@@ -29,7 +29,9 @@ pub struct RingCopy {
 impl GpuEngine {
     /// A device-side copy of the current ring (for benchmarks that need the same work
     /// every round without a host upload).
-    pub fn copy_ring_on_device(&self) -> Option<RingCopy> {
+    pub fn copy_ring_on_device(&mut self) -> Option<RingCopy> {
+        // an upload still staged reaches the ring first
+        self.flush_pending().ok()?;
         let bufs = self.bufs.as_ref()?;
         let copy = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ring copy"),
@@ -49,6 +51,10 @@ impl GpuEngine {
     /// Restores the device ring from a [`GpuEngine::copy_ring_on_device`] copy, on the
     /// device (queued; no host traffic). The host mirror, if any, no longer matches.
     pub fn restore_ring_on_device(&mut self, copy: &RingCopy) {
+        // an upload still staged must not land on the restored ring afterwards
+        if self.flush_pending().is_err() {
+            return;
+        }
         let from = &copy.buffer;
         if let Some(bufs) = self.bufs.as_ref()
             && from.size() == bufs.ring.size()
