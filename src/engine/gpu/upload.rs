@@ -80,7 +80,7 @@ impl UploadStage {
             debug_log: debug_log.len() as u64,
         };
         let end = staged.offsets()[3];
-        if end > self.buffer.size() || end % 4 != 0 {
+        if end > self.buffer.size() || !end.is_multiple_of(4) {
             return Err(EngineError::Gpu(format!(
                 "an upload of {end} bytes does not fit the staging buffer of {} bytes; this is a megascope bug, please report it",
                 self.buffer.size()
