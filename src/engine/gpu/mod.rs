@@ -45,10 +45,13 @@
 //! dispatch whose plan is unchanged queues no write (its parameters are one of
 //! [`run_state::PARAMS_COPIES`] copies picked by a dynamic offset; its initial header is
 //! copied on the device from a template), each
-//! submission maps one staging buffer for the header, control and debug log, resolves
-//! timestamps only when asked ([`GpuEngine::set_kernel_timing`]), writes the changed marks only
-//! when something draws them ([`GpuEngine::set_change_marks`]), and — headless on a GPU —
-//! polls for its readback instead of sleeping in the driver (`device::Wait`).
+//! submission maps one staging buffer for the header, control, debug log and gathered
+//! statuses, resolves timestamps only when asked ([`GpuEngine::set_kernel_timing`]), writes
+//! the changed marks only when something draws them ([`GpuEngine::set_change_marks`]), and —
+//! headless on a GPU — polls for its readback instead of sleeping in the driver
+//! (`device::Wait`). A round trip's upload goes through one staging buffer kept mapped
+//! between uploads (`upload.rs`), whose copies ride at the start of the dispatch's own
+//! submission.
 //!
 //! # Resident state
 //!
