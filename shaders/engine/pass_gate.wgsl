@@ -9,7 +9,8 @@
 // can see a SHUTDOWN that a slot of that same pass executed, so they cannot tell) is copied
 // into the header by the host's first submission, a buffer copy rather than a kernel.
 
-@group(0) @binding(0) var<storage, read> control: array<u32>;
+// read_write: it shares a buffer with the run state (one usage per buffer in a dispatch)
+@group(0) @binding(0) var<storage, read_write> control: array<u32>;
 @group(0) @binding(1) var<storage, read_write> run: array<u32>;
 @group(0) @binding(2) var<storage, read_write> indirect: array<u32>;
 

@@ -11,7 +11,8 @@
 
 // struct Params: generated from src/engine/gpu/run_state.rs (shader_source)
 
-@group(0) @binding(0) var<storage, read> control: array<u32>;
+// read_write: it shares a buffer with the run state (one usage per buffer in a dispatch)
+@group(0) @binding(0) var<storage, read_write> control: array<u32>;
 @group(0) @binding(1) var<storage, read> ring: array<u32>;
 @group(0) @binding(2) var<storage, read_write> run: array<atomic<u32>>;
 @group(0) @binding(3) var<uniform> params: Params;

@@ -9,7 +9,7 @@ use super::race_state::{LOG_RECORD_WORDS, log_capacity, race_words_len};
 use super::run_state::{
     HEADER_WORDS, INDIRECT_WORDS, PARAMS_COPIES, PARAMS_STRIDE, Params, ParamsBlock,
 };
-use super::upload::{UploadStage, stage_bytes};
+use super::upload::UploadStage;
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
 use crate::engine::EngineError;
 
@@ -31,11 +31,15 @@ pub struct RaceBuffers {
 pub struct DeviceBuffers {
     pub slot_count: u32,
     pub control_words: usize,
-    pub control: wgpu::Buffer,
+    /// The control buffer, the debug log and the run state, in one buffer ([`state_layout`]):
+    /// a submission copies them back, and an upload copies control and debug log, in one
+    /// copy each instead of two or three.
+    pub state: wgpu::Buffer,
+    pub control: Region,
     pub ring: wgpu::Buffer,
-    pub debug_log: wgpu::Buffer,
+    pub debug_log: Region,
     /// Run state: header, then one returned flag per workgroup.
-    pub run: wgpu::Buffer,
+    pub run: Region,
     /// u32 per slot: the serial of the last dispatch that claimed it.
     pub changed: wgpu::Buffer,
     /// [`PARAMS_COPIES`] copies of the parameters, [`PARAMS_STRIDE`] apart.
@@ -74,31 +78,111 @@ pub struct DeviceBuffers {
     pub upload: UploadStage,
 }
 
+/// A part of the shared state buffer ([`DeviceBuffers::state`]): its first byte and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl Region {
+    /// The buffer offset of byte `byte` of the region.
+    pub fn at(&self, byte: u64) -> u64 {
+        self.offset + byte
+    }
+
+    pub fn end(&self) -> u64 {
+        self.offset + self.size
+    }
+}
+
+/// Where the control buffer, the debug log and the run state lie in the one buffer they
+/// share, and its length: each starts where a storage binding may (`align`), control first
+/// and the run state last, so that one copy brings back control, debug log and the run
+/// state's header, and one copy uploads control and debug log.
+pub fn state_layout(control_bytes: u64, run_bytes: u64, align: u64) -> [Region; 3] {
+    let up = |b: u64| b.div_ceil(align) * align;
+    let control = Region {
+        offset: 0,
+        size: control_bytes,
+    };
+    let debug_log = Region {
+        offset: up(control.end()),
+        size: bytes_of(DEBUG_LOG_WORDS as u64),
+    };
+    let run = Region {
+        offset: up(debug_log.end()),
+        size: run_bytes,
+    };
+    [control, debug_log, run]
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn state_regions_start_where_bindings_may_and_never_overlap() {
+        for (control_words, run_words, align) in [(160, 70, 256), (161, 4_200, 256), (1000, 1, 64)]
+        {
+            let [c, d, r] = state_layout(bytes_of(control_words), bytes_of(run_words), align);
+            assert_eq!((c.offset, c.size), (0, bytes_of(control_words)));
+            assert_eq!(d.size, bytes_of(DEBUG_LOG_WORDS as u64));
+            assert_eq!(r.size, bytes_of(run_words));
+            for region in [c, d, r] {
+                assert_eq!(region.offset % align, 0, "{region:?}");
+            }
+            assert!(
+                c.end() <= d.offset && d.end() <= r.offset,
+                "{c:?} {d:?} {r:?}"
+            );
+            assert!(d.offset - c.end() < align && r.offset - d.end() < align);
+            // one readback copy covers control, debug log and the header, then the statuses
+            let small = small_readback_layout(&[c, d, r], 10);
+            assert_eq!(small.control, 0..c.end());
+            assert_eq!(small.debug_log, d.offset..d.end());
+            assert_eq!(small.header, r.offset..r.at(bytes_of(HEADER_WORDS as u64)));
+            assert_eq!(small.span, small.header.end);
+            assert_eq!(small.statuses, small.span..small.span + 40);
+        }
+    }
+}
+
+/// One binding of a bind group: a whole buffer, or a region of the state buffer.
+#[derive(Clone, Copy)]
+enum Bind<'a> {
+    Whole(&'a wgpu::Buffer),
+    Part(&'a wgpu::Buffer, Region),
+}
+
 /// Binding i for buffer i; the uniform one (the parameters) as one copy of its block, which
 /// the dynamic offset picks.
-fn entries<'a>(bufs: &[&'a wgpu::Buffer]) -> Vec<wgpu::BindGroupEntry<'a>> {
+fn entries<'a>(bufs: &[Bind<'a>]) -> Vec<wgpu::BindGroupEntry<'a>> {
     bufs.iter()
         .enumerate()
         .map(|(i, &b)| wgpu::BindGroupEntry {
             binding: i as u32,
-            resource: if b.usage().contains(wgpu::BufferUsages::UNIFORM) {
-                wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            resource: match b {
+                Bind::Whole(b) if b.usage().contains(wgpu::BufferUsages::UNIFORM) => {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: b,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                    })
+                }
+                Bind::Whole(b) => b.as_entire_binding(),
+                Bind::Part(b, r) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: b,
-                    offset: 0,
-                    size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-                })
-            } else {
-                b.as_entire_binding()
+                    offset: r.offset,
+                    size: wgpu::BufferSize::new(r.size),
+                }),
             },
         })
         .collect()
 }
 
 /// [`entries`] plus the ring's non-atomic view, for the megakernel's bind groups.
-fn pass_entries<'a>(
-    bufs: &[&'a wgpu::Buffer],
-    ring: &'a wgpu::Buffer,
-) -> Vec<wgpu::BindGroupEntry<'a>> {
+fn pass_entries<'a>(bufs: &[Bind<'a>], ring: &'a wgpu::Buffer) -> Vec<wgpu::BindGroupEntry<'a>> {
     let mut e = entries(bufs);
     e.push(wgpu::BindGroupEntry {
         binding: RING_WORDS_BINDING,
@@ -111,19 +195,30 @@ fn bytes_of(words: u64) -> u64 {
     words * 4
 }
 
-/// Header, control, debug log and one status word per slot back to back (each a whole
-/// number of words, so every copy offset is 4-byte aligned), then the total.
-fn small_readback_layout(control_words: usize, slot_count: u32) -> [u64; 5] {
-    let header = bytes_of(HEADER_WORDS as u64);
-    let control = header + bytes_of(control_words as u64);
-    let debug = control + bytes_of(DEBUG_LOG_WORDS as u64);
-    [
-        0,
+/// Where each readback lies in [`DeviceBuffers::stage_small`]: the state buffer from its
+/// start to the end of the run state's header (control, debug log, header; one copy), then
+/// one status word per slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmallLayout {
+    pub header: std::ops::Range<u64>,
+    pub control: std::ops::Range<u64>,
+    pub debug_log: std::ops::Range<u64>,
+    /// The bytes of the state buffer the one copy brings back.
+    pub span: u64,
+    pub statuses: std::ops::Range<u64>,
+}
+
+fn small_readback_layout(state: &[Region; 3], slot_count: u32) -> SmallLayout {
+    let [control, debug_log, run] = *state;
+    let header = run.offset..run.offset + bytes_of(HEADER_WORDS as u64);
+    let span = header.end;
+    SmallLayout {
+        control: control.offset..control.end(),
+        debug_log: debug_log.offset..debug_log.end(),
         header,
-        control,
-        debug,
-        debug + bytes_of(slot_count as u64),
-    ]
+        span,
+        statuses: span..span + bytes_of(slot_count as u64),
+    }
 }
 
 /// A storage buffer the kernels bind and the host copies into and out of (`extra` usages on
@@ -168,7 +263,22 @@ impl DeviceBuffers {
             .min(limits.max_buffer_size);
         let ring_bytes = bytes_of(slot_count as u64 * SLOT_WORDS as u64).max(64);
         let control_bytes = bytes_of(control_words as u64);
-        for (what, bytes) in [("ring", ring_bytes), ("control buffer", control_bytes)] {
+        let run_words = HEADER_WORDS as u64 + (slot_count as u64).max(1);
+        let layout = state_layout(
+            control_bytes,
+            bytes_of(run_words),
+            limits.min_storage_buffer_offset_alignment.into(),
+        );
+        let state_bytes = layout[2].end();
+        for (what, bytes, max) in [
+            ("ring", ring_bytes, max),
+            ("control buffer", control_bytes, max),
+            (
+                "control buffer, debug log and run state",
+                state_bytes,
+                limits.max_buffer_size,
+            ),
+        ] {
             if bytes > max {
                 return Err(EngineError::Gpu(format!(
                     "the {what} needs {:.1} MiB but this device binds at most {:.1} MiB per storage buffer; use fewer slots (or observable words), a GPU with larger limits, or the CPU backend",
@@ -181,11 +291,9 @@ impl DeviceBuffers {
             let storage =
                 |label: &str, size: u64, extra| storage_buffer(device, label, size, extra);
             let none = wgpu::BufferUsages::empty();
-            let control = storage("control", control_bytes, none);
+            let state = storage("control, debug log and run state", state_bytes, none);
+            let [control, debug_log, run] = layout;
             let ring = storage("ring", ring_bytes, none);
-            let debug_log = storage("debug log", bytes_of(DEBUG_LOG_WORDS as u64), none);
-            let run_words = HEADER_WORDS as u64 + (slot_count as u64).max(1);
-            let run = storage("run state", bytes_of(run_words), none);
             let slot_words = bytes_of((slot_count as u64).max(1));
             let changed = storage("changed serials", slot_words, none);
             let statuses = storage("gathered statuses", slot_words, none);
@@ -211,30 +319,48 @@ impl DeviceBuffers {
                 label: Some("megakernel pass"),
                 layout: &kernels.pass_bgl,
                 entries: &pass_entries(
-                    &[&control, &ring, &debug_log, &run, &changed, &params],
+                    &[
+                        Bind::Part(&state, control),
+                        Bind::Whole(&ring),
+                        Bind::Part(&state, debug_log),
+                        Bind::Part(&state, run),
+                        Bind::Whole(&changed),
+                        Bind::Whole(&params),
+                    ],
                     &ring,
                 ),
             });
             let gate_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("pass gate"),
                 layout: &kernels.gate_bgl,
-                entries: &entries(&[&control, &run, &indirect]),
+                entries: &entries(&[
+                    Bind::Part(&state, control),
+                    Bind::Part(&state, run),
+                    Bind::Whole(&indirect),
+                ]),
             });
             let hist_bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("status histogram"),
                 layout: &kernels.hist_bgl,
-                entries: &entries(&[&control, &ring, &run, &params, &statuses]),
+                entries: &entries(&[
+                    Bind::Part(&state, control),
+                    Bind::Whole(&ring),
+                    Bind::Part(&state, run),
+                    Bind::Whole(&params),
+                    Bind::Whole(&statuses),
+                ]),
             });
             Ok(DeviceBuffers {
                 slot_count,
                 control_words,
                 stage_small: staging(
                     "header, control, debug log and status readback",
-                    small_readback_layout(control_words, slot_count)[4],
+                    small_readback_layout(&layout, slot_count).statuses.end,
                 ),
                 stage_ring: None,
-                upload: UploadStage::new(device, stage_bytes(slot_count, control_words)),
+                upload: UploadStage::new(device, ring_bytes + debug_log.end()),
                 race: None,
+                state,
                 control,
                 ring,
                 debug_log,
@@ -260,9 +386,7 @@ impl DeviceBuffers {
     /// copies, then a dispatch's initial header. Returns whether the upload stage is to be
     /// rearmed once the encoder is submitted ([`UploadStage::rearm`]).
     pub fn encode_pending(&mut self, enc: &mut wgpu::CommandEncoder) -> bool {
-        let staged = self
-            .upload
-            .encode_pending(enc, &self.ring, &self.control, &self.debug_log);
+        let staged = self.upload.encode_pending(enc, &self.ring, &self.state);
         if std::mem::take(&mut self.header_pending) {
             self.encode_header_copy(enc);
         }
@@ -279,16 +403,16 @@ impl DeviceBuffers {
         enc.copy_buffer_to_buffer(
             &self.header_template,
             0,
-            &self.run,
-            0,
+            &self.state,
+            self.run.offset,
             bytes_of(HEADER_WORDS as u64),
         );
     }
 
     /// Where the header, the control buffer, the debug log and the statuses lie in
-    /// [`DeviceBuffers::stage_small`], and its length.
-    pub fn small_readback_offsets(&self) -> [u64; 5] {
-        small_readback_layout(self.control_words, self.slot_count)
+    /// [`DeviceBuffers::stage_small`].
+    pub fn small_readback_layout(&self) -> SmallLayout {
+        small_readback_layout(&[self.control, self.debug_log, self.run], self.slot_count)
     }
 
     /// The race analysis' buffers and the pass bind group that includes them, made on first
@@ -327,14 +451,14 @@ impl DeviceBuffers {
                     layout: &kernels.race_bgl,
                     entries: &pass_entries(
                         &[
-                            &self.control,
-                            &self.ring,
-                            &self.debug_log,
-                            &self.run,
-                            &self.changed,
-                            &self.params,
-                            &words_buf,
-                            &log,
+                            Bind::Part(&self.state, self.control),
+                            Bind::Whole(&self.ring),
+                            Bind::Part(&self.state, self.debug_log),
+                            Bind::Part(&self.state, self.run),
+                            Bind::Whole(&self.changed),
+                            Bind::Whole(&self.params),
+                            Bind::Whole(&words_buf),
+                            Bind::Whole(&log),
                         ],
                         &self.ring,
                     ),

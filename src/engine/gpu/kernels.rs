@@ -317,12 +317,14 @@ impl Kernels {
             });
             let gate_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("pass gate"),
-                entries: &[storage(0, true), storage(1, false), storage(2, false)],
+                // control read-write though the gate only reads it: it shares a buffer with
+                // the run state, and one buffer takes one usage in a dispatch
+                entries: &[storage(0, false), storage(1, false), storage(2, false)],
             });
             let hist_bgl = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("status histogram"),
                 entries: &[
-                    storage(0, true),
+                    storage(0, false),
                     storage(1, true),
                     storage(2, false),
                     uniform(3),

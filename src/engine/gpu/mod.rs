@@ -412,11 +412,13 @@ impl GpuEngine {
         let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
         // the copies run at the start of the next submission: every pass after them sees
         // all three buffers
+        let debug_at = (bufs.debug_log.offset - bufs.control.offset) as usize;
         bufs.upload.write(
             &self.device,
             bytemuck::cast_slice(state.ring()),
             bytemuck::cast_slice(state.control()),
             bytemuck::cast_slice(state.debug_log()),
+            debug_at,
         )?;
         self.offsets = state.control_view().priority_offsets();
         self.ring_handlers = if self.specialize_handlers {

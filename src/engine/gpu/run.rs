@@ -308,13 +308,13 @@ impl GpuEngine {
             self.flush_pending()?;
             let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
             if let Some(end) = end {
-                let offset = RS_END as u64 * 4;
+                let offset = bufs.run.at(RS_END as u64 * 4);
                 self.queue
-                    .write_buffer(&bufs.run, offset, bytemuck::bytes_of(&end));
+                    .write_buffer(&bufs.state, offset, bytemuck::bytes_of(&end));
             }
-            let offset = RS_HIST_MODE as u64 * 4;
+            let offset = bufs.run.at(RS_HIST_MODE as u64 * 4);
             self.queue
-                .write_buffer(&bufs.run, offset, bytemuck::bytes_of(&mode));
+                .write_buffer(&bufs.state, offset, bytemuck::bytes_of(&mode));
             let (hx, hy) = run.plan.hist_grid;
             let kernels = &self.kernels;
             scoped_submit(&self.device, &self.queue, |enc| {

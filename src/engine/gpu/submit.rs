@@ -11,11 +11,11 @@ use super::kernels::PassKey;
 use super::race_state::{
     LOG_RECORD_WORDS, RW_HEADER, RW_LOG_COUNT, SUM_WORDS, log_capacity, race_words_len,
 };
-use super::run_state::{HEADER_WORDS, IND_HIST, RS_RETURNED_FLAGS, RS_SHUTDOWN_AT_START, grid};
+use super::run_state::{IND_HIST, RS_RETURNED_FLAGS, RS_SHUTDOWN_AT_START, grid};
 use super::timing::{KernelTiming, Stamps};
 use super::{GpuEngine, not_uploaded};
 use crate::abi::control::SHUTDOWN;
-use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
+use crate::abi::layout::SLOT_WORDS;
 use crate::engine::EngineError;
 
 const SLOT_BYTES: u64 = SLOT_WORDS as u64 * 4;
@@ -108,33 +108,32 @@ fn encode_passes(
     if let Some(clear) = work.first {
         if let Some(groups) = clear {
             enc.clear_buffer(
-                &bufs.run,
-                RS_RETURNED_FLAGS as u64 * 4,
+                &bufs.state,
+                bufs.run.at(RS_RETURNED_FLAGS as u64 * 4),
                 Some(groups as u64 * 4),
             );
         }
         // SHUTDOWN as the dispatch finds it (uploads queued before this submission
-        // included): a copy, where a one-thread kernel would cost a dispatch and a barrier;
-        // none when no lane reads SHUTDOWN (the report then never looks at it)
+        // included): copies, where a one-thread kernel would cost a dispatch and a barrier;
+        // none when no lane reads SHUTDOWN (the report then never looks at it). Control and
+        // run state share a buffer, and a copy may not stay within one, so the word goes
+        // through the statuses buffer (the gather, last in the submission, rewrites it).
         if work.checks_shutdown && bufs.control_words > SHUTDOWN {
-            enc.copy_buffer_to_buffer(
-                &bufs.control,
-                SHUTDOWN as u64 * 4,
-                &bufs.run,
-                RS_SHUTDOWN_AT_START as u64 * 4,
-                4,
-            );
+            let from = bufs.control.at(SHUTDOWN as u64 * 4);
+            enc.copy_buffer_to_buffer(&bufs.state, from, &bufs.statuses, 0, 4);
+            let to = bufs.run.at(RS_SHUTDOWN_AT_START as u64 * 4);
+            enc.copy_buffer_to_buffer(&bufs.statuses, 0, &bufs.state, to, 4);
         }
         if let Some(r) = race {
             // every summary starts at "none"; the control buffer as the dispatch finds it
             // (uploads queued before this submission included) is what a store changes
             enc.clear_buffer(&r.words, 0, None);
             enc.copy_buffer_to_buffer(
-                &bufs.control,
-                0,
+                &bufs.state,
+                bufs.control.offset,
                 &r.words,
                 RW_HEADER as u64 * 4,
-                bufs.control_words as u64 * 4,
+                bufs.control.size,
             );
         }
     }
@@ -222,11 +221,10 @@ impl GpuEngine {
             .as_ref()
             .map_or(0, |r| (r.end - r.start) as u64 * SLOT_BYTES);
         let stage_ring = (ring_bytes > 0).then(|| bufs.ring_staging(device, ring_bytes).clone());
-        let status_bytes = if statuses { n as u64 * 4 } else { 0 };
-        let control_bytes = bufs.control_words as u64 * 4;
-        let debug_bytes = DEBUG_LOG_WORDS as u64 * 4;
-        let header_bytes = HEADER_WORDS as u64 * 4;
-        let small = bufs.small_readback_offsets();
+        let small = bufs.small_readback_layout();
+        // control, debug log and header come back in one copy if any of them is asked for
+        let span =
+            targets.header.is_some() || targets.control.is_some() || targets.debug_log.is_some();
         let mut stamps = timer
             .as_ref()
             .filter(|_| timing != KernelTiming::Off)
@@ -253,16 +251,15 @@ impl GpuEngine {
                 });
                 encode_gather(&mut cp, kernels, bufs, g);
             }
-            let copies = [
-                (targets.header.is_some(), &bufs.run, header_bytes),
-                (targets.control.is_some(), &bufs.control, control_bytes),
-                (targets.debug_log.is_some(), &bufs.debug_log, debug_bytes),
-                (statuses, &bufs.statuses, status_bytes),
-            ];
-            for (k, (wanted, src, bytes)) in copies.into_iter().enumerate() {
-                if wanted {
-                    enc.copy_buffer_to_buffer(src, 0, &bufs.stage_small, small[k], bytes);
-                }
+            if span {
+                enc.copy_buffer_to_buffer(&bufs.state, 0, &bufs.stage_small, 0, small.span);
+            }
+            if statuses {
+                let (at, bytes) = (
+                    small.statuses.start,
+                    small.statuses.end - small.statuses.start,
+                );
+                enc.copy_buffer_to_buffer(&bufs.statuses, 0, &bufs.stage_small, at, bytes);
             }
             if let (Some(r), Some(stage)) = (&slot_range, &stage_ring) {
                 let offset = r.start as u64 * SLOT_BYTES;
@@ -283,17 +280,13 @@ impl GpuEngine {
         } = targets;
         let stage_ring = stage_ring.as_ref().unwrap_or(&bufs.stage_small);
         // the small readbacks share one mapping, up to the end of the last one asked for
-        let wanted = [
-            header.is_some(),
-            control.is_some(),
-            debug_log.is_some(),
-            statuses,
-        ];
-        let small_end = (0..4)
-            .filter(|&k| wanted[k])
-            .map(|k| small[k + 1])
-            .max()
-            .unwrap_or(0);
+        let small_end = if statuses {
+            small.statuses.end
+        } else if span {
+            small.span
+        } else {
+            0
+        };
         let staging = [
             (&bufs.stage_small, small_end),
             (stage_ring, ring_bytes),
@@ -317,13 +310,16 @@ impl GpuEngine {
                         control.as_deref_mut(),
                         debug_log.as_deref_mut(),
                     ];
-                    for (k, out) in outs.into_iter().enumerate() {
-                        let range = small[k] as usize..small[k + 1] as usize;
-                        if let (Some(out), Some(b)) = (out, bytes.get(range)) {
+                    let ranges = [&small.header, &small.control, &small.debug_log];
+                    for (out, r) in outs.into_iter().zip(ranges) {
+                        if let (Some(out), Some(b)) =
+                            (out, bytes.get(r.start as usize..r.end as usize))
+                        {
                             device::words_into(b, out);
                         }
                     }
-                    let gathered = bytes.get(small[3] as usize..small[4] as usize);
+                    let r = &small.statuses;
+                    let gathered = bytes.get(r.start as usize..r.end as usize);
                     if let (Some(RingReadback::Statuses(host)), Some(b), true) =
                         (ring.as_mut(), gathered, statuses)
                     {

@@ -13,21 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::EngineError;
 
-/// The bytes of one staged upload: ring, control buffer, debug log, back to back.
+/// The bytes of one staged upload: the ring, then the state buffer's control buffer and
+/// debug log as they lie there (with the gap between them), copied in one piece.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Staged {
     pub ring: u64,
-    pub control: u64,
-    pub debug_log: u64,
-}
-
-impl Staged {
-    /// Where each part lies in the staging buffer, and the end.
-    pub fn offsets(&self) -> [u64; 4] {
-        let control = self.ring;
-        let debug = control + self.control;
-        [0, control, debug, debug + self.debug_log]
-    }
+    /// From the control buffer's start to the debug log's end in the state buffer.
+    pub span: u64,
 }
 
 /// The kept staging buffer and where it stands.
@@ -58,29 +50,35 @@ impl UploadStage {
         }
     }
 
-    /// Copies the three parts into the buffer (waiting for its mapping only if the device
-    /// has not released it yet) and unmaps it; the copies to the device buffers are then
-    /// pending. Staging again before those are encoded is refused: it would overwrite bytes
-    /// no copy has read yet.
+    /// Copies the ring, the control words and the debug log (at `debug_at` bytes after the
+    /// control words, as in the state buffer) into the buffer — waiting for its mapping only
+    /// if the device has not released it yet — and unmaps it; the copies to the device
+    /// buffers are then pending. Staging again before those are encoded is refused: it would
+    /// overwrite bytes no copy has read yet.
     pub fn write(
         &mut self,
         device: &wgpu::Device,
         ring: &[u8],
         control: &[u8],
         debug_log: &[u8],
+        debug_at: usize,
     ) -> Result<(), EngineError> {
         if self.pending.is_some() {
             return Err(EngineError::Gpu(
                 "an upload was staged twice without a submission in between; this is a megascope bug, please report it".into(),
             ));
         }
+        let span = (debug_at + debug_log.len()) as u64;
         let staged = Staged {
             ring: ring.len() as u64,
-            control: control.len() as u64,
-            debug_log: debug_log.len() as u64,
+            span,
         };
-        let end = staged.offsets()[3];
-        if end > self.buffer.size() || !end.is_multiple_of(4) {
+        let end = staged.ring + span;
+        if debug_at < control.len()
+            || end > self.buffer.size()
+            || !end.is_multiple_of(4)
+            || !staged.ring.is_multiple_of(4)
+        {
             return Err(EngineError::Gpu(format!(
                 "an upload of {end} bytes does not fit the staging buffer of {} bytes; this is a megascope bug, please report it",
                 self.buffer.size()
@@ -96,11 +94,13 @@ impl UploadStage {
             let whole = view.slice(..);
             let (ring_part, rest) = whole.split_at(ring.len());
             super::par::copy_into(ring_part, ring);
-            let (control_part, rest) = rest.split_at(control.len());
-            let (debug_part, _) = rest.split_at(debug_log.len());
-            for (mut dst, src) in [(control_part, control), (debug_part, debug_log)] {
-                dst.copy_from_slice(src);
-            }
+            let (control_part, rest) = rest.split_at(debug_at);
+            let (mut debug_part, _) = rest.split_at(debug_log.len());
+            // the gap after the control words goes too: zeros, never read
+            let (mut words, mut gap) = control_part.split_at(control.len());
+            words.copy_from_slice(control);
+            gap.fill(0);
+            debug_part.copy_from_slice(debug_log);
         }
         self.buffer.unmap();
         self.mapped.store(false, Ordering::Release);
@@ -156,29 +156,23 @@ impl UploadStage {
         self.pending.is_some()
     }
 
-    /// Encodes the pending copies into `ring`, `control` and `debug_log` (in that order in
-    /// the buffer); returns whether there were any, in which case [`UploadStage::rearm`] is
-    /// due once the encoder is submitted.
+    /// Encodes the pending copies: the ring into `ring`, the control words and debug log into
+    /// the start of `state`; returns whether there were any, in which case
+    /// [`UploadStage::rearm`] is due once the encoder is submitted.
     pub fn encode_pending(
         &mut self,
         enc: &mut wgpu::CommandEncoder,
         ring: &wgpu::Buffer,
-        control: &wgpu::Buffer,
-        debug_log: &wgpu::Buffer,
+        state: &wgpu::Buffer,
     ) -> bool {
         let Some(staged) = self.pending.take() else {
             return false;
         };
-        let at = staged.offsets();
-        let parts = [
-            (ring, staged.ring),
-            (control, staged.control),
-            (debug_log, staged.debug_log),
-        ];
-        for (k, (dst, bytes)) in parts.into_iter().enumerate() {
-            if bytes > 0 {
-                enc.copy_buffer_to_buffer(&self.buffer, at[k], dst, 0, bytes);
-            }
+        if staged.ring > 0 {
+            enc.copy_buffer_to_buffer(&self.buffer, 0, ring, 0, staged.ring);
+        }
+        if staged.span > 0 {
+            enc.copy_buffer_to_buffer(&self.buffer, staged.ring, state, 0, staged.span);
         }
         true
     }
@@ -192,26 +186,31 @@ impl UploadStage {
     }
 }
 
-/// The staging size for a geometry: the whole ring, the control buffer and the debug log.
-pub fn stage_bytes(slot_count: u32, control_words: usize) -> u64 {
-    let slot_bytes = crate::abi::layout::SLOT_WORDS as u64 * 4;
-    let words = control_words as u64 + crate::abi::layout::DEBUG_LOG_WORDS as u64;
-    slot_count as u64 * slot_bytes + words * 4
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parts_lie_back_to_back_on_word_boundaries() {
-        let s = Staged {
-            ring: 64 * 3,
-            control: 4 * 161,
-            debug_log: 4 * 257,
+    fn a_staged_upload_is_refused_twice_and_past_the_buffer() {
+        let Ok((device, _queue, _, _)) = super::super::device::headless() else {
+            panic!(
+                "the upload test needs a wgpu adapter (lavapipe: apt-get install mesa-vulkan-drivers)"
+            );
         };
-        assert_eq!(s.offsets(), [0, 192, 192 + 644, 192 + 644 + 1028]);
-        assert!(s.offsets().iter().all(|o| o % 4 == 0));
-        assert_eq!(stage_bytes(3, 161), s.offsets()[3]);
+        let mut stage = UploadStage::new(&device, 64 + 16);
+        let too_long = [0u8; 64];
+        let err = stage.write(&device, &too_long, &[1; 8], &[2; 16], 8);
+        assert!(err.is_err(), "80 bytes fit, 88 do not");
+        stage
+            .write(&device, &[0; 64], &[1; 4], &[2; 8], 8)
+            .expect("fits");
+        assert!(stage.is_pending());
+        let again = stage.write(&device, &[0; 64], &[1; 4], &[2; 8], 8);
+        assert!(again.is_err(), "staged twice without a submission");
+        let err = stage.write(&device, &[], &[1; 8], &[2; 4], 4);
+        assert!(
+            err.is_err(),
+            "the debug log may not start inside the control words"
+        );
     }
 }
