@@ -67,7 +67,7 @@ pub struct DeviceBuffers {
     pub gate_bg: wgpu::BindGroup,
     pub hist_bg: wgpu::BindGroup,
     /// The run-state header, the control buffer, the debug log and the gathered status
-    /// words come back through this one buffer, at [`DeviceBuffers::small_readback_offsets`]:
+    /// words come back through this one buffer, at [`DeviceBuffers::small_readback_layout`]:
     /// one mapping per submission instead of four.
     pub stage_small: wgpu::Buffer,
     /// Grown on demand for ring readbacks.
@@ -281,7 +281,7 @@ impl DeviceBuffers {
         ] {
             if bytes > max {
                 return Err(EngineError::Gpu(format!(
-                    "the {what} needs {:.1} MiB but this device binds at most {:.1} MiB per storage buffer; use fewer slots (or observable words), a GPU with larger limits, or the CPU backend",
+                    "the {what} needs {:.1} MiB but this device allows at most {:.1} MiB for it; use fewer slots (or observable words), a GPU with larger limits, or the CPU backend",
                     bytes as f64 / MIB as f64,
                     max as f64 / MIB as f64
                 )));

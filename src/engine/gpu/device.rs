@@ -98,14 +98,14 @@ pub fn scoped<T>(
 }
 
 /// A mapping that failed or never completed: the device is most likely gone.
-fn device_lost(what: &str) -> EngineError {
+pub(super) fn device_lost(what: &str) -> EngineError {
     EngineError::Gpu(format!(
         "{what}; the device may have been lost — restart megascope or switch to the CPU backend"
     ))
 }
 
 /// Waits until the device has done everything submitted (and mapping callbacks have run).
-fn wait_all(device: &wgpu::Device) -> Result<(), EngineError> {
+pub(super) fn wait_all(device: &wgpu::Device) -> Result<(), EngineError> {
     device
         .poll(wgpu::PollType::wait_indefinitely())
         .map(drop)
@@ -212,18 +212,24 @@ pub fn read_mapped(
     Ok(waited)
 }
 
-/// Little-endian bytes into `out` (cleared first, capacity kept): a plain copy when the
-/// bytes are aligned, as mapped ranges are.
-pub fn words_into(bytes: &[u8], out: &mut Vec<u32>) {
-    out.clear();
+/// Little-endian bytes as words: borrowed when the bytes are aligned, as mapped ranges are,
+/// decoded into a copy otherwise.
+pub fn words(bytes: &[u8]) -> std::borrow::Cow<'_, [u32]> {
     match bytemuck::try_cast_slice::<u8, u32>(bytes) {
-        Ok(words) if cfg!(target_endian = "little") => out.extend_from_slice(words),
-        _ => out.extend(
+        Ok(words) if cfg!(target_endian = "little") => std::borrow::Cow::Borrowed(words),
+        _ => std::borrow::Cow::Owned(
             bytes
                 .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
         ),
     }
+}
+
+/// Little-endian bytes into `out` (cleared first, capacity kept).
+pub fn words_into(bytes: &[u8], out: &mut Vec<u32>) {
+    out.clear();
+    out.extend_from_slice(&words(bytes));
 }
 
 #[cfg(test)]

@@ -324,16 +324,7 @@ impl GpuEngine {
                         (ring.as_mut(), gathered, statuses)
                     {
                         // straight from the mapping: no copy of the statuses in between
-                        match bytemuck::try_cast_slice::<u8, u32>(b) {
-                            Ok(words) if cfg!(target_endian = "little") => {
-                                super::par::patch_statuses(host, words)
-                            }
-                            _ => {
-                                let mut words = Vec::new();
-                                device::words_into(b, &mut words);
-                                super::par::patch_statuses(host, &words);
-                            }
-                        }
+                        super::par::patch_statuses(host, &device::words(b));
                     }
                 }
                 1 => {

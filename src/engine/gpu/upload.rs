@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::device::{device_lost, wait_all};
 use crate::engine::EngineError;
 
 /// The bytes of one staged upload: the ring, then the state buffer's control buffer and
@@ -74,11 +75,13 @@ impl UploadStage {
             span,
         };
         let end = staged.ring + span;
-        if debug_at < control.len()
-            || end > self.buffer.size()
-            || !end.is_multiple_of(4)
-            || !staged.ring.is_multiple_of(4)
-        {
+        if debug_at < control.len() {
+            return Err(EngineError::Gpu(format!(
+                "an upload put the debug log at byte {debug_at}, inside the {} control bytes; this is a megascope bug, please report it",
+                control.len()
+            )));
+        }
+        if end > self.buffer.size() || !end.is_multiple_of(4) || !staged.ring.is_multiple_of(4) {
             return Err(EngineError::Gpu(format!(
                 "an upload of {end} bytes does not fit the staging buffer of {} bytes; this is a megascope bug, please report it",
                 self.buffer.size()
@@ -87,8 +90,8 @@ impl UploadStage {
         self.wait_mapped(device)?;
         {
             let mut view = self.buffer.slice(..).get_mapped_range_mut().map_err(|e| {
-                EngineError::Gpu(format!(
-                    "the upload staging buffer could not be written: {e:?}; the device may have been lost — restart megascope or switch to the CPU backend"
+                device_lost(&format!(
+                    "the upload staging buffer could not be written: {e:?}"
                 ))
             })?;
             let whole = view.slice(..);
@@ -111,31 +114,22 @@ impl UploadStage {
     /// Waits until the buffer is mapped: asks for the mapping if nobody has, looks once
     /// without blocking, and blocks only if the device still holds it.
     fn wait_mapped(&mut self, device: &wgpu::Device) -> Result<(), EngineError> {
-        if self.mapped.load(Ordering::Acquire) {
-            // the request, if any, has been served
-            self.requested = false;
-            return Ok(());
-        }
-        if !self.requested {
-            self.request_map();
-        }
-        let poll = |wait| {
+        if !self.mapped.load(Ordering::Acquire) {
+            if !self.requested {
+                self.request_map();
+            }
             device
-                .poll(wait)
-                .map(drop)
-                .map_err(|e| EngineError::Gpu(format!("waiting for the GPU failed: {e}")))
-        };
-        poll(wgpu::PollType::Poll)?;
-        if !self.mapped.load(Ordering::Acquire) {
-            poll(wgpu::PollType::wait_indefinitely())?;
+                .poll(wgpu::PollType::Poll)
+                .map_err(|e| EngineError::Gpu(format!("polling the GPU failed: {e}")))?;
+            if !self.mapped.load(Ordering::Acquire) {
+                wait_all(device)?;
+            }
         }
-        if !self.mapped.load(Ordering::Acquire) {
-            self.requested = false;
-            return Err(EngineError::Gpu(
-                "mapping the upload staging buffer failed; the device may have been lost — restart megascope or switch to the CPU backend".into(),
-            ));
-        }
+        // the request, if any, has been served (or failed: the next upload asks again)
         self.requested = false;
+        if !self.mapped.load(Ordering::Acquire) {
+            return Err(device_lost("mapping the upload staging buffer failed"));
+        }
         Ok(())
     }
 
