@@ -57,10 +57,6 @@ pub struct DeviceBuffers {
     /// A dispatch began and its header has not been copied into `run` yet.
     pub header_pending: bool,
     pub indirect: wgpu::Buffer,
-    /// What `indirect` holds, when the host wrote it last and no pass gate has run since
-    /// (a fused `once` dispatch leaves it as written): a dispatch with the same arguments
-    /// then writes nothing.
-    pub indirect_holds: Option<[u32; INDIRECT_WORDS]>,
     /// u32 per slot: the status words, gathered for a status-only readback.
     pub statuses: wgpu::Buffer,
     pub pass_bg: wgpu::BindGroup,
@@ -373,7 +369,6 @@ impl DeviceBuffers {
                 template_holds: None,
                 header_pending: false,
                 indirect,
-                indirect_holds: None,
                 statuses,
                 pass_bg,
                 gate_bg,

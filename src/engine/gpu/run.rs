@@ -105,12 +105,11 @@ impl GpuEngine {
             bufs.template_holds = Some(header.clone());
         }
         bufs.header_pending = true;
-        let indirect = plan.initial_indirect();
-        if bufs.indirect_holds != Some(indirect) {
+        // a fused `once` pass is dispatched directly; the others' gate rewrites the arguments
+        if !plan.fused_once {
+            let indirect = plan.initial_indirect();
             queue.write_buffer(&bufs.indirect, 0, bytemuck::cast_slice(&indirect));
         }
-        // a pass gate may rewrite them; a fused `once` pass has none
-        bufs.indirect_holds = plan.fused_once.then_some(indirect);
         self.run = Some(GpuRun {
             options: *options,
             workgroup_size: wg,
@@ -181,7 +180,7 @@ impl GpuEngine {
                 returned_flags_need_clearing(run.plan.params.serial)
                     .then_some(run.plan.params.groups),
             ),
-            fused_once: run.plan.fused_once,
+            fused_once: run.plan.fused_once.then_some(run.plan.pass_grid),
             checks_shutdown: run.plan.params.checks_shutdown != 0,
         };
         let out = self.submit(

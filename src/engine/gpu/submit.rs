@@ -30,9 +30,11 @@ pub(super) struct Passes {
     /// clear this many per-workgroup returned flags if given (only when the serial has
     /// wrapped: a flag holds the serial of the dispatch its workgroup returned in).
     pub first: Option<Option<u32>>,
-    /// `once` as its one kernel ([`super::run_state::RunPlan::fused_once`]): no gate and no
-    /// histogram after the pass.
-    pub fused_once: bool,
+    /// `once` as its one kernel ([`super::run_state::RunPlan::fused_once`]), over this grid:
+    /// no gate and no histogram after the pass, and dispatched directly — no gate rewrites
+    /// its grid, so the indirect arguments would only cost a buffer write and a buffer for
+    /// wgpu to track.
+    pub fused_once: Option<(u32, u32)>,
     /// The lanes read SHUTDOWN (looping variants, or `once` with the check): only then does
     /// the report need SHUTDOWN as the dispatch found it.
     pub checks_shutdown: bool,
@@ -151,10 +153,10 @@ fn encode_passes(
     };
     let pass_bg = race.map_or(&bufs.pass_bg, |r| &r.bind_group);
     let params = [bufs.params_offset];
-    if work.fused_once {
+    if let Some((x, y)) = work.fused_once {
         cp.set_pipeline(pipeline);
         cp.set_bind_group(0, pass_bg, &params);
-        cp.dispatch_workgroups_indirect(&bufs.indirect, 0);
+        cp.dispatch_workgroups(x, y, 1);
         stamp(&mut cp, "megakernel");
     } else {
         for _ in 0..work.passes {
