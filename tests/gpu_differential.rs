@@ -1867,6 +1867,49 @@ fn staged_uploads_round_trip_back_to_back_and_reach_the_device_in_order() {
     Engine::finish_dispatch(&mut gpu, &mut m).expect("finish");
 }
 
+#[test]
+fn device_ring_copies_restore_the_ring_and_refuse_a_ring_of_another_size() {
+    let mut gpu = engine();
+    let err = gpu
+        .copy_ring_on_device()
+        .err()
+        .expect("nothing uploaded yet");
+    assert!(
+        err.to_string().contains("no state is on the device"),
+        "{err}"
+    );
+    let mut m = ResidentBuffers::new(128, 1, 4).expect("state");
+    for slot in 0..128 {
+        m.publish_slot(slot, 0, Opcode::ATOMIC_ADD, &[1, 160])
+            .expect("publish");
+    }
+    gpu.upload(&m).expect("upload");
+    let copy = gpu.copy_ring_on_device().expect("ring copy");
+    let opts = DispatchOptions::default();
+    for round in 0..2 {
+        gpu.restore_ring_on_device(&copy).expect("restore");
+        let (r, control, _) = gpu.dispatch_resident(&opts).expect("dispatch");
+        assert_eq!(
+            r.executed, 128,
+            "round {round}: the restored ring ran again"
+        );
+        assert_eq!(control[160], 128 * (round + 1), "round {round}");
+    }
+    // a copy of a 64-slot ring does not fit the 128-slot one
+    let mut other = engine();
+    other
+        .upload(&ResidentBuffers::new(64, 1, 4).expect("state"))
+        .expect("upload");
+    let small = other.copy_ring_on_device().expect("ring copy");
+    let err = gpu
+        .restore_ring_on_device(&small)
+        .expect_err("another size");
+    assert!(
+        err.to_string().contains("cannot restore the device ring"),
+        "{err}"
+    );
+}
+
 fn read_buffer(gpu: &GpuEngine, buf: &wgpu::Buffer, words: u64) -> Vec<u32> {
     let device = gpu.device();
     let staging = device.create_buffer(&wgpu::BufferDescriptor {

@@ -88,9 +88,7 @@ fn case(
     }
     // resident: restore the ring on the device (untimed), then dispatch + control readback
     engine.upload(&pristine).map_err(|e| e.to_string())?;
-    let copy = engine
-        .copy_ring_on_device()
-        .ok_or("no ring on the device")?;
+    let copy = engine.copy_ring_on_device().map_err(|e| e.to_string())?;
     let mut resident = Vec::new();
     let mut phases = PhaseSamples::default();
     let mut kernel = Vec::new();
@@ -99,7 +97,9 @@ fn case(
     for timing in [KernelTiming::Off, KernelTiming::PerKernel] {
         engine.set_kernel_timing(timing);
         for round in 0..args.rounds + 2 {
-            engine.restore_ring_on_device(&copy);
+            engine
+                .restore_ring_on_device(&copy)
+                .map_err(|e| e.to_string())?;
             engine.wait_idle();
             let t = Instant::now();
             let (r, control, _) = engine.dispatch_resident(&opts).map_err(|e| e.to_string())?;

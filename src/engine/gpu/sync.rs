@@ -1,6 +1,8 @@
 //! Keeping the device copy and a host mirror in step without moving the ring.
 
-use super::GpuEngine;
+use super::submit::scoped_submit;
+use super::{GpuEngine, not_uploaded};
+use crate::engine::EngineError;
 use crate::resident::ResidentBuffers;
 
 impl GpuEngine {
@@ -29,20 +31,20 @@ pub struct RingCopy {
 impl GpuEngine {
     /// A device-side copy of the current ring (for benchmarks that need the same work
     /// every round without a host upload).
-    pub fn copy_ring_on_device(&mut self) -> Option<RingCopy> {
+    pub fn copy_ring_on_device(&mut self) -> Result<RingCopy, EngineError> {
         // an upload still staged reaches the ring first
-        self.flush_pending().ok()?;
-        let bufs = self.bufs.as_ref()?;
+        self.flush_pending()?;
+        let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
         let copy = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("ring copy"),
             size: bufs.ring.size(),
             usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&bufs.ring, 0, &copy, 0, bufs.ring.size());
-        self.queue.submit([enc.finish()]);
-        Some(RingCopy {
+        scoped_submit(&self.device, &self.queue, |enc| {
+            enc.copy_buffer_to_buffer(&bufs.ring, 0, &copy, 0, bufs.ring.size());
+        })?;
+        Ok(RingCopy {
             buffer: copy,
             handlers: self.ring_handlers,
         })
@@ -50,22 +52,25 @@ impl GpuEngine {
 
     /// Restores the device ring from a [`GpuEngine::copy_ring_on_device`] copy, on the
     /// device (queued; no host traffic). The host mirror, if any, no longer matches.
-    pub fn restore_ring_on_device(&mut self, copy: &RingCopy) {
+    pub fn restore_ring_on_device(&mut self, copy: &RingCopy) -> Result<(), EngineError> {
         // an upload still staged must not land on the restored ring afterwards
-        if self.flush_pending().is_err() {
-            return;
-        }
+        self.flush_pending()?;
         let from = &copy.buffer;
-        if let Some(bufs) = self.bufs.as_ref()
-            && from.size() == bufs.ring.size()
-        {
-            self.ring_handlers = copy.handlers;
-            let mut enc = self.device.create_command_encoder(&Default::default());
-            enc.copy_buffer_to_buffer(from, 0, &bufs.ring, 0, from.size());
-            self.queue.submit([enc.finish()]);
-            self.synced = None;
-            self.ring_base = None;
+        let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
+        if from.size() != bufs.ring.size() {
+            return Err(EngineError::Gpu(format!(
+                "a ring copy of {} bytes cannot restore the device ring of {} bytes; take the copy after uploading a state with this slot count",
+                from.size(),
+                bufs.ring.size()
+            )));
         }
+        scoped_submit(&self.device, &self.queue, |enc| {
+            enc.copy_buffer_to_buffer(from, 0, &bufs.ring, 0, from.size());
+        })?;
+        self.ring_handlers = copy.handlers;
+        self.synced = None;
+        self.ring_base = None;
+        Ok(())
     }
 
     /// Waits until the device has finished everything submitted.
