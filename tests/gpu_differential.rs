@@ -1682,6 +1682,113 @@ fn once_as_one_kernel_counts_statuses_and_scans_what_it_left() {
     }
 }
 
+/// Back-to-back `once` dispatches run on the header the one before left when it holds no
+/// taken record, pass count or SHUTDOWN flag (no header copy first), and report exactly what
+/// the CPU does all the same: counters of the dispatch alone, records it took (and none of
+/// the dispatch before's), an end scan's lowest slots, SHUTDOWN as found. A dispatch after
+/// one that took a record, ran passes through the gate or saw SHUTDOWN gets a fresh header.
+#[test]
+fn once_dispatches_on_the_header_before_report_only_their_own() {
+    for race_analysis in [true, false] {
+        once_dispatches_back_to_back(race_analysis);
+    }
+}
+
+fn once_dispatches_back_to_back(race_analysis: bool) {
+    let mut gpu = engine();
+    let mut cpu = CpuEngine::new();
+    const N: u32 = 256;
+    let mut m = ResidentBuffers::new(N, 1, 0).expect("state");
+    let mut c = m.clone();
+    // each slot's tenant, opcode and arguments; None: a slot already DONE
+    type Ring = fn(u32) -> Option<(u32, Opcode, Vec<u32>)>;
+    let clean: Ring = |s| Some((0, Opcode::ATOMIC_ADD, vec![1 + s % 3, 50 + s % 4]));
+    let odd: Ring = |s| match s % 64 {
+        7 => Some((0, Opcode(0xEE), vec![])),
+        9 => Some((0, Opcode::STORE_U32, vec![5, 9_999])),
+        _ => Some((0, Opcode::ATOMIC_ADD, vec![1, 50])),
+    };
+    // slots behind tenant 1's zero mask: from slot 3, and from slot 203 only
+    let stuck: Ring = |s| Some((u32::from(s % 50 == 3), Opcode::NOP, vec![]));
+    let stuck_high: Ring = |s| Some((u32::from(s >= 200 && s % 50 == 3), Opcode::NOP, vec![]));
+    let printf: Ring = |s| match s % 16 {
+        0 => Some((0, Opcode::PRINTF, vec![s, 2, 3])),
+        _ => Some((0, Opcode::NOP, vec![])),
+    };
+    let some_done: Ring = |s| (s % 7 != 0).then(|| (0, Opcode::ATOMIC_ADD, vec![1, 51]));
+    let shutdown: Ring = |s| match s {
+        100 => Some((0, Opcode::SHUTDOWN, vec![])),
+        _ => Some((0, Opcode::ATOMIC_ADD, vec![2, 60])),
+    };
+    let once = Variant::Once;
+    // (ring, variant, once_checks_shutdown, header reused, diagnostics reported)
+    let steps: [(Ring, Variant, bool, bool, bool); 18] = [
+        (clean, once, false, false, false), // the first dispatch copies the template
+        (clean, once, false, true, false),
+        (odd, once, false, true, true), // takes records
+        (clean, once, false, false, false),
+        (clean, once, false, true, false),
+        (stuck, once, false, true, true), // an end scan on a reused header
+        (clean, once, false, true, false),
+        (stuck_high, once, false, true, true), // the scan's lowest slot is this dispatch's
+        (printf, once, false, true, false),
+        (clean, once, false, true, false), // no debug records of the dispatch before
+        (some_done, once, false, true, false),
+        (clean, once, false, true, false), // no DONE slots of the dispatch before
+        (clean, Variant::Persistent, false, false, false),
+        (clean, once, false, false, false), // the gate counted passes
+        (shutdown, once, false, true, false),
+        (clean, once, false, false, false), // a SHUTDOWN op ran
+        (clean, once, true, true, true),    // SHUTDOWN is still set: found at start
+        (clean, once, false, false, false),
+    ];
+    for (i, (ring, variant, checks, reused, diagnosed)) in steps.into_iter().enumerate() {
+        let mut fresh = ResidentBuffers::new(N, 1, 0).expect("state");
+        for slot in 0..N {
+            match ring(slot) {
+                Some((tenant, op, args)) => fresh.publish_slot(slot as u64, tenant, op, &args),
+                None => {
+                    let mut w = [0u32; SLOT_WORDS];
+                    w[0] = status::DONE;
+                    fresh.write_slot_raw(slot, &w)
+                }
+            }
+            .expect("slot");
+        }
+        for mirror in [&mut m, &mut c] {
+            let mut rb = fresh.snapshot_readback();
+            rb.control = mirror.control().to_vec();
+            mirror.apply_readback(&mut rb);
+        }
+        let mut opts = DispatchOptions::with_variant(variant);
+        opts.once_checks_shutdown = checks;
+        opts.race_analysis = race_analysis;
+        let g = gpu.dispatch(&mut m, &opts).expect("gpu dispatch");
+        let r = cpu.dispatch(&mut c, &opts).expect("cpu dispatch");
+        let when = format!("step {i}, race analysis {race_analysis}");
+        let same = if race_analysis {
+            same_report(&when, &g, &r)
+        } else {
+            same_report_totals(&when, &g, &r)
+        };
+        if let Err(e) = same {
+            panic!("{e}");
+        }
+        assert_eq!(m, c, "{when}: the states differ");
+        assert_eq!(
+            gpu.last_dispatch_reused_header(),
+            reused,
+            "{when}: header reused"
+        );
+        assert_eq!(
+            !g.diagnostics.is_empty(),
+            diagnosed,
+            "{when}: {:?}",
+            g.diagnostics
+        );
+    }
+}
+
 /// Readbacks that poll the device (the default on a GPU) bring back the same words and
 /// report as blocking ones: round trips and resident dispatches of every variant against the
 /// CPU, on rings small enough to end while polling and large enough to fall back to a block.

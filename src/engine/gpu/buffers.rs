@@ -56,6 +56,10 @@ pub struct DeviceBuffers {
     pub template_holds: Option<Vec<u32>>,
     /// A dispatch began and its header has not been copied into `run` yet.
     pub header_pending: bool,
+    /// The run-state header as the device holds it, when the host knows it exactly: as last
+    /// read back, or the template just copied in. A fused `once` dispatch may then run on it
+    /// instead of a fresh copy ([`super::run_state::can_rebase`]).
+    pub header_holds: Option<Vec<u32>>,
     pub indirect: wgpu::Buffer,
     /// u32 per slot: the status words, gathered for a status-only readback.
     pub statuses: wgpu::Buffer,
@@ -368,6 +372,7 @@ impl DeviceBuffers {
                 header_template,
                 template_holds: None,
                 header_pending: false,
+                header_holds: None,
                 indirect,
                 statuses,
                 pass_bg,
@@ -384,6 +389,7 @@ impl DeviceBuffers {
         let staged = self.upload.encode_pending(enc, &self.ring, &self.state);
         if std::mem::take(&mut self.header_pending) {
             self.encode_header_copy(enc);
+            self.header_holds.clone_from(&self.template_holds);
         }
         staged
     }

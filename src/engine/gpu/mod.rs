@@ -187,6 +187,9 @@ pub struct GpuEngine {
     groups_per_workgroup: Option<u32>,
     /// The megakernel build of the latest dispatch.
     last_key: Option<PassKey>,
+    /// The latest dispatch ran on the header the one before it left (a fused `once` pass,
+    /// no header copy before it: `run_state::can_rebase`).
+    last_reused_header: bool,
     /// How readbacks wait: polling on a headless GPU; blocking on a CPU adapter and on a
     /// device handed over (the app's, whose frames should not spend a core polling).
     wait: device::Wait,
@@ -295,6 +298,7 @@ impl GpuEngine {
             tally_min_groups: TALLY_MIN_GROUPS,
             groups_per_workgroup: None,
             last_key: None,
+            last_reused_header: false,
             wait: device::Wait::Block,
             max_workgroups_per_dim: device.limits().max_compute_workgroups_per_dimension,
             device,
@@ -317,6 +321,14 @@ impl GpuEngine {
     /// off.
     pub fn last_kernel_time(&self) -> Option<std::time::Duration> {
         self.kernel_times.total
+    }
+
+    /// Whether the latest dispatch ran its fused `once` pass on the run-state header the
+    /// dispatch before it left, with no copy of a fresh header first (the usual case for
+    /// back-to-back `once` dispatches without diagnostics; a readback of such a pass is
+    /// rebased to what a fresh header would have given).
+    pub fn last_dispatch_reused_header(&self) -> bool {
+        self.last_reused_header
     }
 
     /// Where the host's time in the last dispatch went (parameters, submission, wait and

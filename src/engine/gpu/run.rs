@@ -9,8 +9,9 @@ use super::race_state::RaceReadback;
 use super::report::{self, DiagContext, Header};
 use super::run_state::{
     DK_OOB_LOAD, DK_OOB_STORE, END_PASS_BUDGET, HIST_COUNTS, HIST_DIAGNOSTICS_ONLY, PARAMS_STRIDE,
-    RS_END, RS_HIST_MODE, RunPlan, end_fused_once, groups_per_workgroup, needs_end_scan,
-    next_chunk, next_serial, params_block, params_copy, returned_flags_need_clearing,
+    RS_END, RS_HIST_MODE, RunPlan, can_rebase, end_fused_once, groups_per_workgroup,
+    needs_end_scan, next_chunk, next_serial, params_block, params_copy, rebase_header,
+    returned_flags_need_clearing,
 };
 use super::submit::{Passes, RingReadback, Targets, scoped_submit};
 use super::{GpuEngine, not_uploaded};
@@ -40,6 +41,17 @@ pub(super) struct GpuRun {
     /// Submissions that ran passes so far (chunks grow with it).
     pub chunks: u32,
     pub elapsed: Duration,
+    /// The fused `once` pass runs on the header an earlier dispatch left, not on a fresh
+    /// copy of the template: each readback is rebased ([`rebase_header`]).
+    pub rebase: Option<Rebase>,
+}
+
+/// What a readback of a pass run on an earlier dispatch's header is rebased against.
+pub(super) struct Rebase {
+    /// The header the device held when the dispatch began.
+    base: Vec<u32>,
+    /// The header the dispatch would have started from.
+    template: Vec<u32>,
 }
 
 impl GpuRun {
@@ -100,11 +112,22 @@ impl GpuEngine {
             }
         };
         bufs.params_offset = (u64::from(copy) * PARAMS_STRIDE) as u32;
-        if bufs.template_holds.as_ref() != Some(&header) {
+        // a fused `once` pass only adds to the header but for a few words: when the header
+        // the device holds has those as the template does, the pass runs on it, with no
+        // copy before it, and its readbacks are rebased
+        let rebase = match &bufs.header_holds {
+            Some(base) if plan.fused_once && can_rebase(base, &header) => Some(Rebase {
+                base: base.clone(),
+                template: header.clone(),
+            }),
+            _ => None,
+        };
+        self.last_reused_header = rebase.is_some();
+        bufs.header_pending = rebase.is_none();
+        if bufs.header_pending && bufs.template_holds.as_ref() != Some(&header) {
             queue.write_buffer(&bufs.header_template, 0, bytemuck::cast_slice(&header));
             bufs.template_holds = Some(header.clone());
         }
-        bufs.header_pending = true;
         // a fused `once` pass is dispatched directly; the others' gate rewrites the arguments
         if !plan.fused_once {
             let indirect = plan.initial_indirect();
@@ -124,6 +147,7 @@ impl GpuEngine {
             fresh: false,
             chunks: 0,
             elapsed: Duration::ZERO,
+            rebase,
         });
         self.phases = super::HostPhases {
             begin: t0.elapsed(),
@@ -201,6 +225,9 @@ impl GpuEngine {
             run.first = false;
             run.chunks += (passes > 0) as u32;
             run.pass_ran |= passes > 0;
+            if let Some(r) = &run.rebase {
+                run.header = rebase_header(&run.header, &r.base, &r.template);
+            }
             if run.plan.fused_once && run.pass_ran {
                 end_fused_once(&mut run.header, run.plan.params.n);
                 scan = !run.scanned && needs_end_scan(&run.header);
@@ -305,7 +332,19 @@ impl GpuEngine {
             // the header copy first: the queued writes below run before the next
             // submission's commands, and must land on the dispatch's header
             self.flush_pending()?;
-            let bufs = self.bufs.as_ref().ok_or_else(not_uploaded)?;
+            let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
+            // the scan reads the header and keeps lowest slots in it: a pass run on an
+            // earlier dispatch's header gets the header it would have left on a fresh one
+            if let Some(r) = run.rebase.take() {
+                let read = bufs.header_holds.as_deref().ok_or_else(|| {
+                    EngineError::Gpu("the run-state header was not read back before the end scan; this is a megascope bug, please report it".into())
+                })?;
+                let fresh = rebase_header(read, &r.base, &r.template);
+                self.queue
+                    .write_buffer(&bufs.state, bufs.run.offset, bytemuck::cast_slice(&fresh));
+            }
+            bufs.header_holds = None;
+            let bufs = &*bufs;
             if let Some(end) = end {
                 let offset = bufs.run.at(RS_END as u64 * 4);
                 self.queue
@@ -348,9 +387,14 @@ impl GpuEngine {
             return Ok(());
         }
         let mut restage = false;
-        scoped_submit(&self.device, &self.queue, |enc| {
+        let submitted = scoped_submit(&self.device, &self.queue, |enc| {
             restage = bufs.encode_pending(enc);
-        })?;
+        });
+        if submitted.is_err() {
+            // the header copy may not have reached the device
+            bufs.header_holds = None;
+        }
+        submitted?;
         if restage {
             bufs.upload.rearm();
         }

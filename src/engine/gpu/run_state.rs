@@ -338,6 +338,56 @@ pub fn end_fused_once(h: &mut [u32], n: u32) {
     h[done] = h[done].wrapping_add(claims);
 }
 
+/// Header words a fused `once` pass reads or overwrites rather than adds to: the pass count
+/// (its notes and the race analysis record it), the SHUTDOWN flags and every record's taken
+/// flag. A header left by an earlier dispatch can stand in for a fresh one
+/// ([`rebase_header`]) only if it holds the template's values in these.
+fn absolute_words() -> impl Iterator<Item = usize> {
+    [RS_PASSES, RS_SHUTDOWN_RAN, RS_SHUTDOWN_AT_START]
+        .into_iter()
+        .chain((0..DIAG_KINDS).map(|k| RS_DIAG + k * DIAG_WORDS + D_TAKEN))
+}
+
+/// Whether a fused `once` pass may run on the header the device holds (`base`, as last read
+/// back) instead of a fresh copy of `template`: the copy is a command and a barrier of its
+/// own before the pass (on an H200 0.011 ms of a 4,096-slot resident dispatch, host and
+/// device together), and the pass only adds to the header apart from [`absolute_words`].
+pub fn can_rebase(base: &[u32], template: &[u32]) -> bool {
+    base.len() == HEADER_WORDS
+        && template.len() == HEADER_WORDS
+        && absolute_words().all(|i| base[i] == template[i])
+}
+
+/// The header a fused `once` pass would have left on a fresh copy of `template`, from the
+/// words it left (`read`) on a header that held `base` ([`can_rebase`]): every counter is
+/// the template's plus what the pass added (record counts as 64-bit pairs, since the pass
+/// carries into the high word), words the pass does not write come out as the template's,
+/// and a record the pass took keeps the slot, word, extra value and pass it stored (the
+/// template's otherwise).
+pub fn rebase_header(read: &[u32], base: &[u32], template: &[u32]) -> Vec<u32> {
+    let mut out: Vec<u32> = (0..HEADER_WORDS)
+        .map(|i| {
+            let at = |h: &[u32]| h.get(i).copied().unwrap_or(0);
+            at(template).wrapping_add(at(read).wrapping_sub(at(base)))
+        })
+        .collect();
+    let at = |h: &[u32], i: usize| h.get(i).copied().unwrap_or(0);
+    for k in 0..DIAG_KINDS {
+        let b = RS_DIAG + k * DIAG_WORDS;
+        let count =
+            |h: &[u32]| u64::from(at(h, b + D_COUNT_LO)) | u64::from(at(h, b + D_COUNT_HI)) << 32;
+        let total = count(template).wrapping_add(count(read).wrapping_sub(count(base)));
+        out[b + D_COUNT_LO] = total as u32;
+        out[b + D_COUNT_HI] = (total >> 32) as u32;
+        let taken = at(read, b + D_TAKEN) != at(base, b + D_TAKEN);
+        let from = if taken { read } else { template };
+        for f in [D_TAKEN, D_SLOT, D_WORD, D_EXTRA, D_PASS] {
+            out[b + f] = at(from, b + f);
+        }
+    }
+    out
+}
+
 /// Whether a fused `once` pass left a slot that the end scan reports on: PUBLISHED (stuck
 /// behind a zero mask, or abandoned by SHUTDOWN) or CLAIMED. Read after [`end_fused_once`].
 pub fn needs_end_scan(h: &[u32]) -> bool {
@@ -907,6 +957,81 @@ mod tests {
         end_fused_once(&mut h, 8);
         assert_eq!(h[RS_HIST + status::DONE as usize], 8);
         assert!(!needs_end_scan(&h), "every slot DONE: no scan");
+    }
+
+    /// What a fused `once` pass does to a header, as the megakernel does it: counters added
+    /// (a record count carried into its high word), a record taken with its details, a
+    /// SHUTDOWN-at-start copy.
+    fn fused_pass(h: &mut [u32], shutdown_at_start: u32) {
+        h[RS_HIST_SHARDS + status::PUBLISHED as usize * SHARDS + 3] += 2;
+        h[RS_DEBUG_RECORDS] = h[RS_DEBUG_RECORDS].wrapping_add(5);
+        h[RS_RETURNED] += 1;
+        h[RS_SHUTDOWN_AT_START] = shutdown_at_start;
+        let b = RS_DIAG + DK_UNKNOWN * DIAG_WORDS;
+        let old = h[b + D_COUNT_LO];
+        h[b + D_COUNT_LO] = old.wrapping_add(7);
+        if old > u32::MAX - 7 {
+            h[b + D_COUNT_HI] += 1;
+        }
+        if h[b + D_TAKEN] == 0 {
+            h[b + D_TAKEN] = 1;
+            h[b + D_SLOT] = 42;
+            h[b + D_WORD] = 3;
+            h[b + D_EXTRA] = 0xBAD;
+            h[b + D_PASS] = h[RS_PASSES];
+        }
+    }
+
+    #[test]
+    fn a_pass_on_an_earlier_header_rebases_to_the_pass_on_a_fresh_one() {
+        let o = DispatchOptions::default();
+        let template = RunPlan::new(8, 4, &o, 2, 65535, false).initial_header();
+        let mut fresh = template.clone();
+        fused_pass(&mut fresh, 0);
+        // what an earlier fused `once` dispatch and its end scan left: counters, a record
+        // count about to wrap its low word, end-scan records with their lowest slots, the
+        // constants of another plan
+        let mut base = RunPlan::new(16, 4, &o, 1, 65535, false).initial_header();
+        base[RS_HIST_SHARDS + 5] = 9;
+        base[RS_DEBUG_RECORDS] = u32::MAX - 1;
+        base[RS_DIAG + DK_UNKNOWN * DIAG_WORDS + D_COUNT_LO] = u32::MAX - 2;
+        base[RS_DIAG + DK_STUCK_TENANT * DIAG_WORDS + D_COUNT_LO] = 4;
+        base[RS_DIAG + DK_STUCK_TENANT * DIAG_WORDS + D_SLOT] = 1;
+        base[RS_END] = END_ONE_PASS;
+        base[RS_HIST_MODE] = HIST_DIAGNOSTICS_ONLY;
+        assert!(can_rebase(&base, &template));
+        let mut read = base.clone();
+        fused_pass(&mut read, 0);
+        assert_eq!(rebase_header(&read, &base, &template), fresh);
+        // a pass that takes no record leaves the template's details
+        let mut quiet = template.clone();
+        quiet[RS_RETURNED] = 1;
+        let mut read = base.clone();
+        read[RS_RETURNED] += 1;
+        assert_eq!(rebase_header(&read, &base, &template), quiet);
+    }
+
+    #[test]
+    fn headers_with_a_taken_record_or_shutdown_words_are_not_rebased() {
+        let o = DispatchOptions::default();
+        let template = RunPlan::new(8, 4, &o, 2, 65535, false).initial_header();
+        for i in [
+            RS_PASSES,
+            RS_SHUTDOWN_RAN,
+            RS_SHUTDOWN_AT_START,
+            RS_DIAG + DK_ALIASED * DIAG_WORDS + D_TAKEN,
+        ] {
+            let mut base = template.clone();
+            base[i] = 1;
+            assert!(!can_rebase(&base, &template), "word {i}");
+        }
+        assert!(!can_rebase(&template[..8], &template), "a short readback");
+        // SHUTDOWN as found comes back as copied
+        let mut fresh = template.clone();
+        fused_pass(&mut fresh, 1);
+        let mut read = template.clone();
+        fused_pass(&mut read, 1);
+        assert_eq!(rebase_header(&read, &template, &template), fresh);
     }
 
     #[test]

@@ -233,7 +233,11 @@ impl GpuEngine {
             .map(|t| t.stamps(timing));
         let mut timed = false;
         let mut restage = false;
-        scoped_submit(device, queue, |enc| {
+        // what the device's header holds after this submission: read back below, or the
+        // template if the pending copy goes in it (`encode_pending`), or as it was if the
+        // submission runs nothing
+        let held = bufs.header_holds.take();
+        let submitted = scoped_submit(device, queue, |enc| {
             // a staged upload, and the header of a dispatch that began since the last
             // submission, come first
             restage = bufs.encode_pending(enc);
@@ -267,11 +271,17 @@ impl GpuEngine {
                 let offset = r.start as u64 * SLOT_BYTES;
                 enc.copy_buffer_to_buffer(&bufs.ring, offset, stage, 0, ring_bytes);
             }
-        })?;
+        });
+        if let Err(e) = submitted {
+            bufs.header_holds = None;
+            return Err(e);
+        }
+        if work.is_none() && bufs.header_holds.is_none() {
+            bufs.header_holds = held;
+        }
         if restage {
             bufs.upload.rearm();
         }
-        let bufs = &*bufs;
         let t1 = std::time::Instant::now();
         phases.submit += t1 - t0;
         let Targets {
@@ -340,7 +350,14 @@ impl GpuEngine {
                     }
                 }
             }
-        })?;
+        });
+        let header_read = waited.is_ok() && header.is_some();
+        bufs.header_holds = match header {
+            Some(h) if header_read => Some(h.clone()),
+            _ if waited.is_err() || work.is_some() => None,
+            _ => bufs.header_holds.take(),
+        };
+        let waited = waited?;
         phases.wait += waited;
         phases.read += t1.elapsed().saturating_sub(waited);
         Ok(())
