@@ -44,7 +44,9 @@
 //! At small rings a dispatch costs its submission and its readback, not its kernel, so a
 //! dispatch whose plan is unchanged queues no write (its parameters are one of
 //! [`run_state::PARAMS_COPIES`] copies picked by a dynamic offset; its initial header is
-//! copied on the device from a template), each
+//! copied on the device from a template — and a fused `once` pass, which only adds to the
+//! header, usually needs no copy at all: it runs on the header the dispatch before left and
+//! its readbacks are rebased, [`run_state::rebase_header`]), each
 //! submission maps one staging buffer for the header, control, debug log and gathered
 //! statuses, resolves timestamps only when asked ([`GpuEngine::set_kernel_timing`]), writes
 //! the changed marks only when something draws them ([`GpuEngine::set_change_marks`]), and —
