@@ -7,7 +7,7 @@ use super::device::scoped;
 use super::kernels::{Kernels, RING_WORDS_BINDING};
 use super::race_state::{LOG_RECORD_WORDS, log_capacity, race_words_len};
 use super::run_state::{
-    HEADER_WORDS, INDIRECT_WORDS, PARAMS_COPIES, PARAMS_STRIDE, Params, ParamsBlock,
+    HEADER_WORDS, INDIRECT_WORDS, PARAMS_BYTES, PARAMS_COPIES, PARAMS_STRIDE, ParamsBlock,
 };
 use super::upload::UploadStage;
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
@@ -167,7 +167,7 @@ fn entries<'a>(bufs: &[Bind<'a>]) -> Vec<wgpu::BindGroupEntry<'a>> {
                     wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                         buffer: b,
                         offset: 0,
-                        size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                        size: wgpu::BufferSize::new(PARAMS_BYTES),
                     })
                 }
                 Bind::Whole(b) => b.as_entire_binding(),

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::device::scoped;
-use super::run_state::{Params, shader_source};
+use super::run_state::{PARAMS_BYTES, shader_source};
 use crate::engine::EngineError;
 
 const MEGAKERNEL: &str = include_str!("../../../shaders/engine/megakernel.wgsl");
@@ -230,7 +230,7 @@ fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
         ty: wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Uniform,
             has_dynamic_offset: true,
-            min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+            min_binding_size: wgpu::BufferSize::new(PARAMS_BYTES),
         },
         count: None,
     }

@@ -41,17 +41,10 @@ pub(super) struct GpuRun {
     /// Submissions that ran passes so far (chunks grow with it).
     pub chunks: u32,
     pub elapsed: Duration,
-    /// The fused `once` pass runs on the header an earlier dispatch left, not on a fresh
-    /// copy of the template: each readback is rebased ([`rebase_header`]).
-    pub rebase: Option<Rebase>,
-}
-
-/// What a readback of a pass run on an earlier dispatch's header is rebased against.
-pub(super) struct Rebase {
-    /// The header the device held when the dispatch began.
-    base: Vec<u32>,
-    /// The header the dispatch would have started from.
-    template: Vec<u32>,
+    /// The header the device held when the dispatch began, when the fused `once` pass runs
+    /// on it rather than on a fresh copy of the plan's initial header: each readback is
+    /// rebased against it ([`rebase_header`]).
+    pub rebase_from: Option<Vec<u32>>,
 }
 
 impl GpuRun {
@@ -115,15 +108,13 @@ impl GpuEngine {
         // a fused `once` pass only adds to the header but for a few words: when the header
         // the device holds has those as the template does, the pass runs on it, with no
         // copy before it, and its readbacks are rebased
-        let rebase = match &bufs.header_holds {
-            Some(base) if plan.fused_once && can_rebase(base, &header) => Some(Rebase {
-                base: base.clone(),
-                template: header.clone(),
-            }),
-            _ => None,
-        };
-        self.last_reused_header = rebase.is_some();
-        bufs.header_pending = rebase.is_none();
+        let rebase_from = bufs
+            .header_holds
+            .as_ref()
+            .filter(|base| plan.fused_once && can_rebase(base, &header))
+            .cloned();
+        self.last_reused_header = rebase_from.is_some();
+        bufs.header_pending = rebase_from.is_none();
         if bufs.header_pending && bufs.template_holds.as_ref() != Some(&header) {
             queue.write_buffer(&bufs.header_template, 0, bytemuck::cast_slice(&header));
             bufs.template_holds = Some(header.clone());
@@ -147,7 +138,7 @@ impl GpuEngine {
             fresh: false,
             chunks: 0,
             elapsed: Duration::ZERO,
-            rebase,
+            rebase_from,
         });
         self.phases = super::HostPhases {
             begin: t0.elapsed(),
@@ -225,8 +216,8 @@ impl GpuEngine {
             run.first = false;
             run.chunks += (passes > 0) as u32;
             run.pass_ran |= passes > 0;
-            if let Some(r) = &run.rebase {
-                run.header = rebase_header(&run.header, &r.base, &r.template);
+            if let Some(base) = &run.rebase_from {
+                run.header = rebase_header(&run.header, base, &run.plan.initial_header());
             }
             if run.plan.fused_once && run.pass_ran {
                 end_fused_once(&mut run.header, run.plan.params.n);
@@ -335,11 +326,11 @@ impl GpuEngine {
             let bufs = self.bufs.as_mut().ok_or_else(not_uploaded)?;
             // the scan reads the header and keeps lowest slots in it: a pass run on an
             // earlier dispatch's header gets the header it would have left on a fresh one
-            if let Some(r) = run.rebase.take() {
+            if let Some(base) = run.rebase_from.take() {
                 let read = bufs.header_holds.as_deref().ok_or_else(|| {
                     EngineError::Gpu("the run-state header was not read back before the end scan; this is a megascope bug, please report it".into())
                 })?;
-                let fresh = rebase_header(read, &r.base, &r.template);
+                let fresh = rebase_header(read, &base, &run.plan.initial_header());
                 self.queue
                     .write_buffer(&bufs.state, bufs.run.offset, bytemuck::cast_slice(&fresh));
             }

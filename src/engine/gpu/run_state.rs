@@ -605,6 +605,8 @@ pub fn next_serial(s: u32) -> u32 {
 pub const PARAMS_COPIES: u32 = 64;
 /// Bytes from one copy to the next: WebGPU's largest uniform offset alignment.
 pub const PARAMS_STRIDE: u64 = 256;
+/// Bytes of one copy: what the kernels' uniform binding covers.
+pub const PARAMS_BYTES: u64 = std::mem::size_of::<Params>() as u64;
 
 /// What a params buffer holds: the parameters with serial 0, and the serial of its first
 /// copy (the others follow by [`next_serial`]).
@@ -633,7 +635,7 @@ pub fn params_block(p: Params) -> (Vec<u8>, ParamsBlock) {
     let mut bytes = vec![0u8; PARAMS_COPIES as usize * PARAMS_STRIDE as usize];
     let mut copy = p;
     for chunk in bytes.chunks_exact_mut(PARAMS_STRIDE as usize) {
-        chunk[..std::mem::size_of::<Params>()].copy_from_slice(bytemuck::bytes_of(&copy));
+        chunk[..PARAMS_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&copy));
         copy.serial = next_serial(copy.serial);
     }
     (bytes, (Params { serial: 0, ..p }, p.serial))

@@ -233,10 +233,6 @@ impl GpuEngine {
             .map(|t| t.stamps(timing));
         let mut timed = false;
         let mut restage = false;
-        // what the device's header holds after this submission: read back below, or the
-        // template if the pending copy goes in it (`encode_pending`), or as it was if the
-        // submission runs nothing
-        let held = bufs.header_holds.take();
         let submitted = scoped_submit(device, queue, |enc| {
             // a staged upload, and the header of a dispatch that began since the last
             // submission, come first
@@ -275,9 +271,6 @@ impl GpuEngine {
         if let Err(e) = submitted {
             bufs.header_holds = None;
             return Err(e);
-        }
-        if work.is_none() && bufs.header_holds.is_none() {
-            bufs.header_holds = held;
         }
         if restage {
             bufs.upload.rearm();
@@ -351,12 +344,13 @@ impl GpuEngine {
                 }
             }
         });
-        let header_read = waited.is_ok() && header.is_some();
-        bufs.header_holds = match header {
-            Some(h) if header_read => Some(h.clone()),
-            _ if waited.is_err() || work.is_some() => None,
-            _ => bufs.header_holds.take(),
-        };
+        // the device's header as read back; unknown if passes ran and it was not; else as
+        // the submission left it (`encode_pending` notes a template copy)
+        match header {
+            Some(h) if waited.is_ok() => bufs.header_holds = Some(h.clone()),
+            _ if waited.is_err() || work.is_some() => bufs.header_holds = None,
+            _ => {}
+        }
         let waited = waited?;
         phases.wait += waited;
         phases.read += t1.elapsed().saturating_sub(waited);
