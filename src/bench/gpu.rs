@@ -184,6 +184,8 @@ fn case(
         "workgroup_tallies": engine.last_tallies().is_some_and(|t| t.0),
         "groups_per_workgroup": engine.last_tallies().map(|t| t.1),
         "adapter": adapter,
+        // threads splitting the upload and status patch of rings of 1 MiB or more
+        "host_helpers": engine.host_helpers(),
         "engine_init_ms": ms(init),
         "first_dispatch_ms": ms(first_ms),
         "resident_dispatch_with_control_readback": res,

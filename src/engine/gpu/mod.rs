@@ -53,7 +53,10 @@
 //! headless on a GPU — polls for its readback instead of sleeping in the driver
 //! (`device::Wait`). A round trip's upload goes through one staging buffer kept mapped
 //! between uploads (`upload.rs`), whose copies ride at the start of the dispatch's own
-//! submission.
+//! submission. From a MiB of ring up, that upload and the status patch after the readback
+//! are split with helper threads that are woken as the dispatch starts and spin briefly, so
+//! they are running when the pass comes (`helpers.rs`): the two passes are bound by what
+//! one core moves, and threads woken for the pass came too late to help.
 //!
 //! # Resident state
 //!
@@ -117,6 +120,7 @@
 
 mod buffers;
 mod device;
+mod helpers;
 mod kernels;
 mod par;
 mod race_state;
@@ -198,6 +202,11 @@ pub struct GpuEngine {
     /// The priority partition offsets of the device's control buffer as last seen by the
     /// host (uploaded or read back): whether a dispatch must keep each slot's probers.
     offsets: [u32; 6],
+    /// Threads that split the big host-side passes of a round trip with this one (the
+    /// upload into staging memory and the status patch): on a headless GPU only, where the
+    /// readback polls anyway. A software adapter's cores run the kernels, and the app's
+    /// frames should not keep cores spinning.
+    helpers: Option<helpers::Helpers>,
 }
 
 impl std::fmt::Debug for GpuEngine {
@@ -213,6 +222,10 @@ impl std::fmt::Debug for GpuEngine {
 
 /// The fewest workgroups for which a GPU's direct passes tally by default.
 pub const TALLY_MIN_GROUPS: u32 = 64;
+
+/// The most helper threads a headless GPU engine starts with: eight threads in all, where
+/// the host's memory bandwidth stops growing with threads (as for the spawned split).
+pub const MAX_HELPERS: usize = 7;
 
 fn not_uploaded() -> EngineError {
     EngineError::Gpu(
@@ -260,6 +273,9 @@ impl GpuEngine {
         let mut engine = GpuEngine::try_from_device(device, queue, name)?;
         engine.wait = device::Wait::for_adapter(device_type);
         engine.set_software_adapter(device_type == wgpu::DeviceType::Cpu);
+        if engine.wait == device::Wait::SpinThenBlock {
+            engine.helpers = Some(helpers::Helpers::for_this_machine(MAX_HELPERS));
+        }
         Ok(engine)
     }
 
@@ -314,7 +330,21 @@ impl GpuEngine {
             serial: 0,
             run: None,
             offsets: [0; 6],
+            helpers: None,
         })
+    }
+
+    /// Sets how many helper threads split the big host-side passes (0: none, every pass on
+    /// the calling thread or, from 8 MiB, on threads spawned for it). A headless GPU engine
+    /// starts with one per core beyond the first, at most [`MAX_HELPERS`]; any other with
+    /// none. Tests use this to reach the helpers on a software adapter.
+    pub fn set_host_helpers(&mut self, count: usize) {
+        self.helpers = (count > 0).then(|| helpers::Helpers::new(count));
+    }
+
+    /// How many helper threads the engine has ([`GpuEngine::set_host_helpers`]).
+    pub fn host_helpers(&self) -> usize {
+        self.helpers.as_ref().map_or(0, |h| h.count())
     }
 
     /// The GPU's own time for the passes of the last submission that ran any (the whole
@@ -433,6 +463,7 @@ impl GpuEngine {
             bytemuck::cast_slice(state.control()),
             bytemuck::cast_slice(state.debug_log()),
             debug_at,
+            self.helpers.as_mut(),
         )?;
         self.offsets = state.control_view().priority_offsets();
         self.ring_handlers = if self.specialize_handlers {

@@ -1,12 +1,15 @@
 //! Host-side passes over a whole mirror, split across cores. At 1,048,576 slots a full round
 //! trip copies the 64 MiB ring into staging memory and writes a million status words back
 //! at a 64-byte stride: each pass is bound by one core's memory bandwidth (8–10 ms on an
-//! H200's host), far more than the dispatch itself. Small buffers stay on the calling
-//! thread, where spawning would cost more than it saves.
+//! H200's host), far more than the dispatch itself. An engine with [`Helpers`] splits every
+//! pass of a MiB or more with them; one without (a software adapter's, whose cores run the
+//! kernels, or the app's) splits only passes of 8 MiB or more, over threads spawned for the
+//! pass. Small buffers stay on the calling thread.
 
-use crate::abi::layout::{SLOT_WORDS, W_STATUS};
+use super::helpers::{self, Helpers};
+use crate::abi::layout::SLOT_WORDS;
 
-/// Below this many bytes per thread a pass is not split. Patching a 65,536-slot ring (4 MiB)
+/// Below this many bytes per spawned thread a pass is not split. Patching a 65,536-slot ring (4 MiB)
 /// in four threads of 1 MiB was measured on the H200's host: 0.30–0.40 ms against 0.19–0.22
 /// ms in one, as spawning threads there costs more than the pass.
 const MIN_CHUNK_BYTES: usize = 4 << 20;
@@ -46,8 +49,17 @@ impl Part<'_> {
     }
 }
 
+/// The helpers, if there are any and the pass is big enough for them.
+fn helpers_for(helpers: Option<&mut Helpers>, bytes: usize) -> Option<&mut Helpers> {
+    helpers.filter(|h| h.count() > 0 && bytes >= helpers::MIN_BYTES)
+}
+
 /// Copies `src` into a mapped buffer range of the same length.
-pub fn copy_into(dst: wgpu::WriteOnly<'_, [u8]>, src: &[u8]) {
+pub fn copy_into(dst: wgpu::WriteOnly<'_, [u8]>, src: &[u8], helpers: Option<&mut Helpers>) {
+    if let Some(h) = helpers_for(helpers, src.len()) {
+        h.copy(dst, src);
+        return;
+    }
     let threads = threads_for(src.len(), MIN_COPY_CHUNK_BYTES);
     let mut rest = dst;
     if threads == 1 {
@@ -67,11 +79,11 @@ pub fn copy_into(dst: wgpu::WriteOnly<'_, [u8]>, src: &[u8]) {
 
 /// Writes gathered status words into a host ring (16 words per slot), one per slot; the
 /// other words of each slot are left as they are.
-pub fn patch_statuses(ring: &mut [u32], statuses: &[u32]) {
-    fn patch(ring: &mut [u32], statuses: &[u32]) {
-        for (slot, &st) in ring.chunks_exact_mut(SLOT_WORDS).zip(statuses) {
-            slot[W_STATUS] = st;
-        }
+pub fn patch_statuses(ring: &mut [u32], statuses: &[u32], helpers: Option<&mut Helpers>) {
+    use helpers::patch;
+    if let Some(h) = helpers_for(helpers, ring.len() * 4) {
+        h.patch(ring, statuses);
+        return;
     }
     let threads = threads_for(ring.len() * 4, MIN_CHUNK_BYTES);
     if threads == 1 {
@@ -92,6 +104,7 @@ pub fn patch_statuses(ring: &mut [u32], statuses: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::layout::W_STATUS;
 
     #[test]
     fn passes_split_only_past_two_chunks_and_never_past_the_cap() {
@@ -111,7 +124,7 @@ mod tests {
     #[test]
     fn statuses_patch_only_word_zero_of_each_slot() {
         let mut ring = vec![7u32; 3 * SLOT_WORDS];
-        patch_statuses(&mut ring, &[1, 2, 3]);
+        patch_statuses(&mut ring, &[1, 2, 3], None);
         for s in 0..3 {
             assert_eq!(ring[s * SLOT_WORDS], s as u32 + 1);
             assert!(
@@ -129,7 +142,7 @@ mod tests {
         let n = (3 * MIN_CHUNK_BYTES / (SLOT_WORDS * 4)) + 5;
         let mut ring = vec![u32::MAX; n * SLOT_WORDS];
         let statuses: Vec<u32> = (0..n as u32).collect();
-        patch_statuses(&mut ring, &statuses);
+        patch_statuses(&mut ring, &statuses, None);
         for (s, slot) in ring.chunks_exact(SLOT_WORDS).enumerate() {
             assert_eq!(slot[W_STATUS], s as u32, "slot {s}");
             assert!(slot[1..].iter().all(|&w| w == u32::MAX), "slot {s}");
@@ -141,10 +154,14 @@ mod tests {
         let len = 3 * MIN_COPY_CHUNK_BYTES + 12_345;
         let src: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         let mut dst = vec![0u8; len];
-        copy_into(wgpu::WriteOnly::from(&mut dst[..]), &src);
+        copy_into(wgpu::WriteOnly::from(&mut dst[..]), &src, None);
         assert!(dst == src);
         let mut small = [0u8; 5];
-        copy_into(wgpu::WriteOnly::from(&mut small[..]), &[1, 2, 3, 4, 5]);
+        copy_into(
+            wgpu::WriteOnly::from(&mut small[..]),
+            &[1, 2, 3, 4, 5],
+            None,
+        );
         assert_eq!(small, [1, 2, 3, 4, 5]);
     }
 }

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::buffers::DeviceBuffers;
 use super::device::{self, scoped};
+use super::helpers::MIN_BYTES;
 use super::kernels::Kernels;
 use super::kernels::PassKey;
 use super::race_state::{
@@ -210,6 +211,7 @@ impl GpuEngine {
             timer,
             kernel_times,
             phases,
+            helpers,
             ..
         } = self;
         let bufs = bufs.as_mut().ok_or_else(not_uploaded)?;
@@ -275,6 +277,13 @@ impl GpuEngine {
         if restage {
             bufs.upload.rearm();
         }
+        let mut helpers = helpers
+            .as_mut()
+            .filter(|_| statuses && n as usize * SLOT_BYTES as usize >= MIN_BYTES);
+        if let Some(h) = &helpers {
+            // awake by the time the statuses come back
+            h.wake();
+        }
         let t1 = std::time::Instant::now();
         phases.submit += t1 - t0;
         let Targets {
@@ -329,7 +338,7 @@ impl GpuEngine {
                         (ring.as_mut(), gathered, statuses)
                     {
                         // straight from the mapping: no copy of the statuses in between
-                        super::par::patch_statuses(host, &device::words(b));
+                        super::par::patch_statuses(host, &device::words(b), helpers.as_deref_mut());
                     }
                 }
                 1 => {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::device::{device_lost, wait_all};
+use super::helpers::{Helpers, MIN_BYTES};
 use crate::engine::EngineError;
 
 /// The bytes of one staged upload: the ring, then the state buffer's control buffer and
@@ -53,9 +54,10 @@ impl UploadStage {
 
     /// Copies the ring, the control words and the debug log (at `debug_at` bytes after the
     /// control words, as in the state buffer) into the buffer — waiting for its mapping only
-    /// if the device has not released it yet — and unmaps it; the copies to the device
-    /// buffers are then pending. Staging again before those are encoded is refused: it would
-    /// overwrite bytes no copy has read yet.
+    /// if the device has not released it yet, and splitting the ring's copy with `helpers`
+    /// where it is big enough — and unmaps it; the copies to the device buffers are then
+    /// pending. Staging again before those are encoded is refused: it would overwrite bytes
+    /// no copy has read yet.
     pub fn write(
         &mut self,
         device: &wgpu::Device,
@@ -63,6 +65,7 @@ impl UploadStage {
         control: &[u8],
         debug_log: &[u8],
         debug_at: usize,
+        helpers: Option<&mut Helpers>,
     ) -> Result<(), EngineError> {
         if self.pending.is_some() {
             return Err(EngineError::Gpu(
@@ -87,6 +90,10 @@ impl UploadStage {
                 self.buffer.size()
             )));
         }
+        if let Some(h) = helpers.as_deref().filter(|_| ring.len() >= MIN_BYTES) {
+            // they wake while the mapping is checked and join the copy as they arrive
+            h.wake();
+        }
         self.wait_mapped(device)?;
         {
             let mut view = self.buffer.slice(..).get_mapped_range_mut().map_err(|e| {
@@ -96,7 +103,7 @@ impl UploadStage {
             })?;
             let whole = view.slice(..);
             let (ring_part, rest) = whole.split_at(ring.len());
-            super::par::copy_into(ring_part, ring);
+            super::par::copy_into(ring_part, ring, helpers);
             let (control_part, rest) = rest.split_at(debug_at);
             let (mut debug_part, _) = rest.split_at(debug_log.len());
             // the gap after the control words goes too: zeros, never read
@@ -193,15 +200,15 @@ mod tests {
         };
         let mut stage = UploadStage::new(&device, 64 + 16);
         let too_long = [0u8; 64];
-        let err = stage.write(&device, &too_long, &[1; 8], &[2; 16], 8);
+        let err = stage.write(&device, &too_long, &[1; 8], &[2; 16], 8, None);
         assert!(err.is_err(), "80 bytes fit, 88 do not");
         stage
-            .write(&device, &[0; 64], &[1; 4], &[2; 8], 8)
+            .write(&device, &[0; 64], &[1; 4], &[2; 8], 8, None)
             .expect("fits");
         assert!(stage.is_pending());
-        let again = stage.write(&device, &[0; 64], &[1; 4], &[2; 8], 8);
+        let again = stage.write(&device, &[0; 64], &[1; 4], &[2; 8], 8, None);
         assert!(again.is_err(), "staged twice without a submission");
-        let err = stage.write(&device, &[], &[1; 8], &[2; 4], 4);
+        let err = stage.write(&device, &[], &[1; 8], &[2; 4], 4, None);
         assert!(
             err.is_err(),
             "the debug log may not start inside the control words"
