@@ -37,7 +37,7 @@ use megascope::abi::layout::SLOT_WORDS;
 use megascope::abi::opcode::Opcode;
 use megascope::abi::status;
 use megascope::engine::cpu::CpuEngine;
-use megascope::engine::gpu::GpuEngine;
+use megascope::engine::gpu::{GpuEngine, KernelTiming};
 use megascope::engine::{Diagnostic, RaceCoverage};
 use megascope::engine::{
     DiagnosticKind, DispatchEnd, DispatchOptions, DispatchReport, Engine, Variant,
@@ -2331,5 +2331,78 @@ fn round_trips_split_with_helper_threads_match_the_cpu() {
         assert_eq!(r.executed, c.executed, "round {round}");
         assert!(g.ring() == m.ring(), "ring after round {round}");
         assert_eq!(g.control(), m.control(), "control after round {round}");
+    }
+}
+
+/// A submission shaped like the one before it runs commands built while that one ran:
+/// round trips in a row and resident dispatches in a row reuse them, a change of shape
+/// (race analysis on, timestamps on) builds its own, and every result is the CPU's.
+#[test]
+fn dispatches_shaped_like_the_last_reuse_commands_built_ahead_and_match_the_cpu() {
+    let n = 1024u32;
+    let mut gpu = engine();
+    // timestamps are encoded per submission (their readback needs what was encoded)
+    gpu.set_kernel_timing(KernelTiming::Off);
+    let mut cpu = CpuEngine::new();
+    let opts = DispatchOptions::default();
+    let mut m = ResidentBuffers::new(n, 1, 4).expect("state");
+    let publish = |m: &mut ResidentBuffers, round: u32| {
+        for s in (round % 2..n).step_by(2) {
+            m.publish_slot(s as u64, 0, Opcode::ATOMIC_ADD, &[round + 1, 160 + s % 3])
+                .expect("publish");
+        }
+    };
+    let mut reused = Vec::new();
+    for round in 0..4 {
+        publish(&mut m, round);
+        let mut g = m.clone();
+        let c = m.dispatch(&mut cpu, &opts).expect("cpu");
+        let r = g.dispatch(&mut gpu, &opts).expect("gpu");
+        reused.push(gpu.last_submission_reused_commands());
+        assert_eq!(r.executed, c.executed, "round trip {round}");
+        assert!(g.ring() == m.ring(), "ring after round trip {round}");
+        assert_eq!(g.control(), m.control(), "control after round trip {round}");
+    }
+    // the first dispatch also clears the returned flags and copies the header: the second
+    // is shaped otherwise than the first
+    assert_eq!(reused, [false, false, true, true], "round trips");
+    // resident: the upload goes in a submission of its own, the dispatches are alike
+    reused.clear();
+    for round in 4..8 {
+        publish(&mut m, round);
+        gpu.upload(&m).expect("upload");
+        let race_analysis = round == 7;
+        let with = DispatchOptions {
+            race_analysis,
+            ..DispatchOptions::default()
+        };
+        let c = m.dispatch(&mut cpu, &with).expect("cpu");
+        let (r, control, _) = gpu.dispatch_resident(&with).expect("gpu");
+        reused.push(gpu.last_submission_reused_commands());
+        assert_eq!(r.executed, c.executed, "resident dispatch {round}");
+        assert_eq!(
+            control,
+            m.control(),
+            "control after resident dispatch {round}"
+        );
+    }
+    assert_eq!(
+        reused,
+        [false, true, true, false],
+        "resident, the last with race analysis"
+    );
+    // with timestamps every submission encodes its own
+    gpu.set_kernel_timing(KernelTiming::Total);
+    for round in 8..10 {
+        publish(&mut m, round);
+        let mut g = m.clone();
+        let c = m.dispatch(&mut cpu, &opts).expect("cpu");
+        g.dispatch(&mut gpu, &opts).expect("gpu");
+        assert!(!gpu.last_submission_reused_commands(), "round trip {round}");
+        assert!(
+            g.ring() == m.ring() && g.control() == m.control(),
+            "round trip {round}"
+        );
+        assert_eq!(c.executed, n as u64 / 2);
     }
 }

@@ -9,7 +9,7 @@ use super::race_state::{LOG_RECORD_WORDS, log_capacity, race_words_len};
 use super::run_state::{
     HEADER_WORDS, INDIRECT_WORDS, PARAMS_BYTES, PARAMS_COPIES, PARAMS_STRIDE, ParamsBlock,
 };
-use super::upload::UploadStage;
+use super::upload::{Staged, UploadStage};
 use crate::abi::layout::{DEBUG_LOG_WORDS, SLOT_WORDS};
 use crate::engine::EngineError;
 
@@ -28,7 +28,19 @@ pub struct RaceBuffers {
 }
 
 /// Device buffers for one geometry.
+/// The copies a submission must start with ([`DeviceBuffers::pending_copies`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingCopies {
+    /// A staged upload's.
+    pub upload: Option<Staged>,
+    /// The dispatch's initial header, from the template.
+    pub header: bool,
+}
+
 pub struct DeviceBuffers {
+    /// Distinct for every set of buffers an engine makes: commands encoded for one set are
+    /// never submitted with another ([`super::submit::Shape`]).
+    pub generation: u64,
     pub slot_count: u32,
     pub control_words: usize,
     /// The control buffer, the debug log and the run state, in one buffer ([`state_layout`]):
@@ -350,7 +362,9 @@ impl DeviceBuffers {
                     Bind::Whole(&statuses),
                 ]),
             });
+            static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             Ok(DeviceBuffers {
+                generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 slot_count,
                 control_words,
                 stage_small: staging(
@@ -386,12 +400,36 @@ impl DeviceBuffers {
     /// copies, then a dispatch's initial header. Returns whether the upload stage is to be
     /// rearmed once the encoder is submitted ([`UploadStage::rearm`]).
     pub fn encode_pending(&mut self, enc: &mut wgpu::CommandEncoder) -> bool {
-        let staged = self.upload.encode_pending(enc, &self.ring, &self.state);
-        if std::mem::take(&mut self.header_pending) {
+        self.encode_copies(enc, self.pending_copies());
+        self.commit_pending()
+    }
+
+    /// What [`DeviceBuffers::encode_pending`] would encode now.
+    pub fn pending_copies(&self) -> PendingCopies {
+        PendingCopies {
+            upload: self.upload.pending(),
+            header: self.header_pending,
+        }
+    }
+
+    /// Encodes `copies` (from [`DeviceBuffers::pending_copies`]), leaving them pending.
+    pub fn encode_copies(&self, enc: &mut wgpu::CommandEncoder, copies: PendingCopies) {
+        if let Some(staged) = copies.upload {
+            self.upload
+                .encode_copies(enc, staged, &self.ring, &self.state);
+        }
+        if copies.header {
             self.encode_header_copy(enc);
+        }
+    }
+
+    /// Marks the pending copies as encoded into a submission about to go (the header then
+    /// holds the template); returns whether the upload stage is to be rearmed after it.
+    pub fn commit_pending(&mut self) -> bool {
+        if std::mem::take(&mut self.header_pending) {
             self.header_holds.clone_from(&self.template_holds);
         }
-        staged
+        self.upload.take_pending()
     }
 
     /// Whether [`DeviceBuffers::encode_pending`] has anything to encode.

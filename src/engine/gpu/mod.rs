@@ -207,6 +207,11 @@ pub struct GpuEngine {
     /// readback polls anyway. A software adapter's cores run the kernels, and the app's
     /// frames should not keep cores spinning.
     helpers: Option<helpers::Helpers>,
+    /// Commands built for the next submission while the device ran the last one, and the
+    /// shape they were built for ([`submit::Shape`]).
+    spec: Option<(submit::Shape, wgpu::CommandBuffer)>,
+    /// The latest submission used commands built ahead.
+    last_reused_commands: bool,
 }
 
 impl std::fmt::Debug for GpuEngine {
@@ -331,7 +336,15 @@ impl GpuEngine {
             run: None,
             offsets: [0; 6],
             helpers: None,
+            spec: None,
+            last_reused_commands: false,
         })
+    }
+
+    /// Whether the latest submission (of a dispatch, or its readback) ran commands built
+    /// while the device ran the one before it, rather than encoding its own.
+    pub fn last_submission_reused_commands(&self) -> bool {
+        self.last_reused_commands
     }
 
     /// Sets how many helper threads split the big host-side passes (0: none, every pass on
@@ -445,6 +458,7 @@ impl GpuEngine {
                 ));
             }
             self.bufs = None;
+            self.spec = None;
             self.synced = None;
             self.ring_base = None;
             self.bufs = Some(DeviceBuffers::new(&self.device, &self.kernels, n, words)?);

@@ -12,7 +12,9 @@ use super::kernels::PassKey;
 use super::race_state::{
     LOG_RECORD_WORDS, RW_HEADER, RW_LOG_COUNT, SUM_WORDS, log_capacity, race_words_len,
 };
-use super::run_state::{IND_HIST, RS_RETURNED_FLAGS, RS_SHUTDOWN_AT_START, grid};
+use super::run_state::{
+    IND_HIST, PARAMS_COPIES, PARAMS_STRIDE, RS_RETURNED_FLAGS, RS_SHUTDOWN_AT_START, grid,
+};
 use super::timing::{KernelTiming, Stamps};
 use super::{GpuEngine, not_uploaded};
 use crate::abi::control::SHUTDOWN;
@@ -22,7 +24,7 @@ use crate::engine::EngineError;
 const SLOT_BYTES: u64 = SLOT_WORDS as u64 * 4;
 
 /// Passes a submission encodes for the dispatch in progress.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Passes {
     pub passes: u32,
     /// The megakernel build (its race buffers exist when `key.race`: `begin_device` made them).
@@ -60,6 +62,116 @@ pub(super) struct Targets<'a> {
     pub ring: Option<RingReadback<'a>>,
 }
 
+const ENCODER: wgpu::CommandEncoderDescriptor<'static> = wgpu::CommandEncoderDescriptor {
+    label: Some("megascope"),
+};
+
+/// Everything a dispatch submission's commands depend on, but for the contents of buffers:
+/// two submissions of one shape encode the same commands, so those of the next can be built
+/// while the device runs this one ([`Shape::encode_ahead`]). On an H200 building them
+/// (`CommandEncoder::finish`) took 0.015–0.025 ms of a 4,096-slot dispatch's 0.05–0.10.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Shape {
+    /// [`DeviceBuffers::generation`]: the buffers the commands name.
+    generation: u64,
+    /// The copies that go first.
+    copies: super::buffers::PendingCopies,
+    work: Option<Passes>,
+    /// The status gather's grid, when the statuses come back.
+    gather: Option<(u32, u32)>,
+    /// Header, control and debug log come back.
+    span: bool,
+    statuses: bool,
+    params_offset: u32,
+}
+
+impl Shape {
+    /// Encodes the submission but for a ring readback: the pending copies, the passes (with
+    /// `stamps` if given: returns whether they were encoded), the gather and the copies
+    /// into the small staging buffer.
+    fn encode(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        kernels: &Kernels,
+        bufs: &DeviceBuffers,
+        pipeline: Option<&wgpu::ComputePipeline>,
+        mut stamps: Option<&mut Stamps<'_>>,
+    ) -> bool {
+        bufs.encode_copies(enc, self.copies);
+        let mut timed = false;
+        if let Some(w) = self.work {
+            timed = encode_passes(
+                enc,
+                kernels,
+                bufs,
+                pipeline,
+                w,
+                stamps.as_deref_mut(),
+                self.gather,
+            );
+            if timed && let Some(s) = &stamps {
+                s.resolve(enc);
+            }
+        }
+        if let Some(g) = self.gather.filter(|_| !timed) {
+            let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gather statuses"),
+                timestamp_writes: None,
+            });
+            encode_gather(&mut cp, kernels, bufs, g);
+        }
+        let small = bufs.small_readback_layout();
+        if self.span {
+            enc.copy_buffer_to_buffer(&bufs.state, 0, &bufs.stage_small, 0, small.span);
+        }
+        if self.statuses {
+            let (at, bytes) = (
+                small.statuses.start,
+                small.statuses.end - small.statuses.start,
+            );
+            enc.copy_buffer_to_buffer(&bufs.statuses, 0, &bufs.stage_small, at, bytes);
+        }
+        timed
+    }
+
+    /// The shape the next submission most likely has. After a dispatch's first submission,
+    /// the next dispatch's first: the same but for the parameters, which are the next copy
+    /// of the block ([`super::run_state::params_copy`]; the first again after the last).
+    /// After any other, this one again (the next chunk of a stepped dispatch).
+    fn likely_next(&self) -> Shape {
+        if self.work.is_none_or(|w| w.first.is_none()) {
+            return *self;
+        }
+        let copy = u64::from(self.params_offset) / PARAMS_STRIDE + 1;
+        let copy = if copy < u64::from(PARAMS_COPIES) {
+            copy
+        } else {
+            0
+        };
+        Shape {
+            params_offset: (copy * PARAMS_STRIDE) as u32,
+            ..*self
+        }
+    }
+
+    /// The commands of a submission of this shape, built now for later; `None` if wgpu
+    /// refused them (the submission then encodes its own, and reports what is wrong).
+    fn encode_ahead(
+        &self,
+        device: &wgpu::Device,
+        kernels: &Kernels,
+        bufs: &DeviceBuffers,
+        pipeline: Option<&wgpu::ComputePipeline>,
+    ) -> Option<wgpu::CommandBuffer> {
+        scoped(device, "building the next dispatch's commands", || {
+            let mut enc = device.create_command_encoder(&ENCODER);
+            self.encode(&mut enc, kernels, bufs, pipeline, None);
+            Ok(enc.finish())
+        })
+        .ok()
+    }
+}
+
 /// Encodes with `f`, submits, and turns wgpu validation errors into [`EngineError::Gpu`].
 pub(super) fn scoped_submit(
     device: &wgpu::Device,
@@ -67,9 +179,7 @@ pub(super) fn scoped_submit(
     f: impl FnOnce(&mut wgpu::CommandEncoder),
 ) -> Result<(), EngineError> {
     scoped(device, "running a dispatch", || {
-        let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("megascope"),
-        });
+        let mut enc = device.create_command_encoder(&ENCODER);
         f(&mut enc);
         queue.submit([enc.finish()]);
         Ok(())
@@ -212,6 +322,8 @@ impl GpuEngine {
             kernel_times,
             phases,
             helpers,
+            spec,
+            last_reused_commands: reused,
             ..
         } = self;
         let bufs = bufs.as_mut().ok_or_else(not_uploaded)?;
@@ -233,42 +345,44 @@ impl GpuEngine {
             .as_ref()
             .filter(|_| timing != KernelTiming::Off)
             .map(|t| t.stamps(timing));
+        let shape = Shape {
+            generation: bufs.generation,
+            copies: bufs.pending_copies(),
+            work,
+            gather: statuses.then(|| grid(n.div_ceil(256), max_per_dim)),
+            span,
+            statuses,
+            params_offset: bufs.params_offset,
+        };
+        // commands built while the last submission ran, for one shaped like this: used
+        // only where nothing outside the shape is encoded (timestamps, a ring readback)
+        let repeatable = stamps.is_none() && slot_range.is_none();
+        let ready = spec
+            .take()
+            .filter(|(s, _)| repeatable && *s == shape)
+            .map(|(_, cb)| cb);
+        *reused = ready.is_some();
         let mut timed = false;
         let mut restage = false;
-        let submitted = scoped_submit(device, queue, |enc| {
-            // a staged upload, and the header of a dispatch that began since the last
-            // submission, come first
-            restage = bufs.encode_pending(enc);
-            let bufs = &*bufs;
-            let gather = statuses.then(|| grid(n.div_ceil(256), max_per_dim));
-            if let Some(w) = work {
-                let (p, s) = (pipeline.as_ref(), stamps.as_mut());
-                timed = encode_passes(enc, kernels, bufs, p, w, s, gather);
-                if timed && let Some(s) = &stamps {
-                    s.resolve(enc);
+        let submitted = scoped(device, "running a dispatch", || {
+            let cb = match ready {
+                Some(cb) => cb,
+                None => {
+                    let mut enc = device.create_command_encoder(&ENCODER);
+                    let p = pipeline.as_ref();
+                    timed = shape.encode(&mut enc, kernels, bufs, p, stamps.as_mut());
+                    if let (Some(r), Some(stage)) = (&slot_range, &stage_ring) {
+                        let offset = r.start as u64 * SLOT_BYTES;
+                        enc.copy_buffer_to_buffer(&bufs.ring, offset, stage, 0, ring_bytes);
+                    }
+                    enc.finish()
                 }
-            }
-            if let Some(g) = gather.filter(|_| !timed) {
-                let mut cp = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("gather statuses"),
-                    timestamp_writes: None,
-                });
-                encode_gather(&mut cp, kernels, bufs, g);
-            }
-            if span {
-                enc.copy_buffer_to_buffer(&bufs.state, 0, &bufs.stage_small, 0, small.span);
-            }
-            if statuses {
-                let (at, bytes) = (
-                    small.statuses.start,
-                    small.statuses.end - small.statuses.start,
-                );
-                enc.copy_buffer_to_buffer(&bufs.statuses, 0, &bufs.stage_small, at, bytes);
-            }
-            if let (Some(r), Some(stage)) = (&slot_range, &stage_ring) {
-                let offset = r.start as u64 * SLOT_BYTES;
-                enc.copy_buffer_to_buffer(&bufs.ring, offset, stage, 0, ring_bytes);
-            }
+            };
+            // a staged upload, and the header of a dispatch that began since the last
+            // submission, went first
+            restage = bufs.commit_pending();
+            queue.submit([cb]);
+            Ok(())
         });
         if let Err(e) = submitted {
             bufs.header_holds = None;
@@ -283,6 +397,14 @@ impl GpuEngine {
         if let Some(h) = &helpers {
             // awake by the time the statuses come back
             h.wake();
+        }
+        if repeatable {
+            // the device is busy with this submission: build the next one's commands now,
+            // shaped as it most likely will be, so that it only has to submit them
+            let next = shape.likely_next();
+            *spec = next
+                .encode_ahead(device, kernels, bufs, pipeline.as_ref())
+                .map(|cb| (next, cb));
         }
         let t1 = std::time::Instant::now();
         phases.submit += t1 - t0;

@@ -157,25 +157,32 @@ impl UploadStage {
         self.pending.is_some()
     }
 
-    /// Encodes the pending copies: the ring into `ring`, the control words and debug log into
-    /// the start of `state`; returns whether there were any, in which case
-    /// [`UploadStage::rearm`] is due once the encoder is submitted.
-    pub fn encode_pending(
-        &mut self,
+    /// The copies waiting for a submission, if any.
+    pub fn pending(&self) -> Option<Staged> {
+        self.pending
+    }
+
+    /// Marks the pending copies as encoded; returns whether there were any, in which case
+    /// [`UploadStage::rearm`] is due once they are submitted.
+    pub fn take_pending(&mut self) -> bool {
+        self.pending.take().is_some()
+    }
+
+    /// Encodes the copies of `staged` (as [`UploadStage::pending`] gave them): the ring
+    /// into `ring`, the control words and debug log into the start of `state`.
+    pub fn encode_copies(
+        &self,
         enc: &mut wgpu::CommandEncoder,
+        staged: Staged,
         ring: &wgpu::Buffer,
         state: &wgpu::Buffer,
-    ) -> bool {
-        let Some(staged) = self.pending.take() else {
-            return false;
-        };
+    ) {
         if staged.ring > 0 {
             enc.copy_buffer_to_buffer(&self.buffer, 0, ring, 0, staged.ring);
         }
         if staged.span > 0 {
             enc.copy_buffer_to_buffer(&self.buffer, staged.ring, state, 0, staged.span);
         }
-        true
     }
 
     /// Asks for the mapping again after the submission holding the copies: it completes
