@@ -51,7 +51,10 @@
 //! statuses, resolves timestamps only when asked ([`GpuEngine::set_kernel_timing`]), writes
 //! the changed marks only when something draws them ([`GpuEngine::set_change_marks`]), and —
 //! headless on a GPU — polls for its readback instead of sleeping in the driver
-//! (`device::Wait`). A round trip's upload goes through one staging buffer kept mapped
+//! (`device::Wait`). While the device runs a submission, the host builds the commands of the
+//! next one as it will most likely be shaped, and a submission of that shape only submits
+//! them (`submit::Shape`): building them is wgpu's largest cost in a small dispatch. A round
+//! trip's upload goes through one staging buffer kept mapped
 //! between uploads (`upload.rs`), whose copies ride at the start of the dispatch's own
 //! submission. From a MiB of ring up, that upload and the status patch after the readback
 //! are split with helper threads that are woken as the dispatch starts and spin briefly, so
