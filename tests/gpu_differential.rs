@@ -2335,13 +2335,13 @@ fn round_trips_split_with_helper_threads_match_the_cpu() {
 }
 
 /// A submission shaped like the one before it runs commands built while that one ran:
-/// round trips in a row and resident dispatches in a row reuse them, a change of shape
-/// (race analysis on, timestamps on) builds its own, and every result is the CPU's.
+/// round trips in a row and resident dispatches in a row reuse them, with timestamps too, a
+/// change of shape (race analysis on, timestamps on) builds its own, and every result is the
+/// CPU's.
 #[test]
 fn dispatches_shaped_like_the_last_reuse_commands_built_ahead_and_match_the_cpu() {
     let n = 1024u32;
     let mut gpu = engine();
-    // timestamps are encoded per submission (their readback needs what was encoded)
     gpu.set_kernel_timing(KernelTiming::Off);
     let mut cpu = CpuEngine::new();
     let opts = DispatchOptions::default();
@@ -2391,18 +2391,46 @@ fn dispatches_shaped_like_the_last_reuse_commands_built_ahead_and_match_the_cpu(
         [false, true, true, false],
         "resident, the last with race analysis"
     );
-    // with timestamps every submission encodes its own
-    gpu.set_kernel_timing(KernelTiming::Total);
-    for round in 8..10 {
+    // with timestamps the commands built ahead write them too, and the times read back
+    // stand for the kernels they were built with; switching timing on changes the shape
+    let inside = gpu
+        .device()
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+    let stamps = gpu
+        .device()
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY);
+    gpu.set_kernel_timing(KernelTiming::PerKernel);
+    reused.clear();
+    for round in 8..11 {
         publish(&mut m, round);
         let mut g = m.clone();
         let c = m.dispatch(&mut cpu, &opts).expect("cpu");
-        g.dispatch(&mut gpu, &opts).expect("gpu");
-        assert!(!gpu.last_submission_reused_commands(), "round trip {round}");
+        let r = g.dispatch(&mut gpu, &opts).expect("gpu");
+        reused.push(gpu.last_submission_reused_commands());
+        assert_eq!(r.executed, c.executed, "round trip {round}");
         assert!(
             g.ring() == m.ring() && g.control() == m.control(),
             "round trip {round}"
         );
-        assert_eq!(c.executed, n as u64 / 2);
+        assert_eq!(
+            gpu.last_kernel_time().is_some(),
+            stamps,
+            "round trip {round}"
+        );
+        let labels: Vec<&str> = gpu
+            .last_kernel_breakdown()
+            .iter()
+            .map(|(l, _)| *l)
+            .collect();
+        if inside {
+            assert_eq!(
+                labels,
+                ["megakernel", "gather statuses"],
+                "round trip {round}"
+            );
+        }
     }
+    assert_eq!(reused, [false, true, true], "round trips with timestamps");
 }

@@ -212,7 +212,7 @@ pub struct GpuEngine {
     helpers: Option<helpers::Helpers>,
     /// Commands built for the next submission while the device ran the last one, and the
     /// shape they were built for ([`submit::Shape`]).
-    spec: Option<(submit::Shape, wgpu::CommandBuffer)>,
+    spec: Option<submit::Ahead>,
     /// The latest submission used commands built ahead.
     last_reused_commands: bool,
 }

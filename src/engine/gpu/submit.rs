@@ -83,6 +83,18 @@ pub(super) struct Shape {
     span: bool,
     statuses: bool,
     params_offset: u32,
+    /// What the timestamps measure ([`KernelTiming::Off`] on a device without them).
+    timing: KernelTiming,
+}
+
+/// Commands built ahead for a submission of `shape`, with what their timestamps stand for.
+pub(super) struct Ahead {
+    shape: Shape,
+    commands: wgpu::CommandBuffer,
+    /// The kernels after which a timestamp is written ([`Stamps::labels`]).
+    labels: Vec<&'static str>,
+    /// The passes were encoded with timestamps.
+    timed: bool,
 }
 
 impl Shape {
@@ -162,11 +174,20 @@ impl Shape {
         kernels: &Kernels,
         bufs: &DeviceBuffers,
         pipeline: Option<&wgpu::ComputePipeline>,
-    ) -> Option<wgpu::CommandBuffer> {
+        timer: Option<&super::timing::KernelTimer>,
+    ) -> Option<Ahead> {
         scoped(device, "building the next dispatch's commands", || {
             let mut enc = device.create_command_encoder(&ENCODER);
-            self.encode(&mut enc, kernels, bufs, pipeline, None);
-            Ok(enc.finish())
+            let mut stamps = timer
+                .filter(|_| self.timing != KernelTiming::Off)
+                .map(|t| t.stamps(self.timing));
+            let timed = self.encode(&mut enc, kernels, bufs, pipeline, stamps.as_mut());
+            Ok(Ahead {
+                shape: *self,
+                commands: enc.finish(),
+                labels: stamps.map(|s| s.labels().to_vec()).unwrap_or_default(),
+                timed,
+            })
         })
         .ok()
     }
@@ -353,20 +374,27 @@ impl GpuEngine {
             span,
             statuses,
             params_offset: bufs.params_offset,
+            timing: if stamps.is_some() {
+                timing
+            } else {
+                KernelTiming::Off
+            },
         };
         // commands built while the last submission ran, for one shaped like this: used
-        // only where nothing outside the shape is encoded (timestamps, a ring readback)
-        let repeatable = stamps.is_none() && slot_range.is_none();
-        let ready = spec
-            .take()
-            .filter(|(s, _)| repeatable && *s == shape)
-            .map(|(_, cb)| cb);
+        // only where nothing outside the shape is encoded (a ring readback)
+        let repeatable = slot_range.is_none();
+        let ready = spec.take().filter(|a| repeatable && a.shape == shape);
         *reused = ready.is_some();
         let mut timed = false;
         let mut restage = false;
         let submitted = scoped(device, "running a dispatch", || {
             let cb = match ready {
-                Some(cb) => cb,
+                Some(ahead) => {
+                    // the timestamps they write stand for the kernels they were built with
+                    timed = ahead.timed;
+                    stamps = stamps.take().map(|s| s.with_labels(ahead.labels));
+                    ahead.commands
+                }
                 None => {
                     let mut enc = device.create_command_encoder(&ENCODER);
                     let p = pipeline.as_ref();
@@ -402,9 +430,7 @@ impl GpuEngine {
             // the device is busy with this submission: build the next one's commands now,
             // shaped as it most likely will be, so that it only has to submit them
             let next = shape.likely_next();
-            *spec = next
-                .encode_ahead(device, kernels, bufs, pipeline.as_ref())
-                .map(|cb| (next, cb));
+            *spec = next.encode_ahead(device, kernels, bufs, pipeline.as_ref(), timer.as_ref());
         }
         let t1 = std::time::Instant::now();
         phases.submit += t1 - t0;

@@ -133,6 +133,18 @@ impl<'a> Stamps<'a> {
         }
     }
 
+    /// The kernels after which a timestamp was written, in order.
+    pub fn labels(&self) -> &[&'static str] {
+        &self.labels
+    }
+
+    /// These stamps as if `labels` had been written: for commands encoded earlier with
+    /// stamps of the same timer and timing, which write the same queries.
+    pub fn with_labels(mut self, labels: Vec<&'static str>) -> Self {
+        self.labels = labels;
+        self
+    }
+
     /// Bytes [`Stamps::resolve`] copies to the timer's stage.
     pub fn bytes(&self) -> u64 {
         (2 + self.labels.len() as u64) * 8
