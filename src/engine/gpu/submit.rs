@@ -578,4 +578,58 @@ mod tests {
     fn slot_bytes_match_the_abi() {
         assert_eq!(SLOT_BYTES, crate::abi::layout::SLOT_BYTES as u64);
     }
+
+    fn shape(first: Option<Option<u32>>, params_offset: u32) -> Shape {
+        let key = PassKey {
+            workgroup_size: 256,
+            priority: false,
+            race: false,
+            marks_changed: false,
+            handlers: 1,
+            aggregate: false,
+            groups_per_workgroup: 1,
+        };
+        Shape {
+            generation: 3,
+            copies: super::super::buffers::PendingCopies {
+                upload: None,
+                header: false,
+            },
+            work: Some(Passes {
+                passes: 1,
+                key,
+                first,
+                fused_once: Some((16, 1)),
+                checks_shutdown: false,
+            }),
+            gather: None,
+            span: true,
+            statuses: false,
+            params_offset,
+            timing: KernelTiming::Off,
+        }
+    }
+
+    /// After a dispatch's first submission comes the next dispatch's, whose parameters are
+    /// the next copy of the block, and the first after the last; after a later chunk of a
+    /// dispatch, another like it.
+    #[test]
+    fn the_likely_next_submission_takes_the_next_parameters_copy() {
+        let stride = PARAMS_STRIDE as u32;
+        let first = Some(None);
+        assert_eq!(shape(first, 0).likely_next(), shape(first, stride));
+        assert_eq!(
+            shape(first, 5 * stride).likely_next(),
+            shape(first, 6 * stride)
+        );
+        let last = (PARAMS_COPIES - 1) * stride;
+        assert_eq!(shape(first, last).likely_next(), shape(first, 0));
+        let chunk = shape(None, 5 * stride);
+        assert_eq!(chunk.likely_next(), chunk);
+        let copies_only = Shape {
+            work: None,
+            ..chunk
+        };
+        assert_eq!(copies_only.likely_next(), copies_only);
+    }
 }
