@@ -432,9 +432,27 @@ impl DeviceBuffers {
         self.upload.take_pending()
     }
 
+    /// Settles the bookkeeping of a submission that carried the pending copies, after
+    /// [`DeviceBuffers::commit_pending`]: if it failed, the header the device holds is no
+    /// longer known; if it went, the upload stage (`restage`) asks for its mapping again.
+    pub fn settle_pending(
+        &mut self,
+        submitted: Result<(), EngineError>,
+        restage: bool,
+    ) -> Result<(), EngineError> {
+        if submitted.is_err() {
+            self.header_holds = None;
+        }
+        submitted?;
+        if restage {
+            self.upload.rearm();
+        }
+        Ok(())
+    }
+
     /// Whether [`DeviceBuffers::encode_pending`] has anything to encode.
     pub fn has_pending(&self) -> bool {
-        self.header_pending || self.upload.is_pending()
+        self.header_pending || self.upload.pending().is_some()
     }
 
     /// The copy of the dispatch's initial header into the run state (`header_pending`).

@@ -33,7 +33,7 @@ const PATCH_CHUNK: usize = COPY_CHUNK / (SLOT_WORDS * 4);
 
 /// Below this many bytes a pass stays on the caller: a 4,096-slot ring (256 KiB) is copied
 /// in 0.017 ms, less than a sleeping helper takes to wake.
-pub const MIN_BYTES: usize = 1 << 20;
+const MIN_BYTES: usize = 1 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -176,6 +176,12 @@ impl Helpers {
     /// How many helpers run.
     pub fn count(&self) -> usize {
         self.threads.len()
+    }
+
+    /// Whether the helpers take part in a pass over `bytes` of ring: only a big enough one,
+    /// and only if there are any.
+    pub fn takes(&self, bytes: usize) -> bool {
+        self.count() > 0 && bytes >= MIN_BYTES
     }
 
     /// Gets the helpers spinning (a big pass is coming): wakes the first sleeping one, which

@@ -466,7 +466,11 @@ impl GpuEngine {
             self.ring_base = None;
             self.bufs = Some(DeviceBuffers::new(&self.device, &self.kernels, n, words)?);
         }
-        if self.bufs.as_ref().is_some_and(|b| b.upload.is_pending()) {
+        if self
+            .bufs
+            .as_ref()
+            .is_some_and(|b| b.upload.pending().is_some())
+        {
             // staged twice with no submission between: the first must reach the device first
             self.flush_pending()?;
         }

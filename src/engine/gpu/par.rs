@@ -49,9 +49,9 @@ impl Part<'_> {
     }
 }
 
-/// The helpers, if there are any and the pass is big enough for them.
+/// The helpers, if they take part in a pass over `bytes` ([`Helpers::takes`]).
 fn helpers_for(helpers: Option<&mut Helpers>, bytes: usize) -> Option<&mut Helpers> {
-    helpers.filter(|h| h.count() > 0 && bytes >= helpers::MIN_BYTES)
+    helpers.filter(|h| h.takes(bytes))
 }
 
 /// Copies `src` into a mapped buffer range of the same length.

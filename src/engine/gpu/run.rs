@@ -381,14 +381,6 @@ impl GpuEngine {
         let submitted = scoped_submit(&self.device, &self.queue, |enc| {
             restage = bufs.encode_pending(enc);
         });
-        if submitted.is_err() {
-            // the header copy may not have reached the device
-            bufs.header_holds = None;
-        }
-        submitted?;
-        if restage {
-            bufs.upload.rearm();
-        }
-        Ok(())
+        bufs.settle_pending(submitted, restage)
     }
 }

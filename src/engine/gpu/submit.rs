@@ -6,7 +6,6 @@ use std::ops::Range;
 
 use super::buffers::DeviceBuffers;
 use super::device::{self, scoped};
-use super::helpers::MIN_BYTES;
 use super::kernels::Kernels;
 use super::kernels::PassKey;
 use super::race_state::{
@@ -412,16 +411,10 @@ impl GpuEngine {
             queue.submit([cb]);
             Ok(())
         });
-        if let Err(e) = submitted {
-            bufs.header_holds = None;
-            return Err(e);
-        }
-        if restage {
-            bufs.upload.rearm();
-        }
+        bufs.settle_pending(submitted, restage)?;
         let mut helpers = helpers
             .as_mut()
-            .filter(|_| statuses && n as usize * SLOT_BYTES as usize >= MIN_BYTES);
+            .filter(|h| statuses && h.takes(n as usize * SLOT_BYTES as usize));
         if let Some(h) = &helpers {
             // awake by the time the statuses come back
             h.wake();

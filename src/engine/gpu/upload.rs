@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::device::{device_lost, wait_all};
-use super::helpers::{Helpers, MIN_BYTES};
+use super::helpers::Helpers;
 use crate::engine::EngineError;
 
 /// The bytes of one staged upload: the ring, then the state buffer's control buffer and
@@ -90,7 +90,7 @@ impl UploadStage {
                 self.buffer.size()
             )));
         }
-        if let Some(h) = helpers.as_deref().filter(|_| ring.len() >= MIN_BYTES) {
+        if let Some(h) = helpers.as_deref().filter(|h| h.takes(ring.len())) {
             // they wake while the mapping is checked and join the copy as they arrive
             h.wake();
         }
@@ -152,11 +152,6 @@ impl UploadStage {
         self.requested = true;
     }
 
-    /// Whether copies are waiting for a submission.
-    pub fn is_pending(&self) -> bool {
-        self.pending.is_some()
-    }
-
     /// The copies waiting for a submission, if any.
     pub fn pending(&self) -> Option<Staged> {
         self.pending
@@ -212,7 +207,7 @@ mod tests {
         stage
             .write(&device, &[0; 64], &[1; 4], &[2; 8], 8, None)
             .expect("fits");
-        assert!(stage.is_pending());
+        assert!(stage.pending().is_some());
         let again = stage.write(&device, &[0; 64], &[1; 4], &[2; 8], 8, None);
         assert!(again.is_err(), "staged twice without a submission");
         let err = stage.write(&device, &[], &[1; 8], &[2; 4], 4, None);
